@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { ConfigError, createLogger, loadConfig, openRuntime, serve } from '../../token-ledger/src';
+import { addClient } from './commands/clients-add';
+
+const USAGE = `token-ledger — event-sourced ledger for OAuth 2.0 refresh tokens
+
+Usage: token-ledger <command> [options]      (npm run cli -- <command> [options])
+
+Commands:
+  serve                 run the HTTP API (default when no command is given)
+  keys rotate           make a new signing key active; the old one stays published until its tokens expire
+  clients add           register a client (see: token-ledger clients add --help)
+  help [command]        show help
+
+Configuration comes from the environment (LEDGER_STORE, LEDGER_DATA_DIR, DATABASE_URL, PORT, …);
+see the README's configuration table. Every command takes --help.
+`;
+
+const HELP: Record<string, string> = {
+  serve: `Usage: token-ledger serve
+
+Runs the HTTP API on PORT (default 3000) against LEDGER_STORE (default: embedded in LEDGER_DATA_DIR).
+Stops cleanly on SIGINT/SIGTERM.
+`,
+  'keys rotate': `Usage: token-ledger keys rotate
+
+Generates a new signing key (LEDGER_SIGNING_ALG, default ES256) and makes it active. The previous key
+stays in the JWKS until every access token it signed has expired. Running servers pick the new key up
+within 30 seconds.
+`,
+  'clients add': `Usage: token-ledger clients add --id ID [--type confidential|public] [--secret S]
+                          [--scopes "a b c"] [--grace SECONDS] [--access-ttl S] [--idle-ttl S]
+                          [--absolute-ttl S] [--max-families N]
+
+Registers a client (the same as POST /v1/clients). A confidential client without --secret gets a
+generated one, printed once.
+`,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const wantsHelp = argv.includes('--help') || argv.includes('-h');
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const command = words[0] === 'keys' || words[0] === 'clients' ? `${words[0]} ${words[1] ?? ''}`.trim() : (words[0] ?? 'serve');
+
+  if (command === 'help' || (wantsHelp && !HELP[command])) {
+    const topic = words.slice(1).join(' ');
+    process.stdout.write(HELP[topic] ?? USAGE);
+    return 0;
+  }
+  if (wantsHelp) {
+    process.stdout.write(HELP[command]);
+    return 0;
+  }
+  if (!HELP[command]) {
+    process.stderr.write(`token-ledger: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  switch (command) {
+    case 'serve':
+      await serve(config, logger);
+      return -1; // keeps running
+    case 'keys rotate': {
+      const runtime = await openRuntime(config, logger);
+      try {
+        const { kid, retired } = await runtime.keyRing.rotate();
+        process.stdout.write(`active signing key: ${kid}\nstill published (retired): ${retired.join(', ') || '(none)'}\n`);
+      } finally {
+        await runtime.close();
+      }
+      return 0;
+    }
+    case 'clients add': {
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: {
+          id: { type: 'string' },
+          type: { type: 'string' },
+          secret: { type: 'string' },
+          scopes: { type: 'string' },
+          grace: { type: 'string' },
+          'access-ttl': { type: 'string' },
+          'idle-ttl': { type: 'string' },
+          'absolute-ttl': { type: 'string' },
+          'max-families': { type: 'string' },
+        },
+        strict: true,
+      });
+      return addClient(config, logger, values);
+    }
+  }
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`token-ledger: ${error.message}\n`);
+      process.exitCode = 78; // EX_CONFIG
+    } else {
+      process.stderr.write(`token-ledger: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,73 @@
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
+import type { EventStore } from '@token-ledger/event-store';
+import { AdminAuthGuard } from './admin/admin-auth.guard';
+import { AdminController } from './admin/admin.controller';
+import { HealthController } from './health/health.controller';
+import { LedgerMetrics } from './health/metrics';
+import { AccessTokenMinter } from './ledger/access-token-minter';
+import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
+import { clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
+import { ClientRegistry } from './ledger/client-registry';
+import { IssueTokenHandler } from './ledger/commands/issue-token.command';
+import { RegisterClientHandler } from './ledger/commands/register-client.command';
+import { RevokeAccessTokenHandler } from './ledger/commands/revoke-access-token.command';
+import { RevokeFamilyHandler } from './ledger/commands/revoke-family.command';
+import { RevokeSubjectHandler } from './ledger/commands/revoke-subject.command';
+import { RotateTokenHandler } from './ledger/commands/rotate-token.command';
+import { GetClientHandler } from './ledger/queries/get-client.query';
+import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
+import {
+  CLIENT_REPOSITORY,
+  EVENT_STORE,
+  FAMILY_REPOSITORY,
+  LEDGER_CONFIG,
+  SUBJECT_REPOSITORY,
+} from './ledger/tokens';
+import { ClientAuthenticator } from './oauth/client-authenticator';
+import { OAuthController } from './oauth/oauth.controller';
+import { WellKnownController } from './oauth/well-known.controller';
+import type { LedgerRuntime } from './runtime';
+
+function repository(token: symbol, aggregate: Aggregate<never, never>): Provider {
+  return {
+    provide: token,
+    useFactory: (store: EventStore, metrics: LedgerMetrics) => new AggregateRepository(store, aggregate, () => metrics.concurrencyRetries.inc()),
+    inject: [EVENT_STORE, LedgerMetrics],
+  };
+}
+
+@Module({})
+export class AppModule {
+  /** The runtime (store, keys, config) is opened before Nest so start-up errors are plain and early. */
+  static forRoot(runtime: LedgerRuntime): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [CqrsModule.forRoot()],
+      controllers: [OAuthController, WellKnownController, AdminController, HealthController],
+      providers: [
+        { provide: LEDGER_CONFIG, useValue: runtime.config },
+        { provide: EVENT_STORE, useValue: runtime.store },
+        { provide: KeyRing, useValue: runtime.keyRing },
+        { provide: LedgerSecrets, useValue: runtime.secrets },
+        { provide: LedgerMetrics, useValue: runtime.metrics },
+        repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
+        repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
+        repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),
+        ClientRegistry,
+        AccessTokenMinter,
+        ClientAuthenticator,
+        AdminAuthGuard,
+        RegisterClientHandler,
+        IssueTokenHandler,
+        RotateTokenHandler,
+        RevokeFamilyHandler,
+        RevokeSubjectHandler,
+        RevokeAccessTokenHandler,
+        ResolveTokenHandler,
+        GetClientHandler,
+      ],
+    };
+  }
+}

@@ -1,0 +1,129 @@
+import { isIP } from 'node:net';
+import * as path from 'node:path';
+
+/**
+ * Configuration from the environment (SPEC §7), validated once at start-up. Every problem is
+ * reported at once, one line per variable, so an operator fixes them in one go.
+ */
+export interface LedgerConfig {
+  port: number;
+  host: string;
+  store: 'embedded' | 'postgres';
+  dataDir: string;
+  databaseUrl?: string;
+  kafkaBrokers?: string[];
+  issuer: string;
+  adminToken?: string;
+  /** Fastify's trustProxy: false, true, or a list of addresses/CIDRs of proxies to trust. */
+  trustProxy: boolean | string[];
+  sweepIntervalSeconds: number;
+  signingAlg: 'ES256' | 'RS256' | 'EdDSA';
+  kek?: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Upper bound for access-token lifetimes, so retired keys stay published long enough. */
+  maxAccessTokenTtlSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const ALGS = ['ES256', 'RS256', 'EdDSA'] as const;
+
+/** Documented in the README's configuration table; keep the two in step. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T): T => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!values.includes(raw as T)) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected one of ${values.join(', ')}`);
+      return fallback;
+    }
+    return raw as T;
+  };
+
+  const port = int('PORT', 3000, 0, 65535);
+  const host = env.HOST || '0.0.0.0';
+  const store = oneOf('LEDGER_STORE', ['embedded', 'postgres', 'eventstoredb'] as const, 'embedded');
+  if (store === 'eventstoredb') {
+    problems.push('LEDGER_STORE=eventstoredb: the EventStoreDB adapter is not part of this build yet; use embedded or postgres');
+  }
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: expected a postgres:// or postgresql:// URL');
+  }
+  if (store === 'postgres' && !databaseUrl) {
+    problems.push('DATABASE_URL: required when LEDGER_STORE=postgres');
+  }
+  let kafkaBrokers: string[] | undefined;
+  if (env.KAFKA_BROKERS) {
+    kafkaBrokers = env.KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = kafkaBrokers.filter((b) => !/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/.test(b));
+    if (bad.length > 0 || kafkaBrokers.length === 0) {
+      problems.push(`KAFKA_BROKERS: expected host:port[,host:port…], got ${JSON.stringify(env.KAFKA_BROKERS)}`);
+    }
+  }
+  const issuer = (env.LEDGER_ISSUER || `http://localhost:${port}`).replace(/\/+$/, '');
+  try {
+    const u = new URL(issuer);
+    if (!['http:', 'https:'].includes(u.protocol) || u.search || u.hash) throw new Error();
+  } catch {
+    problems.push('LEDGER_ISSUER: expected an http(s) URL without query or fragment (RFC 8414 §2)');
+  }
+  const adminToken = env.LEDGER_ADMIN_TOKEN || undefined;
+  if (adminToken !== undefined && adminToken.length < 16) {
+    problems.push('LEDGER_ADMIN_TOKEN: must be at least 16 characters');
+  }
+  const trustProxy = parseTrustProxy(env.LEDGER_TRUST_PROXY, problems);
+  const sweepIntervalSeconds = int('LEDGER_SWEEP_INTERVAL_SECONDS', 10, 1, 86400);
+  const signingAlg = oneOf('LEDGER_SIGNING_ALG', ALGS, 'ES256');
+  const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
+  const maxAccessTokenTtlSeconds = int('LEDGER_MAX_ACCESS_TOKEN_TTL', 3600, 1, 86400);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    port,
+    host,
+    store: store as 'embedded' | 'postgres',
+    dataDir: path.resolve(env.LEDGER_DATA_DIR || './data'),
+    databaseUrl,
+    kafkaBrokers,
+    issuer,
+    adminToken,
+    trustProxy,
+    sweepIntervalSeconds,
+    signingAlg,
+    kek: env.LEDGER_KEK || undefined,
+    logLevel,
+    maxAccessTokenTtlSeconds,
+  };
+}
+
+function parseTrustProxy(raw: string | undefined, problems: string[]): boolean | string[] {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  const entries = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [addr, bits, extra] = entry.split('/');
+    const family = isIP(addr);
+    const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!family || !okBits || extra !== undefined) {
+      problems.push(`LEDGER_TRUST_PROXY: ${JSON.stringify(entry)} is not an IP address or CIDR (expected true, false or a comma-separated list)`);
+    }
+  }
+  return entries;
+}

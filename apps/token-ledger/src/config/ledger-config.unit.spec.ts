@@ -1,0 +1,37 @@
+import { ConfigError, loadConfig } from './ledger-config';
+
+describe('loadConfig', () => {
+  it('runs on the embedded default with nothing set', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ store: 'embedded', port: 3000, signingAlg: 'ES256', trustProxy: false, sweepIntervalSeconds: 10, issuer: 'http://localhost:3000' });
+    expect(c.dataDir).toMatch(/data$/);
+  });
+
+  it('reports every bad variable at once, one line each', () => {
+    try {
+      loadConfig({ PORT: 'eighty', LEDGER_STORE: 'mongo', LEDGER_SIGNING_ALG: 'HS256', LEDGER_TRUST_PROXY: '10.0.0.0/99', LEDGER_ADMIN_TOKEN: 'short', LEDGER_ISSUER: 'ftp://x' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems.join('\n');
+      for (const name of ['PORT', 'LEDGER_STORE', 'LEDGER_SIGNING_ALG', 'LEDGER_TRUST_PROXY', 'LEDGER_ADMIN_TOKEN', 'LEDGER_ISSUER']) {
+        expect(problems).toContain(name);
+      }
+    }
+  });
+
+  it('needs DATABASE_URL for the postgres store', () => {
+    expect(() => loadConfig({ LEDGER_STORE: 'postgres' })).toThrow(/DATABASE_URL/);
+    expect(loadConfig({ LEDGER_STORE: 'postgres', DATABASE_URL: 'postgres://u@h/db' }).store).toBe('postgres');
+  });
+
+  it('parses trusted proxies', () => {
+    expect(loadConfig({ LEDGER_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ LEDGER_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+  });
+
+  it('rejects malformed broker lists', () => {
+    expect(() => loadConfig({ KAFKA_BROKERS: 'not a broker' })).toThrow(/KAFKA_BROKERS/);
+    expect(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafkaBrokers).toEqual(['127.0.0.1:9092']);
+  });
+});

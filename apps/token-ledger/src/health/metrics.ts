@@ -1,0 +1,34 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one app instance (its own registry, so tests can run several apps). */
+export class LedgerMetrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'token_ledger_http_requests_total',
+    help: 'HTTP requests by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'token_ledger_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly refreshes = new Counter({
+    name: 'token_ledger_refresh_total',
+    help: 'refresh_token grants by outcome (rotated, replayed, or the OAuth error)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly concurrencyRetries = new Counter({
+    name: 'token_ledger_concurrency_retries_total',
+    help: 'Decisions re-made after losing an optimistic-concurrency race on a stream',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'token_ledger_' });
+  }
+}

@@ -1,0 +1,84 @@
+import formbody from '@fastify/formbody';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from '../app.module';
+import type { LedgerRuntime } from '../runtime';
+import { LedgerExceptionFilter, sendError } from './exception.filter';
+import { PinoNestLogger } from './logger';
+
+/** Request bodies are small forms and JSON documents; anything bigger is refused with 413. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyApplication> {
+  const { config, logger, metrics } = runtime;
+  const adapter = new FastifyAdapter({
+    trustProxy: config.trustProxy,
+    bodyLimit: BODY_LIMIT_BYTES,
+    logger: false,
+    // Query strings and paths never carry tokens here, but keep URLs bounded all the same.
+    maxParamLength: 256,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(runtime), adapter, {
+    logger: new PinoNestLogger(logger.child({ component: 'nest' })),
+  });
+  await app.register(formbody, { bodyLimit: BODY_LIMIT_BYTES });
+
+  const fastify = app.getHttpAdapter().getInstance();
+  const httpLog = logger.child({ component: 'http' });
+  // Errors raised before a route handler runs (body parsing, size, media type) get the same shapes.
+  fastify.setErrorHandler((error, request, reply) => sendError(reply, request.url, error, httpLog));
+  fastify.addHook('onSend', async (request, reply) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    if (request.url.startsWith('/oauth/')) reply.header('pragma', 'no-cache');
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions?.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route }, seconds);
+    // Path without the query string; never headers or bodies (they may carry credentials).
+    httpLog.debug({ reqId: request.id, method: request.method, route, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+  });
+
+  app.useGlobalFilters(new LedgerExceptionFilter());
+
+  const openapi = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('token-ledger')
+      .setDescription('Event-sourced ledger for OAuth 2.0 refresh tokens. OAuth endpoints follow RFC 6749 §6, RFC 7009, RFC 7662 and RFC 8414.')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  addOAuthPaths(openapi as unknown as { paths: Record<string, unknown> });
+  fastify.get('/openapi.json', async () => openapi);
+
+  await app.init();
+  return app;
+}
+
+/** The form-encoded OAuth endpoints are described by hand: their shapes are the RFCs'. */
+function addOAuthPaths(doc: { paths: Record<string, unknown> }): void {
+  const form = (props: Record<string, unknown>, required: string[]) => ({
+    required: true,
+    content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: props, required } } },
+  });
+  const error = { description: 'RFC 6749 §5.2 error', content: { 'application/json': { schema: { type: 'object', properties: { error: { type: 'string' }, error_description: { type: 'string' } } } } } };
+  const str = { type: 'string' };
+  doc.paths['/oauth/token'] = {
+    post: {
+      tags: ['oauth'],
+      summary: 'Refresh token grant (RFC 6749 §6) with rotation',
+      requestBody: form({ grant_type: { type: 'string', enum: ['refresh_token'] }, refresh_token: str, scope: str, client_id: str, client_secret: str }, ['grant_type', 'refresh_token']),
+      responses: { 200: { description: 'RFC 6749 §5.1 token response' }, 400: error, 401: error },
+    },
+  };
+  doc.paths['/oauth/revoke'] = {
+    post: { tags: ['oauth'], summary: 'Token revocation (RFC 7009)', requestBody: form({ token: str, token_type_hint: str }, ['token']), responses: { 200: { description: 'revoked, or unknown' }, 400: error, 401: error } },
+  };
+  doc.paths['/oauth/introspect'] = {
+    post: { tags: ['oauth'], summary: 'Token introspection (RFC 7662)', requestBody: form({ token: str, token_type_hint: str }, ['token']), responses: { 200: { description: 'RFC 7662 response' }, 400: error, 401: error } },
+  };
+}

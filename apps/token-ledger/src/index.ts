@@ -1,0 +1,5 @@
+export { loadConfig, ConfigError, type LedgerConfig } from './config/ledger-config';
+export { createLogger } from './http/logger';
+export { createApp } from './http/create-app';
+export { openRuntime, type LedgerRuntime } from './runtime';
+export { serve } from './serve';

@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { KeyRing } from '@token-ledger/crypto';
+import { formatScope, type FamilyState } from '@token-ledger/domain';
+
+export interface MintedAccessToken {
+  accessToken: string;
+  expiresIn: number;
+}
+
+/** Mints RFC 9068 access tokens for a family: `sid` is the family id, so revoking it kills them. */
+@Injectable()
+export class AccessTokenMinter {
+  constructor(@Inject(KeyRing) private readonly keys: KeyRing) {}
+
+  async mint(family: FamilyState, scope: string[], now: number): Promise<MintedAccessToken> {
+    const iat = Math.floor(now / 1000);
+    const ttl = family.policy.accessTokenTtl;
+    const accessToken = await this.keys.signAccessToken({
+      sub: family.subject,
+      client_id: family.clientId,
+      scope: formatScope(scope),
+      aud: family.audience.length === 1 ? family.audience[0] : family.audience,
+      sid: family.familyId,
+      jti: randomUUID(),
+      iat,
+      exp: iat + ttl,
+    });
+    return { accessToken, expiresIn: ttl };
+  }
+}

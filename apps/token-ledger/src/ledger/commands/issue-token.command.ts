@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { Inject } from '@nestjs/common';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { LedgerSecrets } from '@token-ledger/crypto';
+import {
+  DomainError,
+  decideFamily,
+  decideSubject,
+  formatFamilyId,
+  formatRefreshToken,
+  isSubset,
+  type FamilyEvent,
+  type FamilyState,
+  type RequestContext,
+  type SubjectEvent,
+  type SubjectState,
+} from '@token-ledger/domain';
+import { ProblemError } from '../../http/problem';
+import type { LedgerConfig } from '../../config/ledger-config';
+import { AccessTokenMinter } from '../access-token-minter';
+import type { AggregateRepository } from '../aggregate-repository';
+import { ClientRegistry } from '../client-registry';
+import type { CommandMetadata } from '../event-envelope';
+import { FAMILY_REPOSITORY, LEDGER_CONFIG, SUBJECT_REPOSITORY } from '../tokens';
+
+export interface IssuedTokens {
+  familyId: string;
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  refreshTokenExpiresIn: number;
+  scope: string[];
+}
+
+export class IssueTokenCommand extends Command<IssuedTokens> {
+  constructor(
+    readonly input: { subject: string; clientId: string; scope: string[]; audience?: string[]; context?: RequestContext },
+    readonly meta: CommandMetadata,
+  ) {
+    super();
+  }
+}
+
+/** A fresh family id lost a race with a pre-emptive revocation at most this many times in a row. */
+const MAX_ISSUE_ATTEMPTS = 5;
+
+/**
+ * IssueToken. The family is first linked on the subject's stream, then created on its own stream:
+ * RevokeSubject serialises on the subject stream, so a family is either linked before the
+ * revocation (and revoked by it, even pre-emptively if its stream does not exist yet) or after it.
+ */
+@CommandHandler(IssueTokenCommand)
+export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, IssuedTokens> {
+  constructor(
+    @Inject(FAMILY_REPOSITORY) private readonly families: AggregateRepository<FamilyState, FamilyEvent>,
+    @Inject(SUBJECT_REPOSITORY) private readonly subjects: AggregateRepository<SubjectState, SubjectEvent>,
+    @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
+    @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
+    private readonly clients: ClientRegistry,
+    private readonly minter: AccessTokenMinter,
+  ) {}
+
+  async execute({ input, meta }: IssueTokenCommand): Promise<IssuedTokens> {
+    const client = await this.clients.get(input.clientId);
+    if (!client) throw new ProblemError(400, 'Unknown client', `client ${input.clientId} is not registered`);
+    if (!isSubset(input.scope, client.allowedScopes)) {
+      throw new ProblemError(400, 'Invalid scope', 'scope exceeds the scopes allowed for this client', { error: 'invalid_scope' });
+    }
+    const audience = input.audience && input.audience.length > 0 ? input.audience : [this.config.issuer];
+
+    for (let attempt = 1; ; attempt++) {
+      const now = Date.now();
+      const familyId = formatFamilyId(randomBytes(16));
+      const initialSecret = randomBytes(32);
+      await this.subjects.execute(input.subject, meta, (state) => ({
+        ...decideSubject({ type: 'LinkFamily', subject: input.subject, familyId, clientId: client.clientId, now }, state),
+        result: undefined,
+      }));
+      try {
+        const { state } = await this.families.execute(familyId, meta, (state) => ({
+          events: decideFamily(
+            {
+              type: 'IssueToken',
+              familyId,
+              subject: input.subject,
+              clientId: client.clientId,
+              scope: input.scope,
+              audience,
+              policy: client.policy,
+              initialSecret,
+              context: input.context,
+              now,
+            },
+            state,
+            this.secrets.tokenSecrets,
+          ).events,
+          result: undefined,
+        }));
+        const minted = await this.minter.mint(state, state.scope, now);
+        return {
+          familyId,
+          accessToken: minted.accessToken,
+          expiresIn: minted.expiresIn,
+          refreshToken: formatRefreshToken({ familyId, generation: state.generation, secret: initialSecret }),
+          refreshTokenExpiresIn: Math.ceil((Math.min(state.idleExpiresAt, state.absoluteExpiresAt) - now) / 1000),
+          scope: state.scope,
+        };
+      } catch (error) {
+        // The subject was revoked between our link and our append: this family id is burnt.
+        if (error instanceof DomainError && attempt < MAX_ISSUE_ATTEMPTS) continue;
+        throw error;
+      }
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import { Inject } from '@nestjs/common';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { LedgerSecrets } from '@token-ledger/crypto';
+import {
+  decideFamily,
+  formatRefreshToken,
+  type FamilyEvent,
+  type FamilyState,
+  type RequestContext,
+  type RotationOutcome,
+} from '@token-ledger/domain';
+import { OAuthError } from '../../oauth/oauth-error';
+import { AccessTokenMinter } from '../access-token-minter';
+import type { AggregateRepository } from '../aggregate-repository';
+import type { CommandMetadata } from '../event-envelope';
+import { FAMILY_REPOSITORY } from '../tokens';
+
+export interface RotatedTokens {
+  accessToken: string;
+  expiresIn: number;
+  refreshToken: string;
+  refreshTokenExpiresIn: number;
+  scope: string[];
+  familyId: string;
+  replayed: boolean;
+}
+
+export class RotateTokenCommand extends Command<RotatedTokens> {
+  constructor(
+    readonly presented: { familyId: string; generation: number; secret: Buffer },
+    readonly clientId: string,
+    readonly scope: string[] | undefined,
+    readonly context: RequestContext | undefined,
+    readonly meta: CommandMetadata,
+  ) {
+    super();
+  }
+}
+
+/** RotateToken (SPEC §2 rules 1–7): one load, one decision, one append, one signature. */
+@CommandHandler(RotateTokenCommand)
+export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, RotatedTokens> {
+  constructor(
+    @Inject(FAMILY_REPOSITORY) private readonly families: AggregateRepository<FamilyState, FamilyEvent>,
+    @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
+    private readonly minter: AccessTokenMinter,
+  ) {}
+
+  async execute(cmd: RotateTokenCommand): Promise<RotatedTokens> {
+    const now = Date.now();
+    const { result: outcome, state } = await this.families.execute<RotationOutcome>(cmd.presented.familyId, cmd.meta, (current) => {
+      const decision = decideFamily(
+        {
+          type: 'RotateToken',
+          familyId: cmd.presented.familyId,
+          generation: cmd.presented.generation,
+          secret: cmd.presented.secret,
+          clientId: cmd.clientId,
+          scope: cmd.scope,
+          context: cmd.context,
+          now,
+        },
+        current,
+        this.secrets.tokenSecrets,
+      );
+      // A rejection only records what happened; it must not race with (or be retried against) real rotations.
+      const recordOnly = decision.events.every((e) => e.type === 'RefreshRejected');
+      return { events: decision.events, result: decision.rotation!, appendAny: recordOnly };
+    });
+    if (outcome.kind === 'rejected') throw new OAuthError(outcome.error, outcome.description);
+    const minted = await this.minter.mint(state, outcome.scope, now);
+    return {
+      accessToken: minted.accessToken,
+      expiresIn: minted.expiresIn,
+      refreshToken: formatRefreshToken({ familyId: state.familyId, generation: outcome.generation, secret: outcome.secret }),
+      refreshTokenExpiresIn: outcome.refreshExpiresIn,
+      scope: outcome.scope,
+      familyId: state.familyId,
+      replayed: outcome.kind === 'replayed',
+    };
+  }
+}

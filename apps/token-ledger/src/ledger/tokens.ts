@@ -1,0 +1,7 @@
+/** Nest injection tokens for the things that are not classes. */
+export const LEDGER_CONFIG = Symbol('LEDGER_CONFIG');
+export const EVENT_STORE = Symbol('EVENT_STORE');
+export const KEY_VALUE_STORE = Symbol('KEY_VALUE_STORE');
+export const FAMILY_REPOSITORY = Symbol('FAMILY_REPOSITORY');
+export const SUBJECT_REPOSITORY = Symbol('SUBJECT_REPOSITORY');
+export const CLIENT_REPOSITORY = Symbol('CLIENT_REPOSITORY');

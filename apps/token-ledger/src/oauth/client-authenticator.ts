@@ -1,0 +1,68 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { LedgerSecrets } from '@token-ledger/crypto';
+import type { ClientState } from '@token-ledger/domain';
+import { ClientRegistry } from '../ledger/client-registry';
+import { OAuthError } from './oauth-error';
+
+export interface ClientCredentialsInBody {
+  client_id?: unknown;
+  client_secret?: unknown;
+}
+
+/**
+ * RFC 6749 §2.3: client_secret_basic, client_secret_post, or `none` for public clients.
+ * Exactly one method per request; every failure is the same invalid_client (no client enumeration),
+ * and secrets are compared in constant time by LedgerSecrets.
+ */
+@Injectable()
+export class ClientAuthenticator {
+  constructor(
+    private readonly clients: ClientRegistry,
+    @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
+  ) {}
+
+  async authenticate(request: FastifyRequest, body: ClientCredentialsInBody, opts: { allowPublic: boolean }): Promise<ClientState> {
+    const basic = parseBasic(request.headers.authorization);
+    const postId = typeof body.client_id === 'string' ? body.client_id : undefined;
+    const postSecret = typeof body.client_secret === 'string' ? body.client_secret : undefined;
+    if ((body.client_id !== undefined && postId === undefined) || (body.client_secret !== undefined && postSecret === undefined)) {
+      throw new OAuthError('invalid_request', 'client_id and client_secret must each appear once');
+    }
+    if (basic && postSecret !== undefined) throw new OAuthError('invalid_request', 'use one client authentication method');
+    if (basic && postId !== undefined && postId !== basic.id) throw new OAuthError('invalid_request', 'client_id does not match the Authorization header');
+
+    const clientId = basic?.id ?? postId;
+    const secret = basic?.secret ?? postSecret;
+    if (!clientId) throw new OAuthError('invalid_client', 'client authentication is required');
+    const client = await this.clients.get(clientId);
+    if (!client) throw new OAuthError('invalid_client', 'client authentication failed');
+    if (client.type === 'public') {
+      if (secret !== undefined) throw new OAuthError('invalid_client', 'client authentication failed');
+      if (!opts.allowPublic) throw new OAuthError('invalid_client', 'this endpoint requires an authenticated client');
+      return client;
+    }
+    if (secret === undefined || !client.secretHash || !this.secrets.verifyClientSecret(secret, client.secretHash)) {
+      throw new OAuthError('invalid_client', 'client authentication failed');
+    }
+    return client;
+  }
+}
+
+function parseBasic(header: string | undefined): { id: string; secret: string } | undefined {
+  if (!header) return undefined;
+  const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header.trim());
+  if (!match) throw new OAuthError('invalid_client', 'malformed Authorization header');
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new OAuthError('invalid_client', 'malformed Authorization header');
+  try {
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    return {
+      id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
+      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
+    };
+  } catch {
+    throw new OAuthError('invalid_client', 'malformed Authorization header');
+  }
+}

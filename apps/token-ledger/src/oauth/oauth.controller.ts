@@ -1,0 +1,97 @@
+import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
+import { formatScope, parseRefreshToken, parseScope } from '@token-ledger/domain';
+import { commandMetadata } from '../http/request-context';
+import { validateInput } from '../http/validate';
+import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token.command';
+import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
+import { RotateTokenCommand } from '../ledger/commands/rotate-token.command';
+import { introspection, ResolveTokenQuery, type Introspection } from '../ledger/queries/introspect-token.query';
+import { ClientAuthenticator } from './client-authenticator';
+import { OAuthError } from './oauth-error';
+import { TokenActionRequest, TokenRequest } from './oauth.dto';
+
+/** Thin RFC endpoints: parse, authenticate the client, hand a command or query to the bus. */
+@ApiExcludeController()
+@Controller('oauth')
+export class OAuthController {
+  constructor(
+    private readonly commandBus: CommandBus,
+    private readonly queryBus: QueryBus,
+    private readonly clientAuth: ClientAuthenticator,
+  ) {}
+
+  /** RFC 6749 §6: refresh_token grant. */
+  @Post('token')
+  @HttpCode(200)
+  async token(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Record<string, unknown>> {
+    const form = formBody(request, body, TokenRequest);
+    if (form.grant_type !== 'refresh_token') {
+      throw new OAuthError('unsupported_grant_type', 'only grant_type=refresh_token is supported');
+    }
+    const client = await this.clientAuth.authenticate(request, form, { allowPublic: true });
+    if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
+    const presented = parseRefreshToken(form.refresh_token);
+    if (!presented) throw new OAuthError('invalid_grant', 'the refresh token is invalid');
+    let scope: string[] | undefined;
+    if (form.scope !== undefined) {
+      const parsed = parseScope(form.scope);
+      if (!parsed || parsed.length === 0) throw new OAuthError('invalid_scope', 'malformed scope');
+      scope = parsed;
+    }
+    const meta = commandMetadata(request, `client:${client.clientId}`);
+    const result = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta));
+    return {
+      access_token: result.accessToken,
+      token_type: 'Bearer',
+      expires_in: result.expiresIn,
+      refresh_token: result.refreshToken,
+      refresh_token_expires_in: result.refreshTokenExpiresIn,
+      scope: formatScope(result.scope),
+    };
+  }
+
+  /** RFC 7009. Unknown, invalid or foreign-but-forged tokens get 200 and change nothing. */
+  @Post('revoke')
+  @HttpCode(200)
+  async revoke(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Record<string, never>> {
+    const form = formBody(request, body, TokenActionRequest);
+    const client = await this.clientAuth.authenticate(request, form, { allowPublic: true });
+    const resolved = await this.queryBus.execute(new ResolveTokenQuery(form.token, form.token_type_hint));
+    if (resolved.kind === 'unknown') return {};
+    if (resolved.state.clientId !== client.clientId) {
+      throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
+    }
+    const meta = commandMetadata(request, `client:${client.clientId}`);
+    if (resolved.kind === 'refresh') {
+      await this.commandBus.execute(new RevokeFamilyCommand(resolved.state.familyId, 'logout', meta));
+    } else {
+      await this.commandBus.execute(
+        new RevokeAccessTokenCommand(resolved.state.familyId, resolved.claims.jti, resolved.claims.exp * 1000, meta),
+      );
+    }
+    return {};
+  }
+
+  /** RFC 7662. The caller must be an authenticated (confidential) client. */
+  @Post('introspect')
+  @HttpCode(200)
+  async introspect(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Introspection> {
+    const form = formBody(request, body, TokenActionRequest);
+    await this.clientAuth.authenticate(request, form, { allowPublic: false });
+    const resolved = await this.queryBus.execute(new ResolveTokenQuery(form.token, form.token_type_hint));
+    return introspection(resolved, Date.now());
+  }
+}
+
+function formBody<T extends object>(request: FastifyRequest, body: unknown, cls: new () => T): T {
+  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded');
+  }
+  const result = validateInput(cls, body ?? {}, { rejectUnknown: false });
+  if (!result.ok) throw new OAuthError('invalid_request', result.errors.join('; '));
+  return result.value;
+}

@@ -1,0 +1,61 @@
+import type { Logger } from 'pino';
+import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
+import { openEventStore, type EventStore, type KeyValueStore } from '@token-ledger/event-store';
+import type { LedgerConfig } from './config/ledger-config';
+import { ConfigError } from './config/ledger-config';
+import { LedgerMetrics } from './health/metrics';
+
+/** Everything with a lifecycle that the HTTP app and the CLI commands share. */
+export interface LedgerRuntime {
+  config: LedgerConfig;
+  store: EventStore & { kv: KeyValueStore };
+  secrets: LedgerSecrets;
+  keyRing: KeyRing;
+  metrics: LedgerMetrics;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/** `store` lets a caller (tests, tools) supply an already-open store instead of the configured one. */
+export async function openRuntime(
+  config: LedgerConfig,
+  logger: Logger,
+  opts: { store?: EventStore & { kv: KeyValueStore } } = {},
+): Promise<LedgerRuntime> {
+  let kek: Buffer | undefined;
+  try {
+    kek = config.kek ? parseKek(config.kek) : undefined;
+  } catch (error) {
+    throw new ConfigError([error instanceof Error ? error.message : String(error)]);
+  }
+  const store =
+    opts.store ??
+    (config.store === 'postgres'
+      ? await openEventStore({ store: 'postgres', url: config.databaseUrl! })
+      : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
+  try {
+    if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted');
+    const secrets = await LedgerSecrets.open(store.kv, { kek });
+    const keyRing = await KeyRing.open(store.kv, {
+      alg: config.signingAlg,
+      kek,
+      issuer: config.issuer,
+      maxAccessTokenTtlSeconds: config.maxAccessTokenTtlSeconds,
+    });
+    return {
+      config,
+      store,
+      secrets,
+      keyRing,
+      metrics: new LedgerMetrics(),
+      logger,
+      async close() {
+        keyRing.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,102 @@
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { TokenSecrets } from '@token-ledger/domain';
+import type { KeyValueStore } from '@token-ledger/event-store';
+import { isSealed, openJson, sealJson, type SealContext, type SealedJson } from './kek';
+
+/** kv key of the master secret document. */
+export const MASTER_SECRET_KEY = 'crypto/master-secret';
+
+/** Stored under MASTER_SECRET_KEY. */
+export interface StoredMasterSecret {
+  format: 'token-ledger.master-secret/1';
+  createdAt: string;
+  /** 32 random bytes, base64url, sealed when a KEK is configured. */
+  secret: SealedJson<string>;
+}
+
+export interface LedgerSecretsOptions {
+  kek?: Buffer;
+}
+
+const MASTER_BYTES = 32;
+const SEAL: SealContext = { purpose: 'master secret' };
+// Distinct HKDF info strings give independent subkeys; the version suffix allows a future re-derivation.
+const INFO_TOKEN_HASH = 'token-ledger/refresh-token-hash/v1';
+const INFO_TOKEN_DERIVE = 'token-ledger/refresh-token-successor/v1';
+const INFO_CLIENT_PEPPER = 'token-ledger/client-secret-pepper/v1';
+const HKDF_SALT = Buffer.from('token-ledger', 'utf8');
+const SUCCESSOR_LABEL = Buffer.from('successor', 'utf8');
+
+/**
+ * Server-side symmetric secrets, all derived from one master secret that lives (sealed) in the
+ * key/value store beside the events, so every node and every restart derives the same keys.
+ */
+export class LedgerSecrets {
+  readonly tokenSecrets: TokenSecrets;
+
+  private constructor(
+    private readonly hashKey: Buffer,
+    private readonly deriveKey: Buffer,
+    private readonly pepper: Buffer,
+  ) {
+    this.tokenSecrets = {
+      hash: (secret) => createHmac('sha256', this.hashKey).update(secret).digest('base64url'),
+      successor: (previous, familyId, generation) => this.successor(previous, familyId, generation),
+    };
+  }
+
+  static async open(kv: KeyValueStore, opts: LedgerSecretsOptions = {}): Promise<LedgerSecrets> {
+    let stored = await kv.get<StoredMasterSecret>(MASTER_SECRET_KEY);
+    if (!stored) {
+      const candidate: StoredMasterSecret = {
+        format: 'token-ledger.master-secret/1',
+        createdAt: new Date().toISOString(),
+        secret: sealJson(randomBytes(MASTER_BYTES).toString('base64url'), opts.kek, SEAL),
+      };
+      // Two nodes starting at once: both adopt whichever value the store kept.
+      stored = await kv.putIfAbsent(MASTER_SECRET_KEY, candidate);
+    }
+    if (stored?.format !== 'token-ledger.master-secret/1') throw new Error(`${MASTER_SECRET_KEY} in the key/value store is not a master secret document`);
+    const master = Buffer.from(openJson(stored.secret, opts.kek, SEAL), 'base64url');
+    if (master.length !== MASTER_BYTES) throw new Error(`${MASTER_SECRET_KEY} holds ${master.length} bytes, expected ${MASTER_BYTES}`);
+    if (opts.kek && !isSealed(stored.secret)) {
+      // KEK newly configured: re-seal the same secret. Racing nodes write the same value, so plain put is safe.
+      await kv.put<StoredMasterSecret>(MASTER_SECRET_KEY, { ...stored, secret: sealJson(master.toString('base64url'), opts.kek, SEAL) });
+    }
+    const sub = (info: string) => Buffer.from(hkdfSync('sha256', master, HKDF_SALT, info, 32));
+    return new LedgerSecrets(sub(INFO_TOKEN_HASH), sub(INFO_TOKEN_DERIVE), sub(INFO_CLIENT_PEPPER));
+  }
+
+  /** Peppered hash of a client secret; only this is stored. */
+  hashClientSecret(secret: string): string {
+    return createHmac('sha256', this.pepper).update(secret, 'utf8').digest('base64url');
+  }
+
+  /** Constant time in the secret and the stored hash (no early return, even on a length mismatch). */
+  verifyClientSecret(secret: string, storedHash: string): boolean {
+    const expected = Buffer.from(this.hashClientSecret(secret), 'utf8');
+    const stored = Buffer.from(typeof storedHash === 'string' ? storedHash : '', 'utf8');
+    const sameLength = expected.length === stored.length;
+    // Always run the comparison; with a length mismatch compare expected against itself and discard.
+    const equal = timingSafeEqual(expected, sameLength ? stored : expected);
+    return sameLength && equal;
+  }
+
+  randomSecret(bytes = 32): Buffer {
+    return randomBytes(bytes);
+  }
+
+  /**
+   * HMAC-SHA-256(deriveKey, 'successor' || len(familyId) || familyId || generation || previous).
+   * Length-prefixing the family id and fixing the generation's width keep the encoding injective.
+   */
+  private successor(previous: Buffer, familyId: string, generation: number): Buffer {
+    if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`generation must be a non-negative integer, got ${generation}`);
+    const fam = Buffer.from(familyId, 'utf8');
+    const head = Buffer.alloc(4 + fam.length + 8);
+    head.writeUInt32BE(fam.length, 0);
+    fam.copy(head, 4);
+    head.writeBigUInt64BE(BigInt(generation), 4 + fam.length);
+    return createHmac('sha256', this.deriveKey).update(SUCCESSOR_LABEL).update(head).update(previous).digest();
+  }
+}
