@@ -107,7 +107,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
         };
       } catch (error) {
         // The subject was revoked between our link and our append: this family id is burnt.
-        if (error instanceof DomainError && attempt < MAX_ISSUE_ATTEMPTS) continue;
+        if (error instanceof DomainError && error.code === 'family_exists' && attempt < MAX_ISSUE_ATTEMPTS) continue;
         throw error;
       }
     }

@@ -1,0 +1,156 @@
+/**
+ * Event and command types of the token ledger. Names and payloads are part of the contract
+ * (SPEC §2): they reach the store, Kafka and the audit API as they are written here.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+export interface RequestContext {
+  ip?: string;
+  userAgent?: string;
+  deviceId?: string;
+}
+
+/** Time-to-live settings a family is issued under (whole seconds), captured at issue. */
+export interface FamilyPolicy {
+  accessTokenTtl: number;
+  refreshIdleTtl: number;
+  refreshAbsoluteTtl: number;
+  reuseGraceSeconds: number;
+}
+
+export type RevocationReason =
+  | 'logout'
+  | 'admin'
+  | 'password_change'
+  | 'anomaly'
+  | 'reuse_detected'
+  | 'limit_exceeded'
+  | 'subject_revoked'
+  | (string & {});
+
+export type RejectionReason = 'bad_secret' | 'revoked' | 'expired' | 'client_mismatch' | 'invalid_scope';
+
+/** What every domain event carries besides its payload. occurredAt is ISO-8601 UTC. */
+export interface EventHeader {
+  familyId: string;
+  subject: string;
+  clientId: string;
+  occurredAt: string;
+}
+
+export interface TokenFamilyIssued extends EventHeader {
+  type: 'TokenFamilyIssued';
+  data: {
+    scope: string[];
+    audience: string[];
+    generation: number; // always 1
+    tokenHash: string; // keyed hash of generation 1's secret
+    createdAt: string;
+    idleExpiresAt: string;
+    absoluteExpiresAt: string;
+    policy: FamilyPolicy;
+    context?: RequestContext;
+  };
+}
+
+export interface TokenRotated extends EventHeader {
+  type: 'TokenRotated';
+  data: {
+    fromGeneration: number;
+    generation: number;
+    tokenHash: string; // keyed hash of the new generation's secret
+    idleExpiresAt: string;
+    scope: string[]; // scope granted to the access token (may be narrowed)
+    context?: RequestContext;
+  };
+}
+
+export interface TokenRotationReplayed extends EventHeader {
+  type: 'TokenRotationReplayed';
+  data: {
+    presentedGeneration: number;
+    generation: number; // the successor handed out again
+    scope: string[];
+    context?: RequestContext;
+  };
+}
+
+export interface TokenReuseDetected extends EventHeader {
+  type: 'TokenReuseDetected';
+  data: {
+    presentedGeneration: number;
+    headGeneration: number;
+    context?: RequestContext;
+  };
+}
+
+export interface TokenFamilyRevoked extends EventHeader {
+  type: 'TokenFamilyRevoked';
+  data: {
+    reason: RevocationReason;
+    revokedAt: string;
+    /** Access tokens of the family are invalid from revokedAt; they would have expired by this. */
+    accessTokensValidUntil: string;
+  };
+}
+
+export interface TokenFamilyExpired extends EventHeader {
+  type: 'TokenFamilyExpired';
+  data: { reason: 'idle' | 'absolute'; expiredAt: string };
+}
+
+export interface RefreshRejected extends EventHeader {
+  type: 'RefreshRejected';
+  data: {
+    reason: RejectionReason;
+    presentedGeneration: number;
+    context?: RequestContext;
+  };
+}
+
+export interface AccessTokenRevoked extends EventHeader {
+  type: 'AccessTokenRevoked';
+  data: { jti: string; expiresAt: string };
+}
+
+export type FamilyEvent =
+  | TokenFamilyIssued
+  | TokenRotated
+  | TokenRotationReplayed
+  | TokenReuseDetected
+  | TokenFamilyRevoked
+  | TokenFamilyExpired
+  | RefreshRejected
+  | AccessTokenRevoked;
+
+/** Subject stream: the serialisation point that makes RevokeSubject race-free. */
+export interface FamilyLinkedToSubject extends EventHeader {
+  type: 'FamilyLinkedToSubject';
+  data: { familyId: string; clientId: string };
+}
+
+export interface SubjectRevoked extends EventHeader {
+  type: 'SubjectRevoked';
+  data: { reason: RevocationReason; familyIds: string[] };
+}
+
+export type SubjectEvent = FamilyLinkedToSubject | SubjectRevoked;
+
+export interface ClientRegistered {
+  type: 'ClientRegistered';
+  familyId: '';
+  subject: '';
+  clientId: string;
+  occurredAt: string;
+  data: {
+    type: 'confidential' | 'public';
+    secretHash: string | null;
+    allowedScopes: string[];
+    policy: FamilyPolicy;
+    maxFamiliesPerSubject: number;
+  };
+}
+
+export type LedgerEvent = FamilyEvent | SubjectEvent | ClientRegistered;
+export type LedgerEventType = LedgerEvent['type'];
