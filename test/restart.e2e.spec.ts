@@ -9,7 +9,9 @@ describe('embedded store across a restart', () => {
     const jwksBefore = (await (await fetch(`${first.baseUrl}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
     await first.stop();
 
-    const second = await startLedger({ dataDir: first.dataDir });
+    // Same data directory and the same issuer URL: a restarted service, not a new one.
+    const port = new URL(first.baseUrl).port;
+    const second = await startLedger({ dataDir: first.dataDir, env: { PORT: port, LEDGER_ISSUER: first.baseUrl } });
     try {
       api = new LedgerClient(second.baseUrl);
       const jwksAfter = (await (await fetch(`${second.baseUrl}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };

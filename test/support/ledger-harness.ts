@@ -68,7 +68,7 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
       : await openEventStore({ store: 'embedded', dataDir });
   const runtime = await openRuntime(config, logger, { store });
   const app = await createApp(runtime);
-  await app.listen({ port, host: '127.0.0.1' });
+  await app.listen({ port: config.port, host: '127.0.0.1' });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

@@ -1,4 +1,3 @@
-import formbody from '@fastify/formbody';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -17,17 +16,15 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
     bodyLimit: BODY_LIMIT_BYTES,
     logger: false,
     // Query strings and paths never carry tokens here, but keep URLs bounded all the same.
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(runtime), adapter, {
     logger: new PinoNestLogger(logger.child({ component: 'nest' })),
   });
-  await app.register(formbody, { bodyLimit: BODY_LIMIT_BYTES });
 
   const fastify = app.getHttpAdapter().getInstance();
   const httpLog = logger.child({ component: 'http' });
   // Errors raised before a route handler runs (body parsing, size, media type) get the same shapes.
-  fastify.setErrorHandler((error, request, reply) => sendError(reply, request.url, error, httpLog));
   fastify.addHook('onSend', async (request, reply) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     if (request.url.startsWith('/oauth/')) reply.header('pragma', 'no-cache');

@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+
+export const TARGET_NAMES = ['embedded', 'postgres', 'reference'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+export interface BenchOptions {
+  durationSec: number;
+  warmupSec: number;
+  chains: number[];
+  targets: TargetName[];
+  jsonFile: string | undefined;
+  databaseUrl: string;
+  startTimeoutSec: number;
+  requestTimeoutSec: number;
+  /** token-ledger CLI entry point (absolute or relative to the repo root). */
+  ledgerCli: string;
+}
+
+export const USAGE = `Usage: npm run bench:refresh -- [options]
+
+Measures refresh-token rotation throughput and latency: N concurrent refresh chains, each
+presenting its current refresh token and continuing with the rotated one, against
+  embedded   token-ledger, LEDGER_STORE=embedded (fresh LEDGER_DATA_DIR per run)
+  postgres   token-ledger, LEDGER_STORE=postgres (fresh database per run, dropped afterwards)
+  reference  panva/oidc-provider 9: always-rotate refresh tokens, ES256 JWT access tokens
+
+Options:
+  --duration SEC        measured window per run (default 10)
+  --warmup SEC          warm-up before each measured window, discarded (default 2)
+  --chains LIST         concurrent refresh chains, comma-separated (default 1,16,64)
+  --targets LIST        comma-separated subset of embedded,postgres,reference
+                        (default embedded,postgres,reference)
+  --json FILE           also write the full results (incl. per-second series) as JSON
+  --database-url URL    server used to create the throw-away database for "postgres"
+                        (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
+  --ledger-cli PATH     token-ledger CLI started as \`node PATH serve\`
+                        (default dist/apps/cli/src/main.js)
+  --start-timeout SEC   how long a server may take to become ready (default 60)
+  --request-timeout SEC per-request timeout (default 10)
+  -h, --help            show this help
+
+Each (target, chains) cell runs on a freshly started server, one server at a time.
+The table goes to stdout, progress to stderr. Exit code 1 if any cell failed.`;
+
+function positiveNumber(flag: string, raw: string, { integer = false, allowZero = false } = {}): number {
+  const value = Number(raw);
+  const ok = Number.isFinite(value) && (allowZero ? value >= 0 : value > 0) && (!integer || Number.isInteger(value));
+  if (!ok) throw new UsageError(`${flag} must be a ${integer ? 'positive integer' : 'positive number'}, got "${raw}"`);
+  return value;
+}
+
+export class UsageError extends Error {}
+
+export function parseOptions(argv: string[]): BenchOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        chains: { type: 'string', default: '1,16,64' },
+        targets: { type: 'string', default: TARGET_NAMES.join(',') },
+        json: { type: 'string' },
+        'database-url': { type: 'string' },
+        'start-timeout': { type: 'string', default: '60' },
+        'request-timeout': { type: 'string', default: '10' },
+        'ledger-cli': { type: 'string', default: 'dist/apps/cli/src/main.js' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+
+  const chains = [...new Set(String(v.chains).split(',').map((s) => s.trim()).filter(Boolean))].map((s) =>
+    positiveNumber('--chains', s, { integer: true }),
+  );
+  if (chains.length === 0) throw new UsageError('--chains needs at least one value');
+  if (chains.some((c) => c > 1024)) throw new UsageError('--chains values above 1024 are not supported');
+
+  const targets: TargetName[] = [];
+  for (const raw of String(v.targets).split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(TARGET_NAMES as readonly string[]).includes(raw)) {
+      throw new UsageError(`unknown target "${raw}" (expected one of ${TARGET_NAMES.join(', ')})`);
+    }
+    if (!targets.includes(raw as TargetName)) targets.push(raw as TargetName);
+  }
+  if (targets.length === 0) throw new UsageError('--targets needs at least one value');
+
+  return {
+    durationSec: positiveNumber('--duration', String(v.duration)),
+    warmupSec: positiveNumber('--warmup', String(v.warmup), { allowZero: true }),
+    chains,
+    targets,
+    jsonFile: v.json,
+    databaseUrl: v['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    startTimeoutSec: positiveNumber('--start-timeout', String(v['start-timeout'])),
+    requestTimeoutSec: positiveNumber('--request-timeout', String(v['request-timeout'])),
+    ledgerCli: String(v['ledger-cli']),
+  };
+}

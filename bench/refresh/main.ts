@@ -1,0 +1,174 @@
+/**
+ * `npm run bench:refresh`: refresh-token rotation throughput and latency of token-ledger (embedded
+ * and PostgreSQL stores) against panva/oidc-provider as a reference, on the same load driver.
+ * See bench/refresh/README.md.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { BenchOptions, parseOptions, TargetName, USAGE, UsageError } from './args';
+import { controlPool, mapLimit } from './http';
+import { runLoad } from './load';
+import { installSignalHandlers, registerCleanup, runCleanups } from './processes';
+import { attachRatios, benchMeta, CellResult, renderTable } from './report';
+import { Chain, RunningTarget, startTarget } from './targets';
+import { verifyTarget } from './verify';
+
+const isTty = process.stderr.isTTY === true;
+let openProgressLine = false;
+
+function log(line: string): void {
+  if (openProgressLine) {
+    process.stderr.write('\n');
+    openProgressLine = false;
+  }
+  process.stderr.write(`${line}\n`);
+}
+
+let lastProgress = 0;
+function progress(line: string, final = false): void {
+  if (isTty) {
+    process.stderr.write(`\r\x1b[2K${line}`);
+    openProgressLine = !final;
+    if (final) process.stderr.write('\n');
+    return;
+  }
+  const now = Date.now();
+  if (final || now - lastProgress >= 5000) {
+    lastProgress = now;
+    process.stderr.write(`${line}\n`);
+  }
+}
+
+/** The repository root: the first ancestor holding bench/refresh/reference-server.mjs. */
+function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'bench', 'refresh', 'reference-server.mjs')) && fs.existsSync(path.join(dir, 'package.json'))) {
+      return dir;
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+async function runCell(target: TargetName, chainCount: number, opts: BenchOptions, root: string, scratch: string): Promise<CellResult> {
+  const label = `${target} ×${chainCount}`;
+  const runId = crypto.randomBytes(5).toString('hex');
+  const workDir = path.join(scratch, `${target}-${chainCount}-${runId}`);
+  fs.mkdirSync(workDir, { recursive: true });
+
+  log(`${label}: starting server`);
+  let running: RunningTarget | undefined;
+  try {
+    running = await startTarget(target, {
+      root,
+      workDir,
+      runId,
+      maxChains: Math.max(...opts.chains),
+      databaseUrl: opts.databaseUrl,
+      startTimeoutMs: opts.startTimeoutSec * 1000,
+      ledgerCli: opts.ledgerCli,
+      log: (line) => log(`${label}: ${line}`),
+    });
+    const server = running;
+    log(`${label}: ready at ${server.origin} (pid ${server.pid}, log ${server.logFile})`);
+
+    const control = controlPool(server.origin);
+    let chains: Chain[];
+    let verification: string;
+    try {
+      verification = await verifyTarget(server, control);
+      log(`${label}: pre-flight ok: ${verification}`);
+      chains = await mapLimit(chainCount, 8, (i) => server.newChain(String(i)));
+      log(`${label}: ${chains.length} chains ready; warm-up ${opts.warmupSec}s, then measuring ${opts.durationSec}s`);
+    } finally {
+      await control.close().catch(() => undefined);
+    }
+
+    const load = await runLoad(server, chains, {
+      warmupMs: opts.warmupSec * 1000,
+      durationMs: opts.durationSec * 1000,
+      requestTimeoutMs: opts.requestTimeoutSec * 1000,
+      label,
+      progress,
+    });
+    if (load.errors > 0) {
+      log(`${label}: ${load.errors} errors in the window: ${JSON.stringify(load.errorKinds)}`);
+      for (const sample of load.errorSamples) log(`${label}:   e.g. ${sample}`);
+    }
+    return { target, chains: chainCount, status: 'ok', verification, load };
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    log(`${label}: FAILED: ${message}`);
+    return { target, chains: chainCount, status: 'failed', error: message };
+  } finally {
+    if (running) {
+      await running.stop().catch((err: Error) => log(`${label}: stopping server failed: ${err.message}`));
+      log(`${label}: server stopped`);
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  let opts: BenchOptions | 'help';
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench:refresh: ${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (opts === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+
+  installSignalHandlers();
+  const root = repoRoot();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-bench-refresh-'));
+  let keepScratch = false;
+  registerCleanup(async () => {
+    if (!keepScratch) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const meta = benchMeta({ warmupSec: opts.warmupSec, durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets });
+  const results: CellResult[] = [];
+  // One server at a time, so targets never share the CPU with each other.
+  for (const target of opts.targets) {
+    for (const chains of opts.chains) {
+      results.push(await runCell(target, chains, opts, root, scratch));
+    }
+  }
+  attachRatios(results);
+
+  const failed = results.some((r) => r.status !== 'ok');
+  if (failed) {
+    keepScratch = true;
+    log(`server logs kept in ${scratch}`);
+  }
+  await runCleanups();
+
+  process.stdout.write(`\n${renderTable(meta, results)}\n`);
+  if (opts.jsonFile) {
+    fs.writeFileSync(opts.jsonFile, `${JSON.stringify({ meta, results }, null, 2)}\n`);
+    log(`results written to ${opts.jsonFile}`);
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    log(`bench:refresh: ${(err as Error)?.stack ?? String(err)}`);
+    await runCleanups();
+    process.exitCode = 1;
+  },
+);

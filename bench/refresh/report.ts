@@ -1,0 +1,147 @@
+import * as os from 'node:os';
+
+import { TargetName } from './args';
+import { LoadResult } from './load';
+
+export interface CellResult {
+  target: TargetName;
+  chains: number;
+  status: 'ok' | 'failed';
+  error?: string;
+  /** What the pre-flight check established about the server. */
+  verification?: string;
+  load?: LoadResult;
+  /** token-ledger rows: this row divided by the reference row at the same concurrency. */
+  vsReference?: { rotationsPerSec: number; p99: number };
+}
+
+export interface BenchMeta {
+  startedAt: string;
+  node: string;
+  platform: string;
+  cpu: string;
+  cpus: number;
+  warmupSec: number;
+  durationSec: number;
+  chains: number[];
+  targets: TargetName[];
+}
+
+export function benchMeta(o: { warmupSec: number; durationSec: number; chains: number[]; targets: TargetName[] }): BenchMeta {
+  const cpus = os.cpus();
+  return {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cpus: cpus.length,
+    ...o,
+  };
+}
+
+export function attachRatios(results: CellResult[]): void {
+  for (const row of results) {
+    if (row.target === 'reference' || row.status !== 'ok' || !row.load) continue;
+    const ref = results.find((r) => r.target === 'reference' && r.chains === row.chains && r.status === 'ok' && r.load);
+    if (!ref?.load) continue;
+    row.vsReference = {
+      rotationsPerSec: row.load.rotationsPerSec / ref.load.rotationsPerSec,
+      p99: row.load.latencyMs.p99 / ref.load.latencyMs.p99,
+    };
+  }
+}
+
+const LABELS: Record<TargetName, string> = {
+  embedded: 'token-ledger (embedded)',
+  postgres: 'token-ledger (postgres)',
+  reference: 'reference (oidc-provider)',
+};
+
+function fmt(value: number | undefined, digits: number): string {
+  return value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
+}
+
+function ratio(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? '—' : `${value.toFixed(2)}×`;
+}
+
+export function renderTable(meta: BenchMeta, results: CellResult[]): string {
+  const header = [
+    'target',
+    'chains',
+    'rotations/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'errors',
+    'last/first',
+    'server CPU',
+    'rot/s vs ref',
+    'p99 vs ref',
+  ];
+  const rows: string[][] = [];
+  const failures: string[] = [];
+  for (const r of results) {
+    if (r.status !== 'ok' || !r.load) {
+      const first = (r.error ?? 'failed').split('\n')[0];
+      rows.push([LABELS[r.target], String(r.chains), 'FAILED', '', '', '', '', '', '', '', '']);
+      failures.push(`  ${LABELS[r.target]} ×${r.chains}: ${first}`);
+      continue;
+    }
+    const l = r.load;
+    rows.push([
+      LABELS[r.target],
+      String(r.chains),
+      fmt(l.rotationsPerSec, 1),
+      fmt(l.latencyMs.p50, 2),
+      fmt(l.latencyMs.p95, 2),
+      fmt(l.latencyMs.p99, 2),
+      String(l.errors),
+      fmt(l.trend, 2),
+      l.serverCpuPct === undefined ? '—' : `${l.serverCpuPct.toFixed(0)}%`,
+      r.target === 'reference' ? '—' : ratio(r.vsReference?.rotationsPerSec),
+      r.target === 'reference' ? '—' : ratio(r.vsReference?.p99),
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+
+  const out: string[] = [];
+  out.push(`refresh-token rotation benchmark — ${meta.startedAt}`);
+  out.push(`${meta.cpu} × ${meta.cpus} CPUs, ${meta.platform}, Node ${meta.node}`);
+  out.push(
+    `closed loop, one connection per chain, warm-up ${meta.warmupSec} s (discarded), measured ${meta.durationSec} s per row, ` +
+      'fresh server per row',
+  );
+  out.push('');
+  out.push(line(header));
+  out.push(line(widths.map((w) => '-'.repeat(w))));
+  for (const row of rows) out.push(line(row));
+  out.push('');
+  out.push('rotations/s: successful refreshes (200 + new refresh token) completed in the measured window / window length.');
+  out.push('latency: one refresh request incl. response body, exact nearest-rank percentiles over every sample.');
+  out.push('errors: non-200, malformed 200, token not rotated, or network errors inside the window.');
+  out.push('last/first: rotations/s in the last fifth of the window ÷ in the first fifth (< 1: slows down as chains grow).');
+  out.push('server CPU: CPU time of the server process over the window (100% = one core; the database is not included).');
+  out.push('vs ref: token-ledger ÷ reference at the same chain count (rot/s: higher is better; p99: lower is better).');
+  const noisy = results.filter(
+    (r) => r.target !== 'postgres' && r.load?.otherCpuPct !== undefined && r.load.otherCpuPct >= 25,
+  );
+  if (noisy.length) {
+    out.push('');
+    out.push('warning: other processes used CPU during these windows, so their figures are noisy:');
+    for (const r of noisy) {
+      out.push(`  ${LABELS[r.target]} ×${r.chains}: ${r.load?.otherCpuPct?.toFixed(0)}% of a core`);
+    }
+  }
+  if (failures.length) {
+    out.push('');
+    out.push('failed rows:');
+    out.push(...failures);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,62 @@
+/**
+ * Exact percentile of an ascending-sorted sample, nearest-rank definition: the smallest sample such
+ * that at least p% of all samples are <= it (p in (0, 100]). No interpolation, no histogram
+ * bucketing, so p99 of 100 samples is the 99th smallest.
+ */
+export function percentile(sortedAscending: ArrayLike<number>, p: number): number {
+  const n = sortedAscending.length;
+  if (n === 0) return Number.NaN;
+  if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`);
+  const rank = Math.ceil((p / 100) * n); // 1-based
+  return sortedAscending[Math.min(n, Math.max(1, rank)) - 1];
+}
+
+/** Growable Float64 buffer: latency samples without boxing and without per-sample allocation. */
+export class SampleBuffer {
+  private data = new Float64Array(4096);
+  private size = 0;
+
+  push(value: number): void {
+    if (this.size === this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.size++] = value;
+  }
+
+  get length(): number {
+    return this.size;
+  }
+
+  /** A sorted copy (Float64Array#sort is numeric). */
+  sorted(): Float64Array {
+    return this.data.slice(0, this.size).sort();
+  }
+}
+
+export interface LatencySummary {
+  count: number;
+  min: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export function summarize(samples: SampleBuffer): LatencySummary {
+  const sorted = samples.sorted();
+  const n = sorted.length;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += sorted[i];
+  return {
+    count: n,
+    min: n ? sorted[0] : Number.NaN,
+    mean: n ? sum / n : Number.NaN,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: n ? sorted[n - 1] : Number.NaN,
+  };
+}

@@ -1,0 +1,39 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EmbeddedEventStore } from './embedded-event-store';
+import { describeEventStoreContract } from './event-store.contract';
+
+describeEventStoreContract('embedded (PGlite)', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+  let store = await EmbeddedEventStore.open({ dataDir });
+  return {
+    store,
+    kv: store.kv,
+    // A second instance on the same data dir is impossible by design (PGlite is single-process).
+    reopen: async () => {
+      await store.close();
+      store = await EmbeddedEventStore.open({ dataDir });
+      return { store, kv: store.kv };
+    },
+    cleanup: async () => {
+      await store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}, { keyValueStore: true, reopen: true });
+
+describe('EmbeddedEventStore.open', () => {
+  it('creates a missing data dir and refuses to open the same dir twice', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    const dataDir = path.join(root, 'nested', 'data');
+    const store = await EmbeddedEventStore.open({ dataDir });
+    try {
+      expect(fs.existsSync(dataDir)).toBe(true);
+      await expect(EmbeddedEventStore.open({ dataDir })).rejects.toThrow(/already open/);
+    } finally {
+      await store.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -1,0 +1,14 @@
+export * from './event-store';
+export * from './errors';
+export type { SqlClient, SqlQueryable } from './sql-client';
+export { SqlEventStore } from './sql-event-store';
+export type { ExternalWakeups, SqlEventStoreOptions } from './sql-event-store';
+export { SqlKeyValueStore } from './sql-key-value-store';
+export { PollingSubscription, WakeHub } from './polling-subscription';
+export type { PollingSubscriptionOptions, SubscriptionSource } from './polling-subscription';
+export { EmbeddedEventStore } from './embedded-event-store';
+export type { EmbeddedEventStoreOptions } from './embedded-event-store';
+export { PostgresEventStore, dropPostgresSchema } from './postgres-event-store';
+export type { PostgresEventStoreOptions } from './postgres-event-store';
+export { openEventStore } from './open-event-store';
+export type { EventStoreConfig } from './open-event-store';

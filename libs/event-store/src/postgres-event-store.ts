@@ -1,0 +1,153 @@
+/**
+ * PostgreSQL adapter: a pg.Pool behind the shared SqlClient, plus a dedicated LISTEN connection so
+ * subscriptions in this process wake as soon as any process commits an append.
+ */
+import { Client, ClientConfig, Pool } from 'pg';
+import { SqlClient, SqlQueryable } from './sql-client';
+import { ExternalWakeups, SqlEventStore } from './sql-event-store';
+import { assertSchemaName, notifyChannel, schemaScript } from './sql-schema';
+
+export interface PostgresEventStoreOptions {
+  url: string;
+  /** Schema holding the tables (created if missing); default `public`. */
+  schema?: string;
+  /** Pool size (default 10). */
+  poolSize?: number;
+  /** Fallback poll period of subscriptions (default 250 ms). */
+  pollIntervalMs?: number;
+}
+
+class PgPoolSqlClient implements SqlClient {
+  constructor(private readonly pool: Pool) {}
+
+  async query<R>(text: string, params?: unknown[]): Promise<R[]> {
+    return (await this.pool.query(text, params)).rows as R[];
+  }
+
+  async exec(script: string): Promise<void> {
+    // No parameters → simple query protocol → all statements in one implicit transaction.
+    await this.pool.query(script);
+  }
+
+  async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('begin');
+      const result = await fn({ query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[] });
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch((rollbackError: Error) => (broken = rollbackError));
+      throw error;
+    } finally {
+      // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.release(broken);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/** LISTEN on its own connection (a pooled one would be handed to other queries); reconnects. */
+class PgNotificationListener implements ExternalWakeups {
+  private client: Client | undefined;
+  private closed = false;
+  private retry: NodeJS.Timeout | undefined;
+  private wake: () => void = () => undefined;
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly channel: string,
+  ) {}
+
+  async start(wake: () => void): Promise<void> {
+    this.wake = wake;
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    const client = new Client(this.config);
+    client.on('notification', (message) => {
+      if (message.channel === this.channel) this.wake();
+    });
+    client.on('error', () => this.reconnectLater(client));
+    client.on('end', () => this.reconnectLater(client));
+    try {
+      await client.connect();
+      await client.query(`listen ${this.channel}`);
+    } catch (error) {
+      client.end().catch(() => undefined);
+      this.reconnectLater(client);
+      throw error;
+    }
+    this.client = client;
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    // Anything committed while we were not listening is picked up by one extra read.
+    this.wake();
+  }
+
+  private reconnectLater(failed: Client): void {
+    if (this.closed || this.retry || (this.client && this.client !== failed)) return;
+    this.client = undefined;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.connect().catch(() => undefined);
+    }, 1000);
+    this.retry.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}
+
+export class PostgresEventStore extends SqlEventStore {
+  static async open(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
+    const schema = options.schema ?? 'public';
+    assertSchemaName(schema);
+    const base: ClientConfig = { connectionString: options.url, application_name: 'token-ledger' };
+    const pool = new Pool({
+      ...base,
+      max: options.poolSize ?? 10,
+      // search_path set in the startup packet: no extra round trip, and every pooled connection has it.
+      options: `-c search_path=${schema}`,
+    });
+    // An idle pooled connection dying (server restart) must not crash the process; pg drops it.
+    pool.on('error', () => undefined);
+    const client = new PgPoolSqlClient(pool);
+    try {
+      await client.exec(schemaScript(schema));
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+    return new PostgresEventStore(client, {
+      pollIntervalMs: options.pollIntervalMs,
+      externalWakeups: new PgNotificationListener(base, notifyChannel(schema)),
+    });
+  }
+}
+
+/** Drops a schema and everything in it (tests use a fresh random schema per run). */
+export async function dropPostgresSchema(url: string, schema: string): Promise<void> {
+  assertSchemaName(schema);
+  if (schema === 'public') throw new Error('refusing to drop the public schema');
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The EventStore port implemented once on a SqlClient. The embedded (PGlite) and PostgreSQL adapters
+ * only construct the client and, for Postgres, a cross-process wake-up source (LISTEN/NOTIFY).
+ */
+import {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  ExpectedRevision,
+  KeyValueStore,
+  LoadedStream,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+  WrongExpectedRevisionError,
+} from './event-store';
+import { DuplicateEventIdError, EventStoreClosedError } from './errors';
+import { PollingSubscription, WakeHub } from './polling-subscription';
+import { SqlClient, toNumber, toOptionalNumber } from './sql-client';
+import { SqlKeyValueStore } from './sql-key-value-store';
+
+/** Cross-process wake-ups; started when the first subscription opens, stopped on close. */
+export interface ExternalWakeups {
+  start(wake: () => void): Promise<void> | void;
+  close(): Promise<void>;
+}
+
+export interface SqlEventStoreOptions {
+  /** Fallback poll period of subscriptions (default 250 ms). */
+  pollIntervalMs?: number;
+  externalWakeups?: ExternalWakeups;
+}
+
+interface EventRow {
+  position: string | number;
+  stream_id: string;
+  revision: string | number;
+  event_id: string;
+  type: string;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  recorded_at: Date | string;
+}
+
+interface AppendRow {
+  conflict: boolean;
+  actual_revision: string | number | null;
+  next_revision: string | number | null;
+  positions: Array<string | number> | null;
+}
+
+interface LoadRow extends Partial<EventRow> {
+  stream_revision: string | number;
+  snapshot: unknown;
+  snapshot_revision: string | number | null;
+}
+
+const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata, recorded_at';
+const MAX_BIGINT = '9223372036854775807';
+
+export class SqlEventStore implements EventStore {
+  readonly kv: KeyValueStore;
+  private readonly wakeups = new WakeHub();
+  private readonly subscriptions = new Set<PollingSubscription>();
+  private externalStarted: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    /** Exposed so read models in the same database can share the one connection / pool. */
+    readonly sql: SqlClient,
+    private readonly options: SqlEventStoreOptions = {},
+  ) {
+    this.kv = new SqlKeyValueStore(sql);
+  }
+
+  async append(streamId: string, events: NewEvent[], options: AppendOptions): Promise<AppendResult> {
+    this.assertOpen();
+    if (events.length === 0) throw new TypeError(`stream ${streamId}: append needs at least one event`);
+    const expected = options.expectedRevision;
+    const [kind, revision] = expectation(expected);
+    // The port: a snapshot only makes sense when the caller knows the exact state it extends.
+    const exact = kind === 'exact' || kind === 'no_stream';
+    const snapshot = exact && options.snapshot !== undefined ? JSON.stringify(options.snapshot) ?? null : null;
+    const payload = JSON.stringify(
+      events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data ?? null, metadata: e.metadata ?? {} })),
+    );
+
+    let row: AppendRow;
+    try {
+      [row] = await this.sql.query<AppendRow>(
+        'select conflict, actual_revision, next_revision, positions from tl_append($1, $2, $3, $4::jsonb, $5::jsonb)',
+        [streamId, kind, revision, payload, snapshot],
+      );
+    } catch (error) {
+      if (isUniqueViolation(error, 'event_id')) {
+        throw new DuplicateEventIdError(streamId, events.map((e) => e.eventId));
+      }
+      throw error;
+    }
+    if (row.conflict) {
+      throw new WrongExpectedRevisionError(streamId, expected, toOptionalNumber(row.actual_revision));
+    }
+    const positions = (row.positions ?? []).map(toNumber);
+    // In-process subscriptions hear about it now rather than at the next poll or NOTIFY.
+    this.wakeups.wake();
+    return {
+      nextExpectedRevision: toNumber(row.next_revision),
+      position: positions[positions.length - 1],
+      positions,
+    };
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    const backwards = options.direction === 'backwards';
+    const rows = await this.sql.query<EventRow>(
+      backwards
+        ? `select ${EVENT_COLUMNS} from tl_events where stream_id = $1 and revision <= coalesce($2::bigint, ${MAX_BIGINT})
+           order by revision desc limit $3`
+        : `select ${EVENT_COLUMNS} from tl_events where stream_id = $1 and revision >= coalesce($2::bigint, 0)
+           order by revision asc limit $3`,
+      [streamId, options.fromRevision ?? null, limit(options.maxCount)],
+    );
+    return rows.map(toRecorded);
+  }
+
+  async loadStream(streamId: string): Promise<LoadedStream> {
+    this.assertOpen();
+    // One statement: the stream row (revision, snapshot) and only the events after the snapshot,
+    // read through the (stream_id, revision) index, so a fresh snapshot means O(1) work.
+    const rows = await this.sql.query<LoadRow>(
+      `select s.revision as stream_revision, s.snapshot, s.snapshot_revision,
+              e.position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.recorded_at
+         from tl_streams s
+         left join tl_events e on e.stream_id = s.stream_id and e.revision > coalesce(s.snapshot_revision, -1)
+        where s.stream_id = $1
+        order by e.revision`,
+      [streamId],
+    );
+    if (rows.length === 0) return { revision: undefined, events: [] };
+    const first = rows[0];
+    const loaded: LoadedStream = {
+      revision: toNumber(first.stream_revision),
+      events: rows.filter((r) => r.position !== null && r.position !== undefined).map((r) => toRecorded(r as EventRow)),
+    };
+    if (first.snapshot_revision !== null && first.snapshot_revision !== undefined) {
+      loaded.snapshot = { state: first.snapshot, revision: toNumber(first.snapshot_revision) };
+    }
+    return loaded;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    const rows = await this.sql.query<EventRow>(
+      `select ${EVENT_COLUMNS} from tl_events where position > $1 order by position limit $2`,
+      [options.after ?? 0, limit(options.maxCount)],
+    );
+    return rows.map(toRecorded);
+  }
+
+  async headPosition(): Promise<number> {
+    this.assertOpen();
+    const [row] = await this.sql.query<{ head: string | number }>('select coalesce(max(position), 0) as head from tl_events');
+    return toNumber(row.head);
+  }
+
+  subscribeToAll(
+    handler: (event: RecordedEvent) => Promise<void>,
+    options: SubscribeOptions & { onError?: (error: unknown) => void } = {},
+  ): Subscription {
+    this.assertOpen();
+    this.startExternalWakeups();
+    const subscription = new PollingSubscription(
+      this,
+      this.wakeups,
+      handler,
+      { ...options, pollIntervalMs: this.options.pollIntervalMs },
+      (s) => this.subscriptions.delete(s),
+    );
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+    await this.sql.query('select 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.externalStarted?.catch(() => undefined);
+    await this.options.externalWakeups?.close();
+    await this.sql.close();
+  }
+
+  private startExternalWakeups(): void {
+    const external = this.options.externalWakeups;
+    if (!external || this.externalStarted) return;
+    // Failing to LISTEN is not fatal: the fallback poll still delivers, only later.
+    this.externalStarted = Promise.resolve(external.start(() => this.wakeups.wake())).catch((error) =>
+      process.emitWarning(`event store: cross-process wake-ups unavailable, polling only: ${String(error)}`),
+    );
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EventStoreClosedError();
+  }
+}
+
+function expectation(expected: ExpectedRevision): [kind: string, revision: number | null] {
+  if (typeof expected === 'number') {
+    if (!Number.isSafeInteger(expected) || expected < 0) {
+      throw new RangeError(`expected revision must be an integer >= 0 or no_stream/stream_exists/any, got ${expected}`);
+    }
+    return ['exact', expected];
+  }
+  if (expected === 'no_stream' || expected === 'stream_exists' || expected === 'any') return [expected, null];
+  throw new RangeError(`unknown expected revision ${String(expected)}`);
+}
+
+function limit(maxCount: number | undefined): number | null {
+  return maxCount === undefined ? null : Math.max(0, Math.floor(maxCount));
+}
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    eventId: row.event_id,
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    streamId: row.stream_id,
+    revision: toNumber(row.revision),
+    position: toNumber(row.position),
+    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+  };
+}
+
+/** pg and PGlite both surface SQLSTATE as `code` and the violated constraint as `constraint`. */
+function isUniqueViolation(error: unknown, column: string): boolean {
+  const e = error as { code?: string; constraint?: string; detail?: string; message?: string } | null;
+  if (!e || e.code !== '23505') return false;
+  return [e.constraint, e.detail, e.message].some((text) => typeof text === 'string' && text.includes(column));
+}
