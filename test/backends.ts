@@ -38,7 +38,7 @@ export function resolveBackend(backend: Backend, env: NodeJS.ProcessEnv = proces
     backend,
     available: false,
     required: requiredBackends(env).has(backend),
-    reason: `${backend} unavailable: ${envVar} is not set and no Docker engine for testcontainers`,
+    reason: `${backend} unavailable: ${envVar} is not set (and no testcontainers resolver yet)`,
   };
 }
 
@@ -61,6 +61,8 @@ export function describeWithBackend(backend: Backend, title: string, body: (url:
     });
     return;
   }
+  // jest prints nothing for a file whose tests are all skipped, so say why once, on the console.
+  console.warn(`${title}: skipped: ${resolved.reason}`);
   describe.skip(`${title} (skipped: ${resolved.reason})`, () => {
     // Register the real tests so the report shows what was skipped; nothing in them runs.
     try {

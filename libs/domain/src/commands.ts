@@ -67,18 +67,29 @@ export interface FamilyDecision {
 
 export type SubjectCommand =
   | { type: 'LinkFamily'; subject: string; familyId: string; clientId: string; now: number }
-  | { type: 'RevokeSubject'; subject: string; reason: RevocationReason; now: number };
+  | { type: 'RevokeSubject'; subject: string; reason: RevocationReason; now: number }
+  | {
+      type: 'CompleteSubjectRevocation';
+      subject: string;
+      reason: RevocationReason;
+      /** Families the caller has revoked so far in this RevokeSubject. */
+      revokedFamilyIds: string[];
+      now: number;
+    };
 
 export interface SubjectState {
   v: 1;
   subject: string;
-  /** Families linked since the last SubjectRevoked, oldest first. */
+  /** Families linked since the last SubjectRevoked / SubjectRevocationCompleted, oldest first. */
   families: { familyId: string; clientId: string; linkedAt: number }[];
 }
 
 export interface SubjectDecision {
   events: SubjectEvent[];
-  /** For RevokeSubject: the families the caller must now revoke (each on its own stream). */
+  /**
+   * For RevokeSubject, and for CompleteSubjectRevocation while logins raced with it: the families
+   * the caller must now revoke (each on its own stream) before trying to complete again.
+   */
   familiesToRevoke?: { familyId: string; clientId: string }[];
 }
 

@@ -135,7 +135,16 @@ export interface SubjectRevoked extends EventHeader {
   data: { reason: RevocationReason; familyIds: string[] };
 }
 
-export type SubjectEvent = FamilyLinkedToSubject | SubjectRevoked;
+/**
+ * Closes a RevokeSubject: appended with optimistic concurrency once every family linked up to it
+ * (including logins that raced with the command) has been revoked.
+ */
+export interface SubjectRevocationCompleted extends EventHeader {
+  type: 'SubjectRevocationCompleted';
+  data: { reason: RevocationReason; familyIds: string[] };
+}
+
+export type SubjectEvent = FamilyLinkedToSubject | SubjectRevoked | SubjectRevocationCompleted;
 
 export interface ClientRegistered {
   type: 'ClientRegistered';

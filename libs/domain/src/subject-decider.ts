@@ -1,6 +1,6 @@
 import type { SubjectCommand, SubjectDecision, SubjectState } from './commands';
 import { DomainError } from './errors';
-import type { FamilyLinkedToSubject, SubjectEvent, SubjectRevoked } from './events';
+import type { FamilyLinkedToSubject, SubjectEvent, SubjectRevocationCompleted, SubjectRevoked } from './events';
 import { isFamilyId } from './refresh-token';
 import { fromIso, toIso } from './time';
 
@@ -8,7 +8,9 @@ import { fromIso, toIso } from './time';
  * The subject stream serialises RevokeSubject against IssueToken: a family is linked here (with
  * optimistic concurrency) before it is issued, so RevokeSubject either sees the link and revokes
  * the family (pre-emptively if its stream does not exist yet), or the link comes after the
- * SubjectRevoked and belongs to a later login.
+ * SubjectRevoked and belongs to a later login. Logins linked while the revocation runs are
+ * revoked too before SubjectRevocationCompleted can be appended (with optimistic concurrency), so
+ * no login that finished before RevokeSubject returned survives it.
  */
 export function initialSubjectState(subject: string): SubjectState {
   return { v: 1, subject, families: [] };
@@ -62,6 +64,23 @@ export function decideSubject(command: SubjectCommand, state: SubjectState): Sub
         familiesToRevoke: state.families.map((f) => ({ familyId: f.familyId, clientId: f.clientId })),
       };
     }
+    case 'CompleteSubjectRevocation': {
+      // Logins linked while the revocation ran must be revoked before it may complete.
+      const revoked = new Set(command.revokedFamilyIds);
+      const pending = state.families.filter((f) => !revoked.has(f.familyId));
+      if (pending.length > 0) {
+        return { events: [], familiesToRevoke: pending.map((f) => ({ familyId: f.familyId, clientId: f.clientId })) };
+      }
+      const event: SubjectRevocationCompleted = {
+        type: 'SubjectRevocationCompleted',
+        familyId: '',
+        subject: command.subject,
+        clientId: '',
+        occurredAt,
+        data: { reason: command.reason, familyIds: state.families.map((f) => f.familyId) },
+      };
+      return { events: [event], familiesToRevoke: [] };
+    }
     default: {
       const never: never = command;
       throw new DomainError('invalid_argument', `unknown command ${(never as { type: string }).type}`);
@@ -82,6 +101,7 @@ export function evolveSubject(state: SubjectState, event: SubjectEvent): Subject
         ],
       };
     case 'SubjectRevoked':
+    case 'SubjectRevocationCompleted':
       // Families linked before this point have been handed to the caller for revocation.
       return { ...state, subject: event.subject, families: [] };
     default:

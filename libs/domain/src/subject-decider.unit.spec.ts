@@ -78,6 +78,23 @@ describe('subject decider', () => {
     expect(d.familiesToRevoke).toEqual([]);
   });
 
+  it('completes a revocation only once every family linked since it was revoked', () => {
+    let state = run(initialSubjectState('user-1'), link(F1, 'web', T0)).state;
+    state = run(state, { type: 'RevokeSubject', subject: 'user-1', reason: 'admin', now: T0 + 1 }).state;
+    // A login raced with the command: it must be revoked before completion.
+    state = run(state, link(F2, 'app', T0 + 2)).state;
+    const blocked = decideSubject({ type: 'CompleteSubjectRevocation', subject: 'user-1', reason: 'admin', revokedFamilyIds: [F1], now: T0 + 3 }, state);
+    expect(blocked.events).toEqual([]);
+    expect(blocked.familiesToRevoke).toEqual([{ familyId: F2, clientId: 'app' }]);
+    const done = decideSubject({ type: 'CompleteSubjectRevocation', subject: 'user-1', reason: 'admin', revokedFamilyIds: [F1, F2], now: T0 + 4 }, state);
+    expect(done.events).toEqual([expect.objectContaining({ type: 'SubjectRevocationCompleted', data: { reason: 'admin', familyIds: [F2] } })]);
+    expect(done.familiesToRevoke).toEqual([]);
+    state = evolveSubject(state, done.events[0]);
+    expect(state.families).toEqual([]);
+    // Logins after completion are ordinary again.
+    expect(run(state, link(F3, 'web', T0 + 5)).state.families.map((f) => f.familyId)).toEqual([F3]);
+  });
+
   it('refuses commands for another subject and malformed input', () => {
     const s = initialSubjectState('user-1');
     expect(() => decideSubject({ ...link(F1, 'web', T0), subject: 'user-2' }, s)).toThrow(expect.objectContaining({ code: 'subject_mismatch' }));

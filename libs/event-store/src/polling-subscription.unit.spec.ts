@@ -1,0 +1,127 @@
+import type { ReadAllOptions, RecordedEvent } from './event-store';
+import { PollingSubscription, SubscriptionSource, WakeHub } from './polling-subscription';
+
+/** An in-memory $all whose reads can be made to fail; no wake-ups unless a test sends them. */
+class FakeSource implements SubscriptionSource {
+  events: RecordedEvent[] = [];
+  failReads = 0;
+  reads = 0;
+
+  add(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const position = this.events.length + 1;
+      this.events.push({
+        eventId: `e${position}`,
+        type: 'T',
+        data: {},
+        metadata: {},
+        streamId: 's',
+        revision: position - 1,
+        position,
+        recordedAt: new Date(0),
+      });
+    }
+  }
+
+  async readAll({ after = 0, maxCount = Infinity }: ReadAllOptions): Promise<RecordedEvent[]> {
+    this.reads++;
+    if (this.failReads > 0) {
+      this.failReads--;
+      throw new Error('connection refused');
+    }
+    return this.events.filter((e) => e.position > after).slice(0, maxCount);
+  }
+
+  async headPosition(): Promise<number> {
+    return this.events.length;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(2);
+  }
+}
+
+describe('PollingSubscription', () => {
+  let warn: jest.SpyInstance;
+  beforeEach(() => (warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined)));
+  afterEach(() => warn.mockRestore());
+
+  it('pages through the backlog, then picks up new events by the fallback poll alone', async () => {
+    const source = new FakeSource();
+    source.add(10);
+    const seen: number[] = [];
+    const sub = new PollingSubscription(source, new WakeHub(), async (e) => void seen.push(e.position), {
+      batchSize: 3,
+      pollIntervalMs: 20,
+    });
+    await sub.caughtUp;
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    source.add(2);
+    await waitFor(() => seen.length === 12);
+    expect(sub.position).toBe(12);
+    await sub.close();
+  });
+
+  it('reacts to a wake-up without waiting for the poll', async () => {
+    const source = new FakeSource();
+    const hub = new WakeHub();
+    const seen: number[] = [];
+    const sub = new PollingSubscription(source, hub, async (e) => void seen.push(e.position), { pollIntervalMs: 60_000 });
+    await sub.caughtUp;
+    source.add(1);
+    hub.wake();
+    await waitFor(() => seen.length === 1, 500);
+    await sub.close();
+    expect(hub.size).toBe(0);
+  });
+
+  it('retries failed reads instead of dying, and warns once', async () => {
+    const source = new FakeSource();
+    source.add(3);
+    source.failReads = 3;
+    const errors: unknown[] = [];
+    const seen: number[] = [];
+    const sub = new PollingSubscription(source, new WakeHub(), async (e) => void seen.push(e.position), {
+      pollIntervalMs: 5,
+      onError: (error) => errors.push(error),
+    });
+    await sub.caughtUp;
+    expect(seen).toEqual([1, 2, 3]);
+    expect(errors).toEqual([]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    await sub.close();
+  });
+
+  it('rejects caughtUp when closed before catching up, without an unhandled rejection', async () => {
+    const source = new FakeSource();
+    source.add(5);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const sub = new PollingSubscription(source, new WakeHub(), () => gate, { pollIntervalMs: 5 });
+    await sleep(10);
+    const closing = sub.close();
+    release();
+    await closing;
+    await expect(sub.caughtUp).rejects.toThrow(/closed before it caught up/);
+    expect(sub.position).toBe(1);
+  });
+
+  it('does not read or deliver after close()', async () => {
+    const source = new FakeSource();
+    const seen: number[] = [];
+    const sub = new PollingSubscription(source, new WakeHub(), async (e) => void seen.push(e.position), { pollIntervalMs: 5 });
+    await sub.caughtUp;
+    await sub.close();
+    const reads = source.reads;
+    source.add(3);
+    await sleep(30);
+    expect(source.reads).toBe(reads);
+    expect(seen).toEqual([]);
+  });
+});
