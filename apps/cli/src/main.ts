@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   const words = argv.filter((a) => !a.startsWith('-'));
   const command = words[0] === 'keys' || words[0] === 'clients' ? `${words[0]} ${words[1] ?? ''}`.trim() : (words[0] ?? 'serve');
 
-  if (command === 'help' || (wantsHelp && !HELP[command])) {
+  if (command === 'help' || (wantsHelp && (!HELP[command] || words.length === 0))) {
     const topic = words.slice(1).join(' ');
     process.stdout.write(HELP[topic] ?? USAGE);
     return 0;

@@ -7,7 +7,8 @@ import { commandMetadata } from '../http/request-context';
 import { validateInput } from '../http/validate';
 import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token.command';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
-import { RotateTokenCommand } from '../ledger/commands/rotate-token.command';
+import { RotateTokenCommand, type RotatedTokens } from '../ledger/commands/rotate-token.command';
+import { LedgerMetrics } from '../health/metrics';
 import { introspection, ResolveTokenQuery, type Introspection } from '../ledger/queries/introspect-token.query';
 import { ClientAuthenticator } from './client-authenticator';
 import { OAuthError } from './oauth-error';
@@ -21,6 +22,7 @@ export class OAuthController {
     private readonly commandBus: CommandBus,
     private readonly queryBus: QueryBus,
     private readonly clientAuth: ClientAuthenticator,
+    private readonly metrics: LedgerMetrics,
   ) {}
 
   /** RFC 6749 §6: refresh_token grant. */
@@ -42,7 +44,14 @@ export class OAuthController {
       scope = parsed;
     }
     const meta = commandMetadata(request, `client:${client.clientId}`);
-    const result = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta));
+    let result: RotatedTokens;
+    try {
+      result = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta));
+    } catch (error) {
+      this.metrics.refreshes.inc({ outcome: error instanceof OAuthError ? error.code : 'error' });
+      throw error;
+    }
+    this.metrics.refreshes.inc({ outcome: result.replayed ? 'replayed' : 'rotated' });
     return {
       access_token: result.accessToken,
       token_type: 'Bearer',
