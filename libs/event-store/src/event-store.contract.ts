@@ -470,6 +470,29 @@ export function describeEventStoreContract(
         expect((await store.readStream(id)).map((e) => e.revision)).toEqual([0, 1, 2]);
       });
 
+      it('settles concurrent appends to many streams one by one: a bad one fails alone', async () => {
+        // Concurrent appends may share one transaction (group commit); each must still succeed,
+        // conflict or fail on its own merits.
+        const a = streamId('grp-a');
+        const b = streamId('grp-b');
+        const dup = event();
+        await store.append(b, [dup], { expectedRevision: 'no_stream' });
+        const results = await Promise.allSettled([
+          store.append(a, [event()], { expectedRevision: 'no_stream', snapshot: { n: 1 } }),
+          store.append(a, [event()], { expectedRevision: 'no_stream' }),
+          store.append(b, [{ ...event(), eventId: dup.eventId }], { expectedRevision: 0 }),
+          store.append(b, [event()], { expectedRevision: 0 }),
+          ...Array.from({ length: 20 }, (_, i) => store.append(streamId(`grp-${i}`), [event()], { expectedRevision: 'any' })),
+        ]);
+        expect(results[0].status).toBe('fulfilled');
+        expect(results[1]).toMatchObject({ status: 'rejected', reason: expect.any(WrongExpectedRevisionError) });
+        expect(results[2]).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ name: 'DuplicateEventIdError' }) });
+        expect(results[3].status).toBe('fulfilled');
+        expect(results.slice(4).every((r) => r.status === 'fulfilled')).toBe(true);
+        expect((await store.loadStream(a)).snapshot).toEqual({ state: { n: 1 }, revision: 0 });
+        expect((await store.readStream(b)).map((e) => e.revision)).toEqual([0, 1]);
+      });
+
       it('gives each revision to exactly one of many retrying writers', async () => {
         const id = streamId('writers');
         const written: string[] = [];

@@ -18,6 +18,7 @@ import {
   WrongExpectedRevisionError,
 } from './event-store';
 import { DuplicateEventIdError, EventStoreClosedError } from './errors';
+import { Batcher } from './batcher';
 import { PollingSubscription, WakeHub } from './polling-subscription';
 import { SqlClient, toNumber, toOptionalNumber } from './sql-client';
 import { SqlKeyValueStore } from './sql-key-value-store';
@@ -53,6 +54,7 @@ interface AppendRow {
 }
 
 interface LoadRow extends Partial<EventRow> {
+  loaded_stream_id: string;
   stream_revision: string | number;
   snapshot: unknown;
   snapshot_revision: string | number | null;
@@ -61,8 +63,26 @@ interface LoadRow extends Partial<EventRow> {
 const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata, recorded_at';
 const MAX_BIGINT = '9223372036854775807';
 
+/** An append on its way to tl_append / tl_append_batch (the batch function reads these field names). */
+interface AppendRequest {
+  streamId: string;
+  expected: ExpectedRevision;
+  kind: string;
+  revision: number | null;
+  events: { eventId: string; type: string; data: unknown; metadata: Record<string, unknown> }[];
+  hasSnapshot: boolean;
+  snapshot: unknown;
+}
+
+/** Appends are serialised by the store anyway (see tl_append), so one batch in flight is enough. */
+const APPEND_BATCHING = { maxInFlight: 1, maxBatch: 256 };
+/** Reads run in parallel on the pool; a couple of batches in flight keeps latency low. */
+const LOAD_BATCHING = { maxInFlight: 2, maxBatch: 256 };
+
 export class SqlEventStore implements EventStore {
   readonly kv: KeyValueStore;
+  private readonly appends = new Batcher<AppendRequest, AppendResult>((r) => this.appendMany(r), APPEND_BATCHING);
+  private readonly loads = new Batcher<string, LoadedStream>((ids) => this.loadMany(ids), LOAD_BATCHING);
   private readonly wakeups = new WakeHub();
   private readonly subscriptions = new Set<PollingSubscription>();
   private externalStarted: Promise<void> | undefined;
@@ -79,38 +99,64 @@ export class SqlEventStore implements EventStore {
   async append(streamId: string, events: NewEvent[], options: AppendOptions): Promise<AppendResult> {
     this.assertOpen();
     if (events.length === 0) throw new TypeError(`stream ${streamId}: append needs at least one event`);
-    const expected = options.expectedRevision;
-    const [kind, revision] = expectation(expected);
+    const [kind, revision] = expectation(options.expectedRevision);
     // The port: a snapshot only makes sense when the caller knows the exact state it extends.
     const exact = kind === 'exact' || kind === 'no_stream';
-    const snapshot = exact && options.snapshot !== undefined ? JSON.stringify(options.snapshot) ?? null : null;
-    const payload = JSON.stringify(
-      events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data ?? null, metadata: e.metadata ?? {} })),
-    );
+    const request: AppendRequest = {
+      streamId,
+      expected: options.expectedRevision,
+      kind,
+      revision,
+      events: events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data ?? null, metadata: e.metadata ?? {} })),
+      hasSnapshot: exact && options.snapshot !== undefined,
+      snapshot: exact && options.snapshot !== undefined ? options.snapshot : null,
+    };
+    const result = await this.appends.submit(request);
+    // In-process subscriptions hear about it now rather than at the next poll or NOTIFY.
+    this.wakeups.wake();
+    return result;
+  }
 
+  /** One append on its own: tl_append. */
+  private async appendOne(r: AppendRequest): Promise<AppendResult> {
     let row: AppendRow;
     try {
       [row] = await this.sql.query<AppendRow>(
         'select conflict, actual_revision, next_revision, positions from tl_append($1, $2, $3, $4::jsonb, $5::jsonb)',
-        [streamId, kind, revision, payload, snapshot],
+        [r.streamId, r.kind, r.revision, JSON.stringify(r.events), r.hasSnapshot ? JSON.stringify(r.snapshot) ?? null : null],
       );
     } catch (error) {
-      if (isUniqueViolation(error, 'event_id')) {
-        throw new DuplicateEventIdError(streamId, events.map((e) => e.eventId));
-      }
+      if (isUniqueViolation(error, 'event_id')) throw new DuplicateEventIdError(r.streamId, r.events.map((e) => e.eventId));
       throw error;
     }
-    if (row.conflict) {
-      throw new WrongExpectedRevisionError(streamId, expected, toOptionalNumber(row.actual_revision));
+    return appendResult(r, row);
+  }
+
+  /**
+   * Several appends in one transaction (tl_append_batch). If the batch fails as a whole (say one
+   * item repeats an event id), every item is retried on its own so only the faulty one fails.
+   */
+  private async appendMany(requests: AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
+    if (requests.length === 1) return Promise.allSettled([this.appendOne(requests[0])]);
+    let rows: (AppendRow & { idx: number })[];
+    try {
+      rows = await this.sql.query<AppendRow & { idx: number }>(
+        'select idx, conflict, actual_revision, next_revision, positions from tl_append_batch($1::jsonb)',
+        [JSON.stringify(requests)],
+      );
+    } catch {
+      const settled: PromiseSettledResult<AppendResult>[] = [];
+      for (const r of requests) settled.push(...(await Promise.allSettled([this.appendOne(r)])));
+      return settled;
     }
-    const positions = (row.positions ?? []).map(toNumber);
-    // In-process subscriptions hear about it now rather than at the next poll or NOTIFY.
-    this.wakeups.wake();
-    return {
-      nextExpectedRevision: toNumber(row.next_revision),
-      position: positions[positions.length - 1],
-      positions,
-    };
+    rows.sort((a, b) => a.idx - b.idx);
+    return requests.map((r, i) => {
+      try {
+        return { status: 'fulfilled', value: appendResult(r, rows[i]) };
+      } catch (reason) {
+        return { status: 'rejected', reason };
+      }
+    });
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -127,29 +173,37 @@ export class SqlEventStore implements EventStore {
     return rows.map(toRecorded);
   }
 
-  async loadStream(streamId: string): Promise<LoadedStream> {
+  loadStream(streamId: string): Promise<LoadedStream> {
     this.assertOpen();
-    // One statement: the stream row (revision, snapshot) and only the events after the snapshot,
-    // read through the (stream_id, revision) index, so a fresh snapshot means O(1) work.
+    return this.loads.submit(streamId);
+  }
+
+  /**
+   * One statement for many streams: each stream row (revision, snapshot) and only the events after
+   * its snapshot, read through the (stream_id, revision) index, so a fresh snapshot means O(1) work.
+   */
+  private async loadMany(streamIds: string[]): Promise<PromiseSettledResult<LoadedStream>[]> {
     const rows = await this.sql.query<LoadRow>(
-      `select s.revision as stream_revision, s.snapshot, s.snapshot_revision,
+      // LATERAL keeps this an index range scan per stream whatever the (possibly stale) statistics say.
+      `select s.stream_id as loaded_stream_id, s.revision as stream_revision, s.snapshot, s.snapshot_revision,
               e.position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.recorded_at
          from tl_streams s
-         left join tl_events e on e.stream_id = s.stream_id and e.revision > coalesce(s.snapshot_revision, -1)
-        where s.stream_id = $1
-        order by e.revision`,
-      [streamId],
+         left join lateral (
+           select ${EVENT_COLUMNS} from tl_events x
+            where x.stream_id = s.stream_id and x.revision > coalesce(s.snapshot_revision, -1)
+            order by x.revision
+         ) e on true
+        where s.stream_id = any($1::text[])
+        order by s.stream_id, e.revision`,
+      [[...new Set(streamIds)]],
     );
-    if (rows.length === 0) return { revision: undefined, events: [] };
-    const first = rows[0];
-    const loaded: LoadedStream = {
-      revision: toNumber(first.stream_revision),
-      events: rows.filter((r) => r.position !== null && r.position !== undefined).map((r) => toRecorded(r as EventRow)),
-    };
-    if (first.snapshot_revision !== null && first.snapshot_revision !== undefined) {
-      loaded.snapshot = { state: first.snapshot, revision: toNumber(first.snapshot_revision) };
+    const byStream = new Map<string, LoadRow[]>();
+    for (const row of rows) {
+      const list = byStream.get(row.loaded_stream_id);
+      if (list) list.push(row);
+      else byStream.set(row.loaded_stream_id, [row]);
     }
-    return loaded;
+    return streamIds.map((id) => ({ status: 'fulfilled', value: toLoaded(byStream.get(id)) }));
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
@@ -210,6 +264,25 @@ export class SqlEventStore implements EventStore {
   private assertOpen(): void {
     if (this.closed) throw new EventStoreClosedError();
   }
+}
+
+function appendResult(r: AppendRequest, row: AppendRow): AppendResult {
+  if (row.conflict) throw new WrongExpectedRevisionError(r.streamId, r.expected, toOptionalNumber(row.actual_revision));
+  const positions = (row.positions ?? []).map(toNumber);
+  return { nextExpectedRevision: toNumber(row.next_revision), position: positions[positions.length - 1], positions };
+}
+
+function toLoaded(rows: LoadRow[] | undefined): LoadedStream {
+  if (!rows || rows.length === 0) return { revision: undefined, events: [] };
+  const first = rows[0];
+  const loaded: LoadedStream = {
+    revision: toNumber(first.stream_revision),
+    events: rows.filter((r) => r.position !== null && r.position !== undefined).map((r) => toRecorded(r as EventRow)),
+  };
+  if (first.snapshot_revision !== null && first.snapshot_revision !== undefined) {
+    loaded.snapshot = { state: first.snapshot, revision: toNumber(first.snapshot_revision) };
+  }
+  return loaded;
 }
 
 function expectation(expected: ExpectedRevision): [kind: string, revision: number | null] {

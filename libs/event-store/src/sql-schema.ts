@@ -65,12 +65,15 @@ create table if not exists ${schema}.tl_kv (
 -- not raised, so the caller gets the actual revision without a second query and nothing is written.
 -- p_expected_kind: 'exact' (p_expected_rev) | 'no_stream' | 'stream_exists' | 'any'.
 -- p_snapshot: stored with the events when not SQL NULL; the caller only passes it for exact kinds.
+-- p_notify: false inside tl_append_batch, which notifies once for the whole batch.
+drop function if exists ${schema}.tl_append(text, text, bigint, jsonb, jsonb);
 create or replace function ${schema}.tl_append(
   p_stream_id       text,
   p_expected_kind   text,
   p_expected_rev    bigint,
   p_events          jsonb,
   p_snapshot        jsonb,
+  p_notify          boolean default true,
   out conflict        boolean,
   out actual_revision bigint,
   out next_revision   bigint,
@@ -85,9 +88,16 @@ begin
     raise exception 'tl_append: no events to append' using errcode = '22023';
   end if;
 
-  -- 1. Claim the revisions on the stream row. The row lock taken here makes concurrent writers to
-  --    the same stream queue up; under READ COMMITTED a waiting UPDATE re-checks its WHERE against
-  --    the committed row, so exactly one writer per expected revision wins.
+  -- 0. Global order: readAll consumers checkpoint by position, so position N+1 must never become
+  --    visible while N is still uncommitted. Holding this lock until commit (xact locks are released
+  --    only after the commit is visible) makes position order = commit order across all connections
+  --    and nodes. It is taken before any stream row lock, by every append and batch, so no one ever
+  --    holds a row lock while waiting for it: no deadlock, whatever streams a batch touches. Fsync
+  --    is shared per batch (tl_append_batch), which is what keeps this serialisation cheap.
+  perform pg_advisory_xact_lock(${APPEND_LOCK_KEY});
+
+  -- 1. Claim the revisions on the stream row: the expectation is checked against the committed row
+  --    (appends are serialised by the lock above), so exactly one writer per expected revision wins.
   if p_expected_kind = 'no_stream' then
     insert into ${schema}.tl_streams (stream_id, revision, snapshot, snapshot_revision)
     values (p_stream_id, v_count - 1, p_snapshot, case when p_snapshot is null then null else v_count - 1 end)
@@ -126,13 +136,6 @@ begin
     raise exception 'tl_append: unknown expected kind %', p_expected_kind using errcode = '22023';
   end if;
 
-  -- 2. Global order: readAll consumers checkpoint by position, so position N+1 must never become
-  --    visible while N is still uncommitted. Holding this lock from nextval() to commit (xact locks
-  --    are released only after the commit is visible) makes position order = commit order across
-  --    all connections and nodes. Taken after the stream row lock and never the other way round,
-  --    so it cannot deadlock.
-  perform pg_advisory_xact_lock(${APPEND_LOCK_KEY});
-
   with inserted as (
     insert into ${schema}.tl_events (stream_id, revision, event_id, type, data, metadata)
     select p_stream_id, v_first + e.ord - 1, (e.value ->> 'eventId')::uuid, e.value ->> 'type',
@@ -145,7 +148,40 @@ begin
 
   next_revision := v_first + v_count - 1;
   -- Delivered at commit; wakes subscriptions in other processes at once (they also poll).
-  perform pg_notify('${channel}', positions[v_count]::text);
+  if p_notify then
+    perform pg_notify('${channel}', positions[v_count]::text);
+  end if;
+end
+$fn$;
+
+-- Many appends (to any streams) in one transaction: one round trip, one commit, one fsync. Each
+-- item is checked on its own, in order, so two items expecting the same revision of one stream
+-- resolve as they would one after the other: the first wins, the second conflicts.
+-- p_batch: [{streamId, kind, revision, events, hasSnapshot, snapshot}, ...]
+create or replace function ${schema}.tl_append_batch(p_batch jsonb)
+returns table (idx integer, conflict boolean, actual_revision bigint, next_revision bigint, positions bigint[])
+language plpgsql as $fn$
+declare
+  v_item jsonb;
+  v_idx integer := 0;
+  v_last bigint;
+  r record;
+begin
+  perform pg_advisory_xact_lock(${APPEND_LOCK_KEY});
+  for v_item in select value from jsonb_array_elements(p_batch) loop
+    select * into r from ${schema}.tl_append(
+      v_item ->> 'streamId', v_item ->> 'kind', (v_item ->> 'revision')::bigint,
+      v_item -> 'events', case when (v_item ->> 'hasSnapshot')::boolean then v_item -> 'snapshot' end,
+      false);
+    idx := v_idx; conflict := r.conflict; actual_revision := r.actual_revision;
+    next_revision := r.next_revision; positions := r.positions;
+    if not r.conflict then v_last := r.positions[array_length(r.positions, 1)]; end if;
+    v_idx := v_idx + 1;
+    return next;
+  end loop;
+  if v_last is not null then
+    perform pg_notify('${channel}', v_last::text);
+  end if;
 end
 $fn$;
 `;

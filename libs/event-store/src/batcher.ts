@@ -1,0 +1,44 @@
+/**
+ * Group commit for the store's hot calls. Requests that arrive while `maxInFlight` batches are
+ * running wait and then go together as one batch: no timer, so a lone request is sent at once, and
+ * under load the round trips, socket writes and (for appends) commits are shared by many callers.
+ * Each caller still gets its own result or error.
+ */
+export class Batcher<I, O> {
+  private queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  private inFlight = 0;
+
+  constructor(
+    /** Runs one batch; returns one settled result per item, in order. */
+    private readonly run: (items: I[]) => Promise<PromiseSettledResult<O>[]>,
+    private readonly options: { maxInFlight: number; maxBatch: number },
+  ) {}
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight++;
+      this.run(batch.map((b) => b.item))
+        .then(
+          (results) =>
+            batch.forEach((b, i) => {
+              const r = results[i];
+              if (r.status === 'fulfilled') b.resolve(r.value);
+              else b.reject(r.reason);
+            }),
+          (error: unknown) => batch.forEach((b) => b.reject(error)),
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+    }
+  }
+}

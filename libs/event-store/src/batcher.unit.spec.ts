@@ -1,0 +1,40 @@
+import { Batcher } from './batcher';
+
+describe('Batcher', () => {
+  it('sends a lone request at once and groups the ones that arrive while a batch runs', async () => {
+    const batches: number[][] = [];
+    let release: () => void = () => undefined;
+    const batcher = new Batcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        if (batches.length === 1) await new Promise<void>((r) => (release = r));
+        return items.map((i) => ({ status: 'fulfilled', value: i * 2 }) as const);
+      },
+      { maxInFlight: 1, maxBatch: 3 },
+    );
+    const first = batcher.submit(1);
+    const rest = [2, 3, 4, 5].map((i) => batcher.submit(i));
+    expect(batches).toEqual([[1]]);
+    release();
+    expect(await Promise.all([first, ...rest])).toEqual([2, 4, 6, 8, 10]);
+    expect(batches).toEqual([[1], [2, 3, 4], [5]]);
+  });
+
+  it('settles each caller with its own result or error, and survives a failed batch', async () => {
+    let fail = true;
+    const batcher = new Batcher<number, number>(
+      async (items) => {
+        if (fail) {
+          fail = false;
+          throw new Error('batch failed');
+        }
+        return items.map((i) => (i % 2 ? { status: 'fulfilled', value: i } : { status: 'rejected', reason: new Error(`odd one out ${i}`) }));
+      },
+      { maxInFlight: 1, maxBatch: 10 },
+    );
+    await expect(batcher.submit(1)).rejects.toThrow('batch failed');
+    const [a, b] = await Promise.allSettled([batcher.submit(3), batcher.submit(4)]);
+    expect(a).toEqual({ status: 'fulfilled', value: 3 });
+    expect(b).toMatchObject({ status: 'rejected', reason: new Error('odd one out 4') });
+  });
+});
