@@ -10,62 +10,70 @@ export const BASE62_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 /** Crockford base32 in lower case (no i, l, o, u), as used by ULIDs. */
 export const CROCKFORD32_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
-function bytesToBigInt(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
-  return n;
+/**
+ * Big-endian digits in base `from` -> big-endian digits in base `to`, without leading zeros, by
+ * schoolbook division. Plain numbers (every intermediate < 256 * 62) rather than BigInt: this runs
+ * on every refresh and is several times faster for 32-byte inputs.
+ */
+function convertBase(digits: ArrayLike<number>, from: number, to: number): number[] {
+  const out: number[] = [];
+  let num = Array.from(digits);
+  while (num.length > 0) {
+    const quotient: number[] = [];
+    let rem = 0;
+    for (const d of num) {
+      const acc = rem * from + d;
+      const q = Math.floor(acc / to);
+      rem = acc - q * to;
+      if (quotient.length > 0 || q > 0) quotient.push(q);
+    }
+    out.push(rem);
+    num = quotient;
+  }
+  return out.reverse();
 }
 
-function bigIntToBytes(n: bigint, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = length - 1; i >= 0; i--) {
-    out[i] = Number(n & 0xffn);
-    n >>= 8n;
-  }
-  return out;
-}
-
-function encodeBigInt(n: bigint, alphabet: string, width: number): string {
-  const base = BigInt(alphabet.length);
-  const chars: string[] = new Array<string>(width);
-  for (let i = width - 1; i >= 0; i--) {
-    chars[i] = alphabet[Number(n % base)];
-    n /= base;
-  }
-  if (n !== 0n) throw new RangeError(`value does not fit in ${width} characters`);
-  return chars.join('');
+function encodeDigits(digits: number[], alphabet: string, width: number): string {
+  if (digits.length > width) throw new RangeError(`value does not fit in ${width} characters`);
+  return alphabet[0].repeat(width - digits.length) + digits.map((d) => alphabet[d]).join('');
 }
 
 /** Returns null when a character is outside the alphabet. */
-function decodeBigInt(s: string, alphabet: string): bigint | null {
-  const base = BigInt(alphabet.length);
-  let n = 0n;
-  for (const ch of s) {
-    const d = alphabet.indexOf(ch);
+function decodeDigits(s: string, alphabet: string): number[] | null {
+  const digits: number[] = new Array<number>(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const d = alphabet.indexOf(s[i]);
     if (d < 0) return null;
-    n = n * base + BigInt(d);
+    digits[i] = d;
   }
-  return n;
+  return digits;
 }
 
 /** Bytes -> fixed-width base62 (32 bytes -> 43 characters, since 62^43 > 2^256). */
 export function encodeBase62(bytes: Uint8Array, width: number): string {
-  return encodeBigInt(bytesToBigInt(bytes), BASE62_ALPHABET, width);
+  return encodeDigits(convertBase(bytes, 256, 62), BASE62_ALPHABET, width);
 }
 
 /** Fixed-width base62 -> exactly `byteLength` bytes; null if invalid or the value does not fit. */
 export function decodeBase62(s: string, byteLength: number): Buffer | null {
-  const n = decodeBigInt(s, BASE62_ALPHABET);
-  if (n === null || n >> BigInt(byteLength * 8) !== 0n) return null;
-  return bigIntToBytes(n, byteLength);
+  const digits = decodeDigits(s, BASE62_ALPHABET);
+  if (digits === null) return null;
+  const bytes = convertBase(digits, 62, 256);
+  if (bytes.length > byteLength) return null;
+  const out = Buffer.alloc(byteLength);
+  out.set(bytes, byteLength - bytes.length);
+  return out;
 }
 
 /** Unsigned integer -> fixed-width base62. */
 export function encodeBase62Uint(n: number, width: number): string {
-  return encodeBigInt(BigInt(n), BASE62_ALPHABET, width);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not an unsigned integer: ${n}`);
+  const digits: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 62)) digits.unshift(v % 62);
+  return encodeDigits(digits, BASE62_ALPHABET, width);
 }
 
 /** Bytes -> fixed-width lower-case Crockford base32 (16 bytes -> 26 characters). */
 export function encodeCrockford32(bytes: Uint8Array, width: number): string {
-  return encodeBigInt(bytesToBigInt(bytes), CROCKFORD32_ALPHABET, width);
+  return encodeDigits(convertBase(bytes, 256, 32), CROCKFORD32_ALPHABET, width);
 }
