@@ -58,7 +58,9 @@ export function describeEventStoreContract(
     jest.setTimeout(SLOW);
     let subject: ContractSubject;
     let store: EventStore;
-    const itIf = (enabled: boolean | undefined) => (enabled ? it : it.skip);
+    /** A test that does not apply to this adapter is skipped with the reason in its title. */
+    const itIf = (enabled: boolean | undefined, reason: string) =>
+      enabled ? it : (title: string, fn: jest.ProvidesCallback) => it.skip(`${title} (skipped: ${reason})`, fn);
 
     beforeAll(async () => {
       subject = await factory();
@@ -434,7 +436,7 @@ export function describeEventStoreContract(
         expect(subscription.position).toBe(positions[0]);
       });
 
-      itIf(features.secondInstance)('wakes a subscription on a second store instance when the first appends', async () => {
+      itIf(features.secondInstance, 'one process per data directory, so no second instance')('wakes a subscription on a second store instance when the first appends', async () => {
         const other = await required(subject.openSecondInstance, 'openSecondInstance')();
         try {
           const seen: number[] = [];
@@ -587,7 +589,7 @@ export function describeEventStoreContract(
     });
 
     describe('KeyValueStore', () => {
-      const it = itIf(features.keyValueStore);
+      const it = itIf(features.keyValueStore, 'this adapter has no key/value store');
       const kv = () => required(subject.kv, 'kv');
 
       it('get returns undefined for a missing key; put writes and overwrites', async () => {
@@ -615,7 +617,7 @@ export function describeEventStoreContract(
     });
 
     describe('durability', () => {
-      itIf(features.reopen)('keeps events, snapshots, positions and kv across close + reopen', async () => {
+      itIf(features.reopen, 'data lives in the database server, not in this process')('keeps events, snapshots, positions and kv across close + reopen', async () => {
         const id = streamId('durable');
         await store.append(id, [event(), event()], { expectedRevision: 'no_stream', snapshot: { durable: 1 } });
         await store.append(id, [event()], { expectedRevision: 1 });
