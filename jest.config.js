@@ -5,7 +5,7 @@ const common = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   testEnvironment: 'node',
   moduleNameMapper: {
-    '^@token-ledger/(domain|event-store|crypto)$': '<rootDir>/libs/$1/src',
+    '^@token-ledger/([a-z-]+)$': '<rootDir>/libs/$1/src',
   },
 };
 module.exports = {
