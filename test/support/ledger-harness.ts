@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { openEventStore, dropPostgresSchema, type EventStore, type KeyValueStore } from '@token-ledger/event-store';
-import { createApp, loadConfig, openRuntime, type LedgerRuntime } from '../../apps/token-ledger/src';
+import { createApp, loadConfig, openRuntime, startBackgroundWork, type LedgerRuntime } from '../../apps/token-ledger/src';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -68,11 +68,13 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
       : await openEventStore({ store: 'embedded', dataDir });
   const runtime = await openRuntime(config, logger, { store });
   const app = await createApp(runtime);
+  const stopBackground = await startBackgroundWork(app, runtime);
   await app.listen({ port: config.port, host: '127.0.0.1' });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    await stopBackground();
     await app.close();
     await runtime.close();
   };

@@ -16,13 +16,18 @@ import { RevokeAccessTokenHandler } from './ledger/commands/revoke-access-token.
 import { RevokeFamilyHandler } from './ledger/commands/revoke-family.command';
 import { RevokeSubjectHandler } from './ledger/commands/revoke-subject.command';
 import { RotateTokenHandler } from './ledger/commands/rotate-token.command';
+import { ExpireIdleHandler } from './ledger/commands/expire-idle.command';
 import { GetClientHandler } from './ledger/queries/get-client.query';
+import { ExpirySweeper } from './read-models/expiry-sweeper';
+import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
+import { ReadModelsController } from './read-models/read-models.controller';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
 import {
   CLIENT_REPOSITORY,
   EVENT_STORE,
   FAMILY_REPOSITORY,
   LEDGER_CONFIG,
+  READ_MODELS,
   SUBJECT_REPOSITORY,
 } from './ledger/tokens';
 import { ClientAuthenticator } from './oauth/client-authenticator';
@@ -45,13 +50,14 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [OAuthController, WellKnownController, AdminController, HealthController],
+      controllers: [OAuthController, WellKnownController, AdminController, ReadModelsController, HealthController],
       providers: [
         { provide: LEDGER_CONFIG, useValue: runtime.config },
         { provide: EVENT_STORE, useValue: runtime.store },
         { provide: KeyRing, useValue: runtime.keyRing },
         { provide: LedgerSecrets, useValue: runtime.secrets },
         { provide: LedgerMetrics, useValue: runtime.metrics },
+        { provide: READ_MODELS, useValue: runtime.readModels },
         repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),
@@ -65,6 +71,12 @@ export class AppModule {
         RevokeFamilyHandler,
         RevokeSubjectHandler,
         RevokeAccessTokenHandler,
+        ExpireIdleHandler,
+        ExpirySweeper,
+        GetFamilyHandler,
+        ListSubjectFamiliesHandler,
+        SearchAuditHandler,
+        SearchAnomaliesHandler,
         ResolveTokenHandler,
         GetClientHandler,
       ],

@@ -3,3 +3,4 @@ export { createLogger } from './http/logger';
 export { createApp } from './http/create-app';
 export { openRuntime, type LedgerRuntime } from './runtime';
 export { serve } from './serve';
+export { startBackgroundWork } from './background';

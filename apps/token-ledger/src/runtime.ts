@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
-import { openEventStore, type EventStore, type KeyValueStore } from '@token-ledger/event-store';
+import { openEventStore, type EventStore, type KeyValueStore, type SqlClient } from '@token-ledger/event-store';
+import { ALL_PROJECTIONS, migrateReadModels, ProjectionRunner } from '@token-ledger/projections';
 import type { LedgerConfig } from './config/ledger-config';
 import { ConfigError } from './config/ledger-config';
 import { LedgerMetrics } from './health/metrics';
@@ -13,6 +14,8 @@ export interface LedgerRuntime {
   keyRing: KeyRing;
   metrics: LedgerMetrics;
   logger: Logger;
+  /** Read models: their database, and the runner that keeps them current (started by serve). */
+  readModels: { sql: SqlClient; runner: ProjectionRunner };
   close(): Promise<void>;
 }
 
@@ -42,14 +45,27 @@ export async function openRuntime(
       issuer: config.issuer,
       maxAccessTokenTtlSeconds: config.maxAccessTokenTtlSeconds,
     });
+    const sql = (store as { sql?: SqlClient }).sql;
+    if (!sql) throw new Error('this store keeps no SQL database for the read models');
+    await migrateReadModels(sql);
+    const metrics = new LedgerMetrics();
+    const runner = new ProjectionRunner(Object.assign(store, { sql }), ALL_PROJECTIONS, {
+      onBatch: ({ count, lagMs }) => {
+        metrics.projectedEvents.inc(count);
+        metrics.projectionLag.observe(lagMs / 1000);
+      },
+      onError: (error) => logger.error({ err: error }, 'projection batch failed; retrying from the checkpoint'),
+    });
     return {
       config,
       store,
       secrets,
       keyRing,
-      metrics: new LedgerMetrics(),
+      metrics,
       logger,
+      readModels: { sql, runner },
       async close() {
+        await runner.stop();
         keyRing.close();
         await store.close();
       },

@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
 import type { LedgerConfig } from './config/ledger-config';
 import { createApp } from './http/create-app';
+import { startBackgroundWork } from './background';
 import { openRuntime } from './runtime';
 
-/** `token-ledger serve`: API (and, as later issues land, projections and consumers) in one process. */
+/** `token-ledger serve`: API, projections and the expiry sweeper in one process. */
 export async function serve(config: LedgerConfig, logger: Logger): Promise<void> {
   const runtime = await openRuntime(config, logger);
   const app = await createApp(runtime);
   if (!config.adminToken) logger.warn('LEDGER_ADMIN_TOKEN is not set: the /v1 admin API answers 401 until it is');
   if (config.kafkaBrokers) logger.warn('KAFKA_BROKERS is set, but this build has no Kafka relay yet; it is ignored');
+  const stopBackground = await startBackgroundWork(app, runtime);
   await app.listen({ port: config.port, host: config.host });
   logger.info({ port: config.port, host: config.host, store: config.store, issuer: config.issuer }, 'token-ledger listening');
 
@@ -17,6 +19,7 @@ export async function serve(config: LedgerConfig, logger: Logger): Promise<void>
     if (closing) return;
     closing = true;
     logger.info({ signal }, 'shutting down');
+    await stopBackground();
     await app.close();
     await runtime.close();
     process.exit(0);

@@ -1,7 +1,7 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { formatScope, parseScope, type ClientState } from '@token-ledger/domain';
 import { ProblemError } from '../http/problem';
 import { commandMetadata } from '../http/request-context';
@@ -47,7 +47,7 @@ export class AdminController {
   @Post('families')
   @HttpCode(201)
   @ApiBody({ type: IssueFamilyRequest })
-  async issue(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Record<string, unknown>> {
+  async issue(@Req() request: FastifyRequest, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<Record<string, unknown>> {
     const raw = body as Record<string, unknown> | null;
     // audience may be one string or a list.
     const input = validated(IssueFamilyRequest, raw && typeof raw.audience === 'string' ? { ...raw, audience: [raw.audience] } : raw);
@@ -60,6 +60,7 @@ export class AdminController {
         { ...meta, context: input.context ? { ...input.context } : meta.context },
       ),
     );
+    reply.header('x-event-position', String(issued.position));
     return {
       access_token: issued.accessToken,
       token_type: 'Bearer',

@@ -2,7 +2,7 @@ import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
 import { ApiExcludeEndpoint, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { EventStore } from '@token-ledger/event-store';
-import { EVENT_STORE } from '../ledger/tokens';
+import { EVENT_STORE, READ_MODELS, type ReadModels } from '../ledger/tokens';
 import { LedgerMetrics } from './metrics';
 
 @ApiTags('operations')
@@ -10,8 +10,20 @@ import { LedgerMetrics } from './metrics';
 export class HealthController {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(READ_MODELS) private readonly readModels: ReadModels,
     private readonly metrics: LedgerMetrics,
-  ) {}
+  ) {
+    metrics.trackProjectionLag(() => this.projectionLag());
+  }
+
+  /** How far the read models are behind the store: events, and seconds since the oldest unprojected one. */
+  async projectionLag(): Promise<{ position: number; head: number; eventsBehind: number; secondsBehind: number }> {
+    const position = this.readModels.runner.position;
+    const head = await this.store.headPosition();
+    const [next] = head > position ? await this.store.readAll({ after: position, maxCount: 1 }) : [];
+    const secondsBehind = next ? Math.max(0, (Date.now() - next.recordedAt.getTime()) / 1000) : 0;
+    return { position, head, eventsBehind: Math.max(0, head - position), secondsBehind };
+  }
 
   /** Liveness: the process answers. */
   @Get('healthz')
@@ -33,7 +45,9 @@ export class HealthController {
       ready = false;
       checks.store = `unavailable: ${error instanceof Error ? error.message : String(error)}`;
     }
-    reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+    // Lag is reported, not judged: a rebuilding node still serves the command side correctly.
+    const projections = ready ? await this.projectionLag().catch(() => undefined) : undefined;
+    reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, projections });
   }
 
   @Get('metrics')

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics of one app instance (its own registry, so tests can run several apps). */
 export class LedgerMetrics {
@@ -27,6 +27,40 @@ export class LedgerMetrics {
     help: 'Decisions re-made after losing an optimistic-concurrency race on a stream',
     registers: [this.registry],
   });
+
+  readonly projectedEvents = new Counter({
+    name: 'token_ledger_projected_events_total',
+    help: 'Events applied to the read models',
+    registers: [this.registry],
+  });
+  readonly projectionLag = new Histogram({
+    name: 'token_ledger_projection_lag_seconds',
+    help: 'Time from an event being recorded to its batch being committed to the read models',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** Read at scrape time, so it is exact whenever Prometheus looks. */
+  trackProjectionLag(read: () => Promise<{ eventsBehind: number; secondsBehind: number }>): void {
+    let last: Promise<{ eventsBehind: number; secondsBehind: number }> | undefined;
+    const sample = () => (last ??= read().finally(() => setImmediate(() => (last = undefined))));
+    new Gauge({
+      name: 'token_ledger_projection_behind_events',
+      help: 'Events in the store not yet applied to the read models',
+      registers: [this.registry],
+      async collect() {
+        this.set((await sample()).eventsBehind);
+      },
+    });
+    new Gauge({
+      name: 'token_ledger_projection_behind_seconds',
+      help: 'Age of the oldest event not yet applied to the read models',
+      registers: [this.registry],
+      async collect() {
+        this.set((await sample()).secondsBehind);
+      },
+    });
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'token_ledger_' });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Inject } from '@nestjs/common';
-import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { LedgerSecrets } from '@token-ledger/crypto';
 import {
   DomainError,
@@ -21,10 +21,16 @@ import { AccessTokenMinter } from '../access-token-minter';
 import type { AggregateRepository } from '../aggregate-repository';
 import { ClientRegistry } from '../client-registry';
 import type { CommandMetadata } from '../event-envelope';
-import { FAMILY_REPOSITORY, LEDGER_CONFIG, SUBJECT_REPOSITORY } from '../tokens';
+import { activeFamiliesOf } from '@token-ledger/projections';
+import { FAMILY_REPOSITORY, LEDGER_CONFIG, READ_MODELS, SUBJECT_REPOSITORY, type ReadModels } from '../tokens';
+import { RevokeFamilyCommand } from './revoke-family.command';
 
 export interface IssuedTokens {
   familyId: string;
+  /** Global position of TokenFamilyIssued, for read-your-writes (minPosition=). */
+  position: number;
+  /** Older families revoked because the subject hit the client's maxFamiliesPerSubject. */
+  revokedForLimit: string[];
   accessToken: string;
   expiresIn: number;
   refreshToken: string;
@@ -56,8 +62,10 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
     @Inject(SUBJECT_REPOSITORY) private readonly subjects: AggregateRepository<SubjectState, SubjectEvent>,
     @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
+    @Inject(READ_MODELS) private readonly readModels: ReadModels,
     private readonly clients: ClientRegistry,
     private readonly minter: AccessTokenMinter,
+    private readonly commandBus: CommandBus,
   ) {}
 
   async execute({ input, meta }: IssueTokenCommand): Promise<IssuedTokens> {
@@ -77,7 +85,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
         result: undefined,
       }));
       try {
-        const { state } = await this.families.execute(familyId, meta, (state) => ({
+        const { state, position } = await this.families.execute(familyId, meta, (state) => ({
           events: decideFamily(
             {
               type: 'IssueToken',
@@ -97,8 +105,11 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
           result: undefined,
         }));
         const minted = await this.minter.mint(state, state.scope, now);
+        const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, familyId, client.maxFamiliesPerSubject, meta);
         return {
           familyId,
+          position: position ?? 0,
+          revokedForLimit,
           accessToken: minted.accessToken,
           expiresIn: minted.expiresIn,
           refreshToken: formatRefreshToken({ familyId, generation: state.generation, secret: initialSecret }),
@@ -111,5 +122,21 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
         throw error;
       }
     }
+  }
+
+  /**
+   * maxFamiliesPerSubject (per subject and client): the oldest active families beyond the limit are
+   * revoked with reason limit_exceeded. Counted from the family view, so a family issued within the
+   * projection lag of this one may be missed; the next issue catches up.
+   */
+  private async enforceFamilyLimit(subject: string, clientId: string, issued: string, max: number, meta: CommandMetadata): Promise<string[]> {
+    const others = (await activeFamiliesOf(this.readModels.sql, subject, clientId)).filter((id) => id !== issued);
+    const excess = others.length + 1 - max;
+    const revoked: string[] = [];
+    for (const familyId of others.slice(0, Math.max(0, excess))) {
+      const outcome = await this.commandBus.execute(new RevokeFamilyCommand(familyId, 'limit_exceeded', meta));
+      if (outcome.revoked) revoked.push(familyId);
+    }
+    return revoked;
   }
 }

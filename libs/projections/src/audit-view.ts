@@ -1,0 +1,35 @@
+import type { RecordedEvent, SqlQueryable } from '@token-ledger/event-store';
+import { header, type Projection } from './projection';
+
+/** Every event, flattened for filtering (subject, client, family, type, ip, time). */
+export const auditProjection: Projection = {
+  name: 'audit',
+  tables: ['rm_audit'],
+  async apply(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const rows = events.map((e) => {
+      const h = header(e);
+      const ip = ((e.metadata.context as { ip?: string } | undefined)?.ip ?? (e.data as { context?: { ip?: string } })?.context?.ip) || null;
+      return {
+        position: e.position,
+        eventId: e.eventId,
+        type: e.type,
+        familyId: h.familyId || null,
+        subject: h.subject || null,
+        clientId: h.clientId || null,
+        ip,
+        occurredAt: h.occurredAt ?? e.recordedAt.toISOString(),
+        data: e.data,
+        metadata: e.metadata,
+      };
+    });
+    await tx.query(
+      `insert into rm_audit (position, event_id, type, family_id, subject, client_id, ip, occurred_at, data, metadata)
+       select r.position, r."eventId", r.type, r."familyId", r.subject, r."clientId", r.ip, r."occurredAt", r.data, r.metadata
+         from jsonb_to_recordset($1::jsonb) as r(position bigint, "eventId" uuid, type text, "familyId" text, subject text,
+              "clientId" text, ip text, "occurredAt" timestamptz, data jsonb, metadata jsonb)
+       on conflict (position) do nothing`,
+      [JSON.stringify(rows)],
+    );
+  },
+};

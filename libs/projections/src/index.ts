@@ -1,0 +1,15 @@
+export * from './projection';
+export * from './schema';
+export * from './family-view';
+export * from './audit-view';
+export * from './anomaly-view';
+export * from './projection-runner';
+export * from './rebuild';
+export * from './queries';
+
+import { anomalyProjection } from './anomaly-view';
+import { auditProjection } from './audit-view';
+import { familyProjection } from './family-view';
+
+/** Every read model, in the order they are applied. */
+export const ALL_PROJECTIONS = [familyProjection, auditProjection, anomalyProjection] as const;

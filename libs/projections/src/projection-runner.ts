@@ -1,0 +1,193 @@
+import type { EventStore, RecordedEvent, SqlClient, SqlQueryable, Subscription } from '@token-ledger/event-store';
+import type { Projection } from './projection';
+import { READ_MODEL_SCHEMA } from './schema';
+
+/** A store whose read models live in the same SQL database (PGlite or PostgreSQL). */
+export type SqlBackedStore = EventStore & { sql: SqlClient };
+
+/** Arbitrary constant for the schema-creation advisory lock. */
+const READ_MODEL_MIGRATION_LOCK = 7_340_125_790_000_011;
+
+export async function migrateReadModels(sql: SqlClient): Promise<void> {
+  // One implicit transaction: concurrent starts (two nodes) queue on the lock instead of racing.
+  await sql.exec(`select pg_advisory_xact_lock(${READ_MODEL_MIGRATION_LOCK});\n${READ_MODEL_SCHEMA}`);
+}
+
+export class CheckpointConflictError extends Error {
+  constructor(projection: string) {
+    super(`projection ${projection}: checkpoint moved under us (another runner); restarting from it`);
+    this.name = 'CheckpointConflictError';
+  }
+}
+
+export async function readCheckpoints(sql: SqlQueryable, names: readonly string[]): Promise<Map<string, number>> {
+  const rows = await sql.query<{ projection: string; position: string | number }>(
+    'select projection, position from rm_checkpoints where projection = any($1::text[])',
+    [names],
+  );
+  const map = new Map(names.map((n) => [n, 0]));
+  for (const r of rows) map.set(r.projection, Number(r.position));
+  return map;
+}
+
+/**
+ * Applies one batch to every projection still behind it, moving each checkpoint in the same
+ * transaction. The checkpoint rows are locked first and compared with what the caller believes,
+ * so two runners (two nodes, or a rebuild beside a server) never apply a batch twice: the later
+ * one gets CheckpointConflictError and re-reads. Returns the new checkpoints.
+ */
+export async function commitBatch(
+  sql: SqlClient,
+  projections: readonly Projection[],
+  expected: ReadonlyMap<string, number>,
+  events: readonly RecordedEvent[],
+): Promise<Map<string, number>> {
+  const last = events[events.length - 1].position;
+  return sql.transaction(async (tx) => {
+    const names = projections.map((p) => p.name);
+    await tx.query(
+      `insert into rm_checkpoints (projection, position) select unnest($1::text[]), 0 on conflict (projection) do nothing`,
+      [names],
+    );
+    const rows = await tx.query<{ projection: string; position: string | number }>(
+      'select projection, position from rm_checkpoints where projection = any($1::text[]) order by projection for update',
+      [names],
+    );
+    const next = new Map<string, number>();
+    for (const row of rows) {
+      const current = Number(row.position);
+      if (current !== expected.get(row.projection)) throw new CheckpointConflictError(row.projection);
+      next.set(row.projection, current);
+    }
+    for (const p of projections) {
+      const cp = next.get(p.name) ?? 0;
+      const pending = events.filter((e) => e.position > cp);
+      if (pending.length === 0) continue;
+      await p.apply(tx, pending);
+      next.set(p.name, last);
+    }
+    await tx.query(
+      `update rm_checkpoints c set position = v.position, updated_at = now()
+         from (select unnest($1::text[]) as projection, unnest($2::bigint[]) as position) v
+        where c.projection = v.projection`,
+      [[...next.keys()], [...next.values()]],
+    );
+    return next;
+  });
+}
+
+export interface ProjectionRunnerOptions {
+  batchSize?: number;
+  /** Called after each committed batch with the age of its events (ms since they were recorded). */
+  onBatch?: (info: { count: number; position: number; lagMs: number }) => void;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Keeps read models up to date: follows the store's global order (catch-up, then live) and commits
+ * batches through commitBatch. Any failure (a lost checkpoint race, a database error) drops the
+ * buffered events and restarts from the committed checkpoints after a short pause, so nothing is
+ * skipped and nothing applied twice.
+ */
+export class ProjectionRunner {
+  private subscription?: Subscription;
+  private buffer: RecordedEvent[] = [];
+  private checkpoints = new Map<string, number>();
+  private flushing: Promise<void> = Promise.resolve();
+  private flushScheduled = false;
+  private stopped = true;
+  private restartTimer?: NodeJS.Timeout;
+  private generation = 0;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly store: SqlBackedStore,
+    readonly projections: readonly Projection[],
+    private readonly options: ProjectionRunnerOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 500;
+  }
+
+  /** Lowest committed checkpoint across this runner's projections. */
+  get position(): number {
+    return this.checkpoints.size === 0 ? 0 : Math.min(...this.checkpoints.values());
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.subscribe();
+  }
+
+  /** Resolves once every event that existed when called is committed to the read models. */
+  async waitFor(position: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.position < position) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await this.subscription?.close();
+    await this.flushing.catch(() => undefined);
+  }
+
+  private async subscribe(): Promise<void> {
+    const generation = ++this.generation;
+    this.buffer = [];
+    this.checkpoints = await readCheckpoints(this.store.sql, this.projections.map((p) => p.name));
+    this.subscription = this.store.subscribeToAll(
+      async (event) => {
+        if (generation !== this.generation) return;
+        this.buffer.push(event);
+        if (this.buffer.length >= this.batchSize) await this.flush(generation);
+        else this.scheduleFlush(generation);
+      },
+      { after: this.position, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
+    );
+  }
+
+  private scheduleFlush(generation: number): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the subscription has handed over what it has ready: batches form without a timer.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush(generation).catch(() => undefined);
+    });
+  }
+
+  private flush(generation: number): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (generation !== this.generation || this.buffer.length === 0) return;
+      const events = this.buffer;
+      this.buffer = [];
+      try {
+        this.checkpoints = await commitBatch(this.store.sql, this.projections, this.checkpoints, events);
+        const last = events[events.length - 1];
+        this.options.onBatch?.({ count: events.length, position: last.position, lagMs: Date.now() - last.recordedAt.getTime() });
+      } catch (error) {
+        this.fail(error, generation);
+        throw error;
+      }
+    });
+    return this.flushing;
+  }
+
+  private fail(error: unknown, generation: number): void {
+    if (generation !== this.generation || this.stopped) return;
+    this.generation++; // ignore whatever the old subscription still delivers
+    if (!(error instanceof CheckpointConflictError)) this.options.onError?.(error);
+    const old = this.subscription;
+    this.restartTimer = setTimeout(() => {
+      void (async () => {
+        await old?.close().catch(() => undefined);
+        if (!this.stopped) await this.subscribe().catch((e) => this.fail(e, this.generation));
+      })();
+    }, error instanceof CheckpointConflictError ? 10 : 500);
+    this.restartTimer.unref();
+  }
+}

@@ -1,0 +1,160 @@
+import type { SqlQueryable } from '@token-ledger/event-store';
+import { rowToFamilyView, type FamilyView } from './family-view';
+
+/** A list answer (SPEC §3). */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** Cursors are opaque to callers: a position, base64url-encoded with a tag so garbage is refused. */
+export function encodeCursor(position: number): string {
+  return Buffer.from(`p:${position}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number | null {
+  const m = /^p:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return m ? Number(m[1]) : null;
+}
+
+/** Family lists page by (createdAt, familyId), which never changes for a family. */
+export function encodeFamilyCursor(createdAt: string | null, familyId: string): string {
+  return Buffer.from(`f:${createdAt ? Date.parse(createdAt) : 0}:${familyId}`).toString('base64url');
+}
+
+export function decodeFamilyCursor(cursor: string): { createdAt: number; familyId: string } | null {
+  const m = /^f:(\d{1,16}):(fam_[0-9a-z]{26})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return m ? { createdAt: Number(m[1]), familyId: m[2] } : null;
+}
+
+/** Effective status: an active family past its expiry is expired even before the sweeper records it. */
+const STATUS_SQL = `case when status = 'active' and least(idle_expires_at, absolute_expires_at) <= now() then 'expired' else status end`;
+
+export async function getFamily(sql: SqlQueryable, familyId: string): Promise<FamilyView | undefined> {
+  const rows = await sql.query<any>(`select *, ${STATUS_SQL} as status from rm_families where family_id = $1`, [familyId]);
+  return rows[0] ? rowToFamilyView(rows[0]) : undefined;
+}
+
+export async function listSubjectFamilies(
+  sql: SqlQueryable,
+  q: { subject: string; status?: string; cursor?: { createdAt: number; familyId: string }; limit: number },
+): Promise<Page<FamilyView>> {
+  // Newest first, the signed-in devices list.
+  const rows = await sql.query<any>(
+    `select * from (select *, ${STATUS_SQL} as effective from rm_families where subject = $1) f
+      where ($2::text is null or f.effective = $2)
+        and ($3::timestamptz is null or (coalesce(f.created_at, 'epoch'), f.family_id) < ($3::timestamptz, $4::text))
+      order by coalesce(f.created_at, 'epoch') desc, f.family_id desc limit $5`,
+    [q.subject, q.status ?? null, q.cursor ? new Date(q.cursor.createdAt).toISOString() : null, q.cursor?.familyId ?? null, q.limit + 1],
+  );
+  const items = rows.slice(0, q.limit).map((r) => rowToFamilyView({ ...r, status: r.effective }));
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > q.limit ? encodeFamilyCursor(last.createdAt, last.familyId) : null };
+}
+
+/** Active families of a subject at one client, oldest first (for maxFamiliesPerSubject). */
+export async function activeFamiliesOf(sql: SqlQueryable, subject: string, clientId: string): Promise<string[]> {
+  const rows = await sql.query<{ family_id: string }>(
+    `select family_id from rm_families where subject = $1 and client_id = $2 and ${STATUS_SQL} = 'active' order by created_at asc, family_id`,
+    [subject, clientId],
+  );
+  return rows.map((r) => r.family_id);
+}
+
+/** Families whose idle or absolute expiry has passed but whose expiry is not recorded yet. */
+export async function familiesDueForExpiry(sql: SqlQueryable, limit: number): Promise<string[]> {
+  const rows = await sql.query<{ family_id: string }>(
+    `select family_id from rm_families where status = 'active' and least(idle_expires_at, absolute_expires_at) <= now()
+      order by least(idle_expires_at, absolute_expires_at) limit $1`,
+    [limit],
+  );
+  return rows.map((r) => r.family_id);
+}
+
+export interface AuditQuery {
+  subject?: string;
+  clientId?: string;
+  familyId?: string;
+  type?: string;
+  ip?: string;
+  from?: string;
+  to?: string;
+  cursor?: number;
+  limit: number;
+  order: 'desc' | 'asc';
+}
+
+export interface AuditEvent {
+  eventId: string;
+  type: string;
+  familyId: string;
+  subject: string;
+  clientId: string;
+  occurredAt: string;
+  position: number;
+  data: unknown;
+  metadata: Record<string, unknown>;
+}
+
+export async function searchAudit(sql: SqlQueryable, q: AuditQuery): Promise<Page<AuditEvent>> {
+  const after = q.order === 'asc';
+  const rows = await sql.query<any>(
+    `select * from rm_audit
+      where ($1::text is null or subject = $1) and ($2::text is null or client_id = $2) and ($3::text is null or family_id = $3)
+        and ($4::text is null or type = $4) and ($5::text is null or ip = $5)
+        and ($6::timestamptz is null or occurred_at >= $6) and ($7::timestamptz is null or occurred_at < $7)
+        and ($8::bigint is null or position ${after ? '>' : '<'} $8)
+      order by position ${after ? 'asc' : 'desc'} limit $9`,
+    [q.subject ?? null, q.clientId ?? null, q.familyId ?? null, q.type ?? null, q.ip ?? null, q.from ?? null, q.to ?? null, q.cursor ?? null, q.limit + 1],
+  );
+  const items = rows.slice(0, q.limit).map((r) => {
+    const { familyId, subject, clientId, occurredAt, schemaVersion, ...rest } = r.metadata as Record<string, unknown>;
+    return {
+      eventId: r.event_id,
+      type: r.type,
+      familyId: (familyId as string) ?? '',
+      subject: (subject as string) ?? '',
+      clientId: (clientId as string) ?? '',
+      occurredAt: occurredAt as string,
+      position: Number(r.position),
+      data: r.data,
+      metadata: { ...rest, schemaVersion },
+    };
+  });
+  return { items, nextCursor: rows.length > q.limit ? encodeCursor(items[items.length - 1].position) : null };
+}
+
+export interface AnomalyView {
+  anomalyId: string;
+  rule: string;
+  severity: string;
+  familyId: string | null;
+  subject: string | null;
+  detectedAt: string;
+  evidence: unknown;
+  action: string;
+}
+
+export async function searchAnomalies(
+  sql: SqlQueryable,
+  q: { subject?: string; familyId?: string; rule?: string; severity?: string; cursor?: number; limit: number },
+): Promise<Page<AnomalyView>> {
+  const rows = await sql.query<any>(
+    `select * from rm_anomalies
+      where ($1::text is null or subject = $1) and ($2::text is null or family_id = $2) and ($3::text is null or rule = $3)
+        and ($4::text is null or severity = $4) and ($5::bigint is null or position < $5)
+      order by position desc limit $6`,
+    [q.subject ?? null, q.familyId ?? null, q.rule ?? null, q.severity ?? null, q.cursor ?? null, q.limit + 1],
+  );
+  const items = rows.slice(0, q.limit).map((r) => ({
+    anomalyId: r.anomaly_id,
+    rule: r.rule,
+    severity: r.severity,
+    familyId: r.family_id,
+    subject: r.subject,
+    detectedAt: new Date(r.detected_at).toISOString(),
+    evidence: r.evidence,
+    action: r.action,
+  }));
+  return { items, nextCursor: rows.length > q.limit ? encodeCursor(Number(rows[q.limit - 1].position)) : null };
+}
