@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, loadConfig, openRuntime, serve } from '../../token-ledger/src';
 import { addClient } from './commands/clients-add';
+import { REBUILD_HELP, rebuild } from './commands/rebuild-projections';
 
 const USAGE = `token-ledger — event-sourced ledger for OAuth 2.0 refresh tokens
 
@@ -12,6 +13,7 @@ Commands:
   serve                 run the HTTP API (default when no command is given)
   keys rotate           make a new signing key active; the old one stays published until its tokens expire
   clients add           register a client (see: token-ledger clients add --help)
+  rebuild-projections   drop and rebuild the read models from position 0 (progress bar)
   help [command]        show help
 
 Configuration comes from the environment (LEDGER_STORE, LEDGER_DATA_DIR, DATABASE_URL, PORT, …);
@@ -19,9 +21,11 @@ see the README's configuration table. Every command takes --help.
 `;
 
 const HELP: Record<string, string> = {
+  'rebuild-projections': REBUILD_HELP,
   serve: `Usage: token-ledger serve
 
-Runs the HTTP API on PORT (default 3000) against LEDGER_STORE (default: embedded in LEDGER_DATA_DIR).
+Runs the HTTP API, the read-model projections and the expiry sweeper on PORT (default 3000)
+against LEDGER_STORE (default: embedded in LEDGER_DATA_DIR).
 Stops cleanly on SIGINT/SIGTERM.
 `,
   'keys rotate': `Usage: token-ledger keys rotate
@@ -73,6 +77,14 @@ async function main(argv: string[]): Promise<number> {
         await runtime.close();
       }
       return 0;
+    }
+    case 'rebuild-projections': {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: { projection: { type: 'string' }, 'batch-size': { type: 'string' } },
+        strict: true,
+      });
+      return rebuild(config, logger, values);
     }
     case 'clients add': {
       const { values } = parseArgs({

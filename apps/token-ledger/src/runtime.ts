@@ -50,9 +50,9 @@ export async function openRuntime(
     await migrateReadModels(sql);
     const metrics = new LedgerMetrics();
     const runner = new ProjectionRunner(Object.assign(store, { sql }), ALL_PROJECTIONS, {
-      onBatch: ({ count, lagMs }) => {
+      onBatch: ({ count, lagsMs }) => {
         metrics.projectedEvents.inc(count);
-        metrics.projectionLag.observe(lagMs / 1000);
+        for (const ms of lagsMs) metrics.projectionLag.observe(ms / 1000);
       },
       onError: (error) => logger.error({ err: error }, 'projection batch failed; retrying from the checkpoint'),
     });

@@ -78,8 +78,8 @@ export async function commitBatch(
 
 export interface ProjectionRunnerOptions {
   batchSize?: number;
-  /** Called after each committed batch with the age of its events (ms since they were recorded). */
-  onBatch?: (info: { count: number; position: number; lagMs: number }) => void;
+  /** Called after each committed batch with the age of each of its events (ms since recorded). */
+  onBatch?: (info: { count: number; position: number; lagsMs: number[] }) => void;
   onError?: (error: unknown) => void;
 }
 
@@ -167,8 +167,12 @@ export class ProjectionRunner {
       this.buffer = [];
       try {
         this.checkpoints = await commitBatch(this.store.sql, this.projections, this.checkpoints, events);
-        const last = events[events.length - 1];
-        this.options.onBatch?.({ count: events.length, position: last.position, lagMs: Date.now() - last.recordedAt.getTime() });
+        const now = Date.now();
+        this.options.onBatch?.({
+          count: events.length,
+          position: events[events.length - 1].position,
+          lagsMs: events.map((e) => now - e.recordedAt.getTime()),
+        });
       } catch (error) {
         this.fail(error, generation);
         throw error;

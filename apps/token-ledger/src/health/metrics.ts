@@ -36,7 +36,7 @@ export class LedgerMetrics {
   readonly projectionLag = new Histogram({
     name: 'token_ledger_projection_lag_seconds',
     help: 'Time from an event being recorded to its batch being committed to the read models',
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
 
