@@ -35,7 +35,10 @@ export async function openRuntime(
     opts.store ??
     (config.store === 'postgres'
       ? await openEventStore({ store: 'postgres', url: config.databaseUrl! })
-      : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
+      : config.store === 'eventstoredb'
+        ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (exposed as store.sql).
+          await openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl! })
+        : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
   try {
     if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted');
     const secrets = await LedgerSecrets.open(store.kv, { kek });

@@ -21,7 +21,7 @@ describeEventStoreContract('embedded (PGlite)', async () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}, { keyValueStore: true, reopen: true });
+}, { keyValueStore: true, reopen: true, uniqueEventIds: true });
 
 describe('EmbeddedEventStore.open', () => {
   it('creates a missing data dir and refuses to open the same dir twice', async () => {

@@ -42,6 +42,11 @@ export interface ContractFeatures {
   secondInstance?: boolean;
   /** The subject provides `reopen` (stores whose data lives in this process's files). */
   reopen?: boolean;
+  /**
+   * Event ids are unique across the store: reusing one from an earlier append (any stream) fails
+   * with DuplicateEventIdError. EventStoreDB only rejects repeats within one batch (docs/stores.md).
+   */
+  uniqueEventIds?: boolean;
 }
 
 /** Opening a store can take seconds (PGlite runs initdb); heavy tests get the same allowance. */
@@ -159,7 +164,16 @@ export function describeEventStoreContract(
         await expect(store.append(streamId('empty'), [], { expectedRevision: 'any' })).rejects.toThrow();
       });
 
-      it('rejects a duplicate event id (in another stream or the same batch) and appends nothing', async () => {
+      it('rejects an event id repeated within one batch and appends nothing', async () => {
+        const id = streamId('dup-batch');
+        const head = await store.headPosition();
+        const twice = event();
+        await expect(store.append(id, [twice, twice], { expectedRevision: 'any' })).rejects.toBeInstanceOf(DuplicateEventIdError);
+        expect(await store.readStream(id)).toEqual([]);
+        expect(await store.readAll({ after: head })).toEqual([]);
+      });
+
+      itIf(features.uniqueEventIds, 'event ids are unique per batch only on this store')('rejects a duplicate event id (in another stream or the same batch) and appends nothing', async () => {
         const first = streamId('dup');
         const other = streamId('dup');
         const original = event();
@@ -472,7 +486,7 @@ export function describeEventStoreContract(
         expect((await store.readStream(id)).map((e) => e.revision)).toEqual([0, 1, 2]);
       });
 
-      it('settles concurrent appends to many streams one by one: a bad one fails alone', async () => {
+      itIf(features.uniqueEventIds, 'the bad append here reuses an event id, which this store accepts')('settles concurrent appends to many streams one by one: a bad one fails alone', async () => {
         // Concurrent appends may share one transaction (group commit); each must still succeed,
         // conflict or fail on its own merits.
         const a = streamId('grp-a');

@@ -10,5 +10,8 @@ export { EmbeddedEventStore } from './embedded-event-store';
 export type { EmbeddedEventStoreOptions } from './embedded-event-store';
 export { PostgresEventStore, dropPostgresSchema } from './postgres-event-store';
 export type { PostgresEventStoreOptions } from './postgres-event-store';
+// Types only: the gRPC client costs ~100 ms to load, so it loads when openEventStore asks for it
+// (import the class from './eventstoredb-event-store' to construct one directly).
+export type { EventStoreDbClientLike, EventStoreDbEventStore, EventStoreDbEventStoreOptions } from './eventstoredb-event-store';
 export { openEventStore } from './open-event-store';
 export type { EventStoreConfig } from './open-event-store';

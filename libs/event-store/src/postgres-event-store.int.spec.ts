@@ -17,7 +17,7 @@ describeWithBackend('postgres', 'PostgresEventStore', (url) => {
         await dropPostgresSchema(url, schema);
       },
     };
-  }, { keyValueStore: true, secondInstance: true });
+  }, { keyValueStore: true, secondInstance: true, uniqueEventIds: true });
 
   describe('PostgresEventStore.open', () => {
     it('migrates safely when several processes open the same new schema at once', async () => {

@@ -8,9 +8,11 @@ import * as path from 'node:path';
 export interface LedgerConfig {
   port: number;
   host: string;
-  store: 'embedded' | 'postgres';
+  store: 'embedded' | 'postgres' | 'eventstoredb';
   dataDir: string;
   databaseUrl?: string;
+  /** esdb:// connection string (LEDGER_STORE=eventstoredb). */
+  eventStoreUrl?: string;
   kafkaBrokers?: string[];
   issuer: string;
   adminToken?: string;
@@ -59,15 +61,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const port = int('PORT', 3000, 0, 65535);
   const host = env.HOST || '0.0.0.0';
   const store = oneOf('LEDGER_STORE', ['embedded', 'postgres', 'eventstoredb'] as const, 'embedded');
-  if (store === 'eventstoredb') {
-    problems.push('LEDGER_STORE=eventstoredb: the EventStoreDB adapter is not part of this build yet; use embedded or postgres');
-  }
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: expected a postgres:// or postgresql:// URL');
   }
-  if (store === 'postgres' && !databaseUrl) {
-    problems.push('DATABASE_URL: required when LEDGER_STORE=postgres');
+  if ((store === 'postgres' || store === 'eventstoredb') && !databaseUrl) {
+    problems.push(
+      store === 'postgres'
+        ? 'DATABASE_URL: required when LEDGER_STORE=postgres'
+        : 'DATABASE_URL: required when LEDGER_STORE=eventstoredb (read models, projection checkpoints and the key/value table live in PostgreSQL)',
+    );
+  }
+  const eventStoreUrl = env.EVENTSTORE_URL || undefined;
+  if (eventStoreUrl !== undefined && !/^esdb(\+discover)?:\/\/[^\s]+$/.test(eventStoreUrl)) {
+    problems.push('EVENTSTORE_URL: expected an esdb:// or esdb+discover:// connection string (e.g. esdb://localhost:2113?tls=false)');
+  }
+  if (store === 'eventstoredb' && !eventStoreUrl) {
+    problems.push('EVENTSTORE_URL: required when LEDGER_STORE=eventstoredb');
   }
   let kafkaBrokers: string[] | undefined;
   if (env.KAFKA_BROKERS) {
@@ -98,9 +108,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   return {
     port,
     host,
-    store: store as 'embedded' | 'postgres',
+    store,
     dataDir: path.resolve(env.LEDGER_DATA_DIR || './data'),
     databaseUrl,
+    eventStoreUrl,
     kafkaBrokers,
     issuer,
     adminToken,

@@ -25,6 +25,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ LEDGER_STORE: 'postgres', DATABASE_URL: 'postgres://u@h/db' }).store).toBe('postgres');
   });
 
+  it('needs EVENTSTORE_URL and DATABASE_URL for the eventstoredb store', () => {
+    expect(() => loadConfig({ LEDGER_STORE: 'eventstoredb' })).toThrow(/EVENTSTORE_URL[\s\S]*DATABASE_URL|DATABASE_URL[\s\S]*EVENTSTORE_URL/);
+    expect(() => loadConfig({ LEDGER_STORE: 'eventstoredb', EVENTSTORE_URL: 'http://x', DATABASE_URL: 'postgres://u@h/db' })).toThrow(/EVENTSTORE_URL/);
+    expect(loadConfig({ LEDGER_STORE: 'eventstoredb', EVENTSTORE_URL: 'esdb://localhost:2113?tls=false', DATABASE_URL: 'postgres://u@h/db' })).toMatchObject({
+      store: 'eventstoredb',
+      eventStoreUrl: 'esdb://localhost:2113?tls=false',
+      databaseUrl: 'postgres://u@h/db',
+    });
+  });
+
   it('parses trusted proxies', () => {
     expect(loadConfig({ LEDGER_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
     expect(loadConfig({ LEDGER_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);

@@ -16,13 +16,16 @@ export class HealthController {
     metrics.trackProjectionLag(() => this.projectionLag());
   }
 
-  /** How far the read models are behind the store: events, and seconds since the oldest unprojected one. */
-  async projectionLag(): Promise<{ position: number; head: number; eventsBehind: number; secondsBehind: number }> {
+  /**
+   * How far the read models are behind the store: in positions (events on the SQL stores, log bytes on
+   * EventStoreDB), and seconds since the oldest unprojected event — the one to alert on.
+   */
+  async projectionLag(): Promise<{ position: number; head: number; positionsBehind: number; secondsBehind: number }> {
     const position = this.readModels.runner.position;
     const head = await this.store.headPosition();
     const [next] = head > position ? await this.store.readAll({ after: position, maxCount: 1 }) : [];
     const secondsBehind = next ? Math.max(0, (Date.now() - next.recordedAt.getTime()) / 1000) : 0;
-    return { position, head, eventsBehind: Math.max(0, head - position), secondsBehind };
+    return { position, head, positionsBehind: Math.max(0, head - position), secondsBehind };
   }
 
   /** Liveness: the process answers. */

@@ -41,15 +41,15 @@ export class LedgerMetrics {
   });
 
   /** Read at scrape time, so it is exact whenever Prometheus looks. */
-  trackProjectionLag(read: () => Promise<{ eventsBehind: number; secondsBehind: number }>): void {
-    let last: Promise<{ eventsBehind: number; secondsBehind: number }> | undefined;
+  trackProjectionLag(read: () => Promise<{ positionsBehind: number; secondsBehind: number }>): void {
+    let last: Promise<{ positionsBehind: number; secondsBehind: number }> | undefined;
     const sample = () => (last ??= read().finally(() => setImmediate(() => (last = undefined))));
     new Gauge({
-      name: 'token_ledger_projection_behind_events',
-      help: 'Events in the store not yet applied to the read models',
+      name: 'token_ledger_projection_behind_positions',
+      help: 'Store positions not yet applied to the read models (events on SQL stores, log bytes on EventStoreDB)',
       registers: [this.registry],
       async collect() {
-        this.set((await sample()).eventsBehind);
+        this.set((await sample()).positionsBehind);
       },
     });
     new Gauge({
