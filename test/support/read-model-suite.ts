@@ -112,6 +112,18 @@ export function readModelSuite(storeKind: () => StoreKind): void {
     expect(events.filter((e) => e.type === 'TokenFamilyExpired')).toHaveLength(1);
   });
 
+  it('keeps projecting after a batch fails (a checkpoint race with another runner)', async () => {
+    const first = await issue('rm-race');
+    expect(await ledger.runtime.readModels.runner.waitFor(first.position, 10_000)).toBe(true);
+    // Another runner (say a rebuild) moves the checkpoint: our next batch conflicts and must recover.
+    await ledger.runtime.readModels.sql.query(`update rm_checkpoints set position = position - 1 where projection = 'anomalies'`);
+    const second = await issue('rm-race');
+    const view = await api.admin('GET', `/v1/families/${second.family_id}?minPosition=${second.position}`);
+    expect(view.status).toBe(200);
+    const third = await issue('rm-race');
+    expect((await api.admin('GET', `/v1/families/${third.family_id}?minPosition=${third.position}`)).status).toBe(200);
+  });
+
   it('random command sequences, some concurrent: the family view equals a fold of the events', async () => {
     const registered = await api.registerClient({ clientId: 'rm-prop2', reuseGraceSeconds: 1 });
     const subjects = ['p1', 'p2', 'p3'];

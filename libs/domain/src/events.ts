@@ -163,3 +163,15 @@ export interface ClientRegistered {
 
 export type LedgerEvent = FamilyEvent | SubjectEvent | ClientRegistered;
 export type LedgerEventType = LedgerEvent['type'];
+
+/**
+ * An event's payload as it may leave the ledger (audit API, Kafka, exports): a client's secret hash
+ * stays in the store. Everything else is public to the ledger's consumers.
+ */
+export function publicEventData(type: string, data: unknown): unknown {
+  if (type === 'ClientRegistered' && data && typeof data === 'object') {
+    const { secretHash: _omitted, ...rest } = data as ClientRegistered['data'];
+    return rest;
+  }
+  return data;
+}

@@ -1,3 +1,4 @@
+import { publicEventData } from '@token-ledger/domain';
 import type { RecordedEvent, SqlQueryable } from '@token-ledger/event-store';
 import { header, type Projection } from './projection';
 
@@ -19,7 +20,7 @@ export const auditProjection: Projection = {
         clientId: h.clientId || null,
         ip,
         occurredAt: h.occurredAt ?? e.recordedAt.toISOString(),
-        data: e.data,
+        data: publicEventData(e.type, e.data),
         metadata: e.metadata,
       };
     });

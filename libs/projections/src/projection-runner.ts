@@ -161,7 +161,8 @@ export class ProjectionRunner {
   }
 
   private flush(generation: number): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
+    // Chained so batches commit in order; a failed batch must not wedge the chain for the next ones.
+    this.flushing = this.flushing.catch(() => undefined).then(async () => {
       if (generation !== this.generation || this.buffer.length === 0) return;
       const events = this.buffer;
       this.buffer = [];
