@@ -21,6 +21,7 @@ import { GetClientHandler } from './ledger/queries/get-client.query';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
+import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
 import {
   CLIENT_REPOSITORY,
@@ -50,7 +51,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [OAuthController, WellKnownController, AdminController, ReadModelsController, HealthController],
+      controllers: [OAuthController, WellKnownController, AdminController, ReadModelsController, RevocationsController, HealthController],
       providers: [
         { provide: LEDGER_CONFIG, useValue: runtime.config },
         { provide: EVENT_STORE, useValue: runtime.store },
@@ -73,6 +74,13 @@ export class AppModule {
         RevokeAccessTokenHandler,
         ExpireIdleHandler,
         ExpirySweeper,
+        RevocationsService,
+        {
+          provide: REVOCATIONS_OPTIONS,
+          useValue: {
+            onError: (err: unknown, component: string) => runtime.logger.error({ err }, `${component} failed; retrying from its checkpoint`),
+          },
+        },
         GetFamilyHandler,
         ListSubjectFamiliesHandler,
         SearchAuditHandler,

@@ -1,16 +1,22 @@
 import type { INestApplication } from '@nestjs/common';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
+import { RevocationsService } from './revocations';
 import type { LedgerRuntime } from './runtime';
 
 /**
- * The work `serve` does besides answering HTTP: projections and the expiry sweeper. Split out so a
+ * The work `serve` does besides answering HTTP: projections, the revocation feed (and Kafka relay)
+ * and the expiry sweeper. Split out so a
  * process can run the API without them (and tests can start exactly what they need).
  */
 export async function startBackgroundWork(app: INestApplication, runtime: LedgerRuntime): Promise<() => Promise<void>> {
   await runtime.readModels.runner.start();
+  // Revocation feed for SSE, and with KAFKA_BROKERS the relay and the propagator.
+  const revocations = app.get(RevocationsService);
+  await revocations.start();
   const sweeper = app.get(ExpirySweeper);
   sweeper.start();
   return async () => {
+    await revocations.stop();
     await sweeper.stop();
     await runtime.readModels.runner.stop();
   };

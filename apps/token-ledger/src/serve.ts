@@ -9,7 +9,6 @@ export async function serve(config: LedgerConfig, logger: Logger): Promise<void>
   const runtime = await openRuntime(config, logger);
   const app = await createApp(runtime);
   if (!config.adminToken) logger.warn('LEDGER_ADMIN_TOKEN is not set: the /v1 admin API answers 401 until it is');
-  if (config.kafkaBrokers) logger.warn('KAFKA_BROKERS is set, but this build has no Kafka relay yet; it is ignored');
   const stopBackground = await startBackgroundWork(app, runtime);
   await app.listen({ port: config.port, host: config.host });
   logger.info({ port: config.port, host: config.host, store: config.store, issuer: config.issuer }, 'token-ledger listening');

@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import type { EventStore } from '@token-ledger/event-store';
 import { EVENT_STORE, READ_MODELS, type ReadModels } from '../ledger/tokens';
 import { LedgerMetrics } from './metrics';
+import { RevocationsService } from '../revocations';
 
 @ApiTags('operations')
 @Controller()
@@ -12,6 +13,7 @@ export class HealthController {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly readModels: ReadModels,
     private readonly metrics: LedgerMetrics,
+    private readonly revocations: RevocationsService,
   ) {
     metrics.trackProjectionLag(() => this.projectionLag());
   }
@@ -35,7 +37,7 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: the event store answers (and, later, Kafka when configured). */
+  /** Readiness: the event store answers, and Kafka when configured. */
   @Get('readyz')
   @ApiOkResponse({ description: 'ready to serve; 503 otherwise' })
   async readyz(@Res() reply: FastifyReply): Promise<void> {
@@ -47,6 +49,15 @@ export class HealthController {
     } catch (error) {
       ready = false;
       checks.store = `unavailable: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (this.revocations.kafkaEnabled) {
+      try {
+        if (!(await withTimeout(this.revocations.kafkaReachable(), 2000))) throw new Error('no broker answered');
+        checks.kafka = 'ok';
+      } catch (error) {
+        ready = false;
+        checks.kafka = `unavailable: ${error instanceof Error ? error.message : String(error)}`;
+      }
     }
     // Lag is reported, not judged: a rebuilding node still serves the command side correctly.
     const projections = ready ? await this.projectionLag().catch(() => undefined) : undefined;

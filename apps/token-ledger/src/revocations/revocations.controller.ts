@@ -1,0 +1,125 @@
+import { Controller, Get, Inject, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { EventStore } from '@token-ledger/event-store';
+import { toPublicEvent } from '@token-ledger/forensics';
+import { toRevocationRecord, type RevocationRecord } from '@token-ledger/messaging';
+import { AdminAuthGuard } from '../admin/admin-auth.guard';
+import type { LedgerConfig } from '../config/ledger-config';
+import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
+import { RevocationsService } from './revocations.service';
+
+/** A client slower than this much buffered output is cut off; it resumes with Last-Event-ID. */
+const MAX_BUFFERED_BYTES = 1 << 20;
+const REPLAY_PAGE = 1000;
+
+/**
+ * `GET /v1/revocations/stream` (SPEC §3): Server-Sent Events for resource servers that do not read
+ * Kafka. Admin bearer, like the rest of /v1.
+ *
+ * - Each revocation is `event: revocation`, `id: <store position>`, `data: <RevocationRecord JSON>`.
+ * - Without Last-Event-ID the stream opens with every revocation still relevant
+ *   (accessTokensValidUntil in the future); with `Last-Event-ID: <position>` (header, or
+ *   `?lastEventId=`) it replays from the event store after that position instead. Either way one
+ *   `event: ready` follows (data `{position}`), then live records.
+ * - Keep-alive every `?heartbeatMs=` (default 5000, 100–60000): a comment plus `id:` of the hub's
+ *   position, so a reconnect after a quiet period does not replay much.
+ */
+@ApiTags('revocations')
+@ApiBearerAuth()
+@UseGuards(AdminAuthGuard)
+@Controller('v1/revocations')
+export class RevocationsController {
+  constructor(
+    private readonly service: RevocationsService,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
+  ) {}
+
+  @Get('stream')
+  async stream(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @Query('lastEventId') lastEventIdQuery?: string, @Query('heartbeatMs') heartbeatQuery?: string): Promise<void> {
+    const hub = this.service.hub;
+    const raw = reply.raw;
+    const header = request.headers['last-event-id'];
+    const lastEventId = parsePosition(typeof header === 'string' ? header : lastEventIdQuery);
+    const heartbeatMs = Math.min(60_000, Math.max(100, Number(heartbeatQuery) || 5_000));
+
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    raw.write(`retry: 1000\n\n`);
+    this.service.track(raw);
+
+    let closed = false;
+    let sent = lastEventId ?? 0;
+    const queued: RevocationRecord[] = [];
+    let live = false;
+    const write = (chunk: string) => {
+      if (closed) return;
+      raw.write(chunk);
+      if (raw.writableLength > MAX_BUFFERED_BYTES) raw.destroy();
+    };
+    const send = (r: RevocationRecord) => {
+      if (r.position <= sent && lastEventId !== undefined) return;
+      write(`event: revocation\nid: ${r.position}\ndata: ${JSON.stringify(r)}\n\n`);
+      sent = Math.max(sent, r.position);
+    };
+    // Subscribe before reading history, so nothing falls between the replay and live delivery.
+    const unsubscribe = hub.subscribe((records) => {
+      if (!live) {
+        queued.push(...records);
+        return;
+      }
+      for (const r of records) if (r.position > sent) send(r);
+    });
+    const timer = setInterval(() => {
+      const p = hub.position;
+      if (live && p > sent) {
+        sent = p;
+        write(`id: ${p}\n: keep-alive\n\n`);
+      } else write(': keep-alive\n\n');
+    }, heartbeatMs);
+    const cleanup = () => {
+      closed = true;
+      clearInterval(timer);
+      unsubscribe();
+    };
+    raw.on('close', cleanup);
+    raw.on('error', cleanup);
+
+    try {
+      if (lastEventId !== undefined) {
+        const ttl = { maxAccessTokenTtlSeconds: this.config.maxAccessTokenTtlSeconds };
+        let after = lastEventId;
+        for (;;) {
+          const page = await this.store.readAll({ after, maxCount: REPLAY_PAGE });
+          if (page.length === 0 || closed) break;
+          for (const recorded of page) {
+            const r = toRevocationRecord(toPublicEvent(recorded), ttl);
+            if (r) send(r);
+          }
+          after = page[page.length - 1].position;
+          sent = Math.max(sent, after);
+        }
+      } else {
+        for (const r of hub.active()) send(r);
+        sent = Math.max(sent, hub.position);
+      }
+      for (const r of queued.splice(0)) if (r.position > sent) send(r);
+      live = true;
+      write(`event: ready\ndata: ${JSON.stringify({ position: sent })}\n\n`);
+    } catch (error) {
+      cleanup();
+      raw.destroy(error as Error);
+    }
+  }
+}
+
+function parsePosition(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,16}$/.test(value.trim())) return undefined;
+  return Number(value.trim());
+}

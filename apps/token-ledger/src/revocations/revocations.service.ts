@@ -1,0 +1,142 @@
+import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import type { EventStore, SqlClient } from '@token-ledger/event-store';
+import {
+  DEFAULT_TOPICS,
+  ensureTopics,
+  InProcessEventSource,
+  KafkaEventSource,
+  KafkaRelay,
+  KafkaRevocationSink,
+  positionBefore,
+  RELAY_PRODUCER_CONFIG,
+  RevocationHub,
+  RevocationPropagator,
+  type SqlBackedStore,
+  type TopicNames,
+} from '@token-ledger/messaging';
+import type { LedgerConfig } from '../config/ledger-config';
+import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
+
+export const REVOCATIONS_OPTIONS = Symbol('REVOCATIONS_OPTIONS');
+
+export interface RevocationsOptions {
+  topics?: TopicNames;
+  /** Consumer group of the Kafka propagator; default `token-ledger-revocations`. */
+  groupId?: string;
+  /** Checkpoint name of the relay; default `kafka-relay`. */
+  relayName?: string;
+  /** Partitions for ensureTopics; default 12. */
+  partitions?: number;
+  /** Overrides config.kafkaBrokers (tests); `null` forces in-process. */
+  kafkaBrokers?: string[] | null;
+  onError?: (error: unknown, component: string) => void;
+}
+
+/**
+ * Runs the revocation side of `serve` (SPEC §4):
+ * - always: an in-process feed (store subscription) → RevocationHub, which the SSE endpoint streams.
+ *   It starts at the last position older than max access-token TTL + 1 min, so the hub's "active"
+ *   set holds every revocation that can still matter; no checkpoint (rebuilt on every start).
+ * - with Kafka: the KafkaRelay (store → events.v1, checkpointed in msg_checkpoints) and the
+ *   propagator (consumer group `token-ledger-revocations` on events.v1 → revocations.v1).
+ */
+@Injectable()
+export class RevocationsService implements OnModuleDestroy {
+  readonly hub = new RevocationHub();
+  private readonly streams = new Set<{ destroy(): void }>();
+  private hubFeed?: RevocationPropagator;
+  private relay?: KafkaRelay;
+  private kafkaPropagator?: RevocationPropagator;
+  private producer?: Producer;
+  private admin?: Admin;
+  readonly topics: TopicNames;
+
+  constructor(
+    @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Optional() @Inject(REVOCATIONS_OPTIONS) private readonly options: RevocationsOptions = {},
+  ) {
+    this.options = options ?? {};
+    this.topics = this.options.topics ?? DEFAULT_TOPICS;
+  }
+
+  get kafkaEnabled(): boolean {
+    return !!this.brokers;
+  }
+
+  get relayPosition(): number | undefined {
+    return this.relay?.position;
+  }
+
+  private get brokers(): string[] | undefined {
+    if (this.options.kafkaBrokers === null) return undefined;
+    return this.options.kafkaBrokers ?? this.config.kafkaBrokers;
+  }
+
+  async start(): Promise<void> {
+    const store = this.sqlStore();
+    const ttl = this.config.maxAccessTokenTtlSeconds;
+    const onError = (component: string) => (error: unknown) => this.options.onError?.(error, component);
+    const source = new InProcessEventSource(store, {
+      after: () => positionBefore(store, new Date(Date.now() - (ttl + 60) * 1000)),
+      onPosition: (p) => this.hub.advance(p),
+      onError: onError('revocation hub feed'),
+    });
+    this.hubFeed = new RevocationPropagator(source, [this.hub], { maxAccessTokenTtlSeconds: ttl });
+    await this.hubFeed.start();
+
+    const brokers = this.brokers;
+    if (!brokers) return;
+    const kafka = new Kafka({ clientId: 'token-ledger', brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 });
+    this.admin = kafka.admin();
+    await this.admin.connect();
+    await ensureTopics(this.admin, { topics: this.topics, partitions: this.options.partitions });
+    this.relay = new KafkaRelay(kafka, store, { topics: this.topics, name: this.options.relayName, onError: onError('kafka relay') });
+    await this.relay.start();
+    this.producer = kafka.producer(RELAY_PRODUCER_CONFIG);
+    await this.producer.connect();
+    this.kafkaPropagator = new RevocationPropagator(
+      new KafkaEventSource(kafka, { topic: this.topics.events, groupId: this.options.groupId ?? 'token-ledger-revocations' }),
+      [new KafkaRevocationSink(this.producer, this.topics.revocations)],
+      { maxAccessTokenTtlSeconds: ttl },
+    );
+    await this.kafkaPropagator.start();
+  }
+
+  /** Open SSE responses, ended when the app shuts down (else the HTTP server waits for them). */
+  track(stream: { destroy(): void; once(event: 'close', fn: () => void): unknown }): void {
+    this.streams.add(stream);
+    stream.once('close', () => this.streams.delete(stream));
+  }
+
+  onModuleDestroy(): void {
+    for (const s of this.streams) s.destroy();
+    this.streams.clear();
+  }
+
+  /** For /readyz: the broker answers (when Kafka is configured). */
+  async kafkaReachable(): Promise<boolean> {
+    if (!this.admin) return !this.brokers;
+    try {
+      await this.admin.describeCluster();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.kafkaPropagator?.stop();
+    await this.relay?.stop();
+    await this.producer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+    await this.hubFeed?.stop();
+  }
+
+  private sqlStore(): SqlBackedStore {
+    const sql = (this.store as { sql?: SqlClient }).sql;
+    if (!sql) throw new Error('this store keeps no SQL database for the messaging checkpoints');
+    return this.store as SqlBackedStore;
+  }
+}

@@ -1,0 +1,196 @@
+import type { Kafka, Message, Producer, ProducerConfig, TopicMessages } from 'kafkajs';
+import type { EventStore, RecordedEvent, SqlClient, Subscription } from '@token-ledger/event-store';
+import { toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
+import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
+import { DEFAULT_TOPICS, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, type TopicNames } from './topics';
+
+/** A store whose SQL database can hold the relay's checkpoint (PGlite or PostgreSQL). */
+export type SqlBackedStore = EventStore & { sql: SqlClient };
+
+export interface KafkaRelayOptions {
+  topics?: TopicNames;
+  /** Checkpoint row in msg_checkpoints; default `kafka-relay`. */
+  name?: string;
+  /** Max events per producer send (and per checkpoint write). Default 500. */
+  batchSize?: number;
+  /** Pause before restarting from the checkpoint after a failure. Default 500 ms. */
+  retryDelayMs?: number;
+  onBatch?: (info: { count: number; position: number }) => void;
+  onError?: (error: unknown) => void;
+}
+
+/** Producer settings the relay relies on: idempotent, one request in flight (per-partition order). */
+export const RELAY_PRODUCER_CONFIG: ProducerConfig = {
+  idempotent: true,
+  maxInFlightRequests: 1,
+  allowAutoTopicCreation: false,
+};
+
+/** Kafka record for one stored event (SPEC §4): value = public event JSON, key = subject. */
+export function toKafkaMessage(event: PublicEvent, streamId?: string): Message {
+  return {
+    // Events without a subject (ClientRegistered) are keyed by client, then stream.
+    key: event.subject || (event.clientId ? `client:${event.clientId}` : streamId ?? event.eventId),
+    value: JSON.stringify(event),
+    headers: {
+      [HEADER_EVENT_TYPE]: event.type,
+      [HEADER_SCHEMA_VERSION]: String(event.metadata?.schemaVersion ?? ''),
+      [HEADER_EVENT_ID]: event.eventId,
+    },
+  };
+}
+
+/**
+ * Event store → `token-ledger.events.v1` (AnomalyDetected also → `token-ledger.anomalies.v1`).
+ *
+ * Follows the store's global order from the checkpoint in `msg_checkpoints` (catch-up, then live),
+ * sends batches with an idempotent producer (acks = all, one request in flight) and moves the
+ * checkpoint only after the broker acknowledged the batch. Any failure drops the buffer, recreates
+ * the producer and restarts from the committed checkpoint after `retryDelayMs`: a crash or an
+ * outage re-sends at most the unacknowledged batch (at-least-once; consumers dedupe by eventId) and
+ * never skips an event. Per-key order holds: one send at a time, in position order.
+ *
+ * Two relays on one checkpoint (two nodes) would both publish (duplicates, still no loss); run one
+ * relay per deployment or accept the duplicates.
+ */
+export class KafkaRelay {
+  private readonly topics: TopicNames;
+  private readonly name: string;
+  private readonly batchSize: number;
+  private producer?: Producer;
+  private subscription?: Subscription;
+  private buffer: RecordedEvent[] = [];
+  private committed = 0;
+  private flushing: Promise<void> = Promise.resolve();
+  private flushScheduled = false;
+  private stopped = true;
+  private generation = 0;
+  private restartTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly store: SqlBackedStore,
+    private readonly options: KafkaRelayOptions = {},
+  ) {
+    this.topics = options.topics ?? DEFAULT_TOPICS;
+    this.name = options.name ?? 'kafka-relay';
+    this.batchSize = options.batchSize ?? 500;
+  }
+
+  /** Last store position the broker acknowledged (and the checkpoint holds). */
+  get position(): number {
+    return this.committed;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await migrateMessaging(this.store.sql);
+    await this.subscribe();
+  }
+
+  async waitFor(position: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.committed < position) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.generation++;
+    clearTimeout(this.restartTimer);
+    await this.subscription?.close().catch(() => undefined);
+    await this.flushing.catch(() => undefined);
+    await this.producer?.disconnect().catch(() => undefined);
+    this.producer = undefined;
+  }
+
+  private async subscribe(): Promise<void> {
+    const generation = ++this.generation;
+    this.buffer = [];
+    if (!this.producer) {
+      const producer = this.kafka.producer(RELAY_PRODUCER_CONFIG);
+      await producer.connect();
+      this.producer = producer;
+    }
+    this.committed = await readCheckpoint(this.store.sql, this.name);
+    if (generation !== this.generation) return;
+    this.subscription = this.store.subscribeToAll(
+      async (event) => {
+        if (generation !== this.generation) return;
+        this.buffer.push(event);
+        if (this.buffer.length >= this.batchSize) await this.flush(generation);
+        else this.scheduleFlush(generation);
+      },
+      { after: this.committed, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
+    );
+  }
+
+  private scheduleFlush(generation: number): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the subscription handed over what it has ready: batches form without a timer.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush(generation).catch(() => undefined);
+    });
+  }
+
+  private flush(generation: number): Promise<void> {
+    this.flushing = this.flushing.catch(() => undefined).then(async () => {
+      if (generation !== this.generation || this.buffer.length === 0) return;
+      const events = this.buffer;
+      this.buffer = [];
+      try {
+        const producer = this.producer;
+        if (!producer) throw new Error('relay producer is not connected');
+        await producer.sendBatch({ topicMessages: this.toTopicMessages(events), acks: -1 });
+        const last = events[events.length - 1].position;
+        // Only now, after the broker acknowledged: a crash before this line re-sends the batch.
+        await writeCheckpoint(this.store.sql, this.name, last);
+        this.committed = last;
+        this.options.onBatch?.({ count: events.length, position: last });
+      } catch (error) {
+        this.fail(error, generation);
+        throw error;
+      }
+    });
+    return this.flushing;
+  }
+
+  private toTopicMessages(events: RecordedEvent[]): TopicMessages[] {
+    const main: Message[] = [];
+    const anomalies: Message[] = [];
+    for (const recorded of events) {
+      const message = toKafkaMessage(toPublicEvent(recorded), recorded.streamId);
+      main.push(message);
+      if (recorded.type === 'AnomalyDetected') anomalies.push(message);
+    }
+    const out: TopicMessages[] = [{ topic: this.topics.events, messages: main }];
+    if (anomalies.length > 0) out.push({ topic: this.topics.anomalies, messages: anomalies });
+    return out;
+  }
+
+  private fail(error: unknown, generation: number): void {
+    if (generation !== this.generation || this.stopped) return;
+    this.generation++; // ignore whatever the old subscription still delivers
+    this.options.onError?.(error);
+    const oldSubscription = this.subscription;
+    const oldProducer = this.producer;
+    this.producer = undefined;
+    const restart = async () => {
+      await oldSubscription?.close().catch(() => undefined);
+      await oldProducer?.disconnect().catch(() => undefined);
+      if (this.stopped) return;
+      try {
+        await this.subscribe();
+      } catch (e) {
+        this.fail(e, this.generation);
+      }
+    };
+    this.restartTimer = setTimeout(() => void restart(), this.options.retryDelayMs ?? 500);
+    this.restartTimer.unref();
+  }
+}

@@ -1,0 +1,6 @@
+/** @token-ledger/verifier: the resource-server SDK (access-token verification + live revocations). */
+export * from './sse-client';
+export * from './revocation-set';
+export * from './feeds';
+export * from './verifier';
+export * from './verifier.guard';

@@ -1,0 +1,132 @@
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import {
+  ensureTopics,
+  InProcessEventSource,
+  KafkaEventSource,
+  KafkaRelay,
+  KafkaRevocationSink,
+  RELAY_PRODUCER_CONFIG,
+  RevocationHub,
+  RevocationPropagator,
+  toKafkaMessage,
+  type RevocationRecord,
+  type TopicNames,
+} from '@token-ledger/messaging';
+import { toPublicEvent } from '@token-ledger/forensics';
+import { describeWithBackend } from '../backends';
+import { collect, deleteTopics, eventually, familyEvent, kafkaClient, openTempStore, runId, testTopics } from './support';
+
+jest.setTimeout(60_000);
+
+const HOUR = 3600_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function revocationEvents() {
+  const now = Date.now();
+  return [
+    familyEvent('TokenFamilyRevoked', 'fam_a', 'alice', { reason: 'logout', revokedAt: iso(now), accessTokensValidUntil: iso(now + 300_000) }),
+    familyEvent('TokenReuseDetected', 'fam_b', 'bob', { presentedGeneration: 1, headGeneration: 3 }),
+    familyEvent('TokenFamilyRevoked', 'fam_b', 'bob', { reason: 'reuse_detected', revokedAt: iso(now), accessTokensValidUntil: iso(now + 300_000) }),
+    familyEvent('AccessTokenRevoked', 'fam_c', 'carol', { jti: 'jti-1', expiresAt: iso(now + 200_000) }),
+    familyEvent('TokenFamilyExpired', 'fam_d', 'dave', { reason: 'idle', expiredAt: iso(now) }),
+    familyEvent('TokenRotated', 'fam_c', 'carol', { generation: 2 }),
+  ];
+}
+
+describe('RevocationPropagator in-process (no Kafka)', () => {
+  it('turns every revoking event into a record on the hub, once', async () => {
+    const { store, close } = await openTempStore();
+    const hub = new RevocationHub();
+    const got: RevocationRecord[] = [];
+    hub.subscribe((r) => got.push(...r));
+    const source = new InProcessEventSource(store, { name: 'test-inproc' });
+    const propagator = new RevocationPropagator(source, [hub], { maxAccessTokenTtlSeconds: 3600 });
+    try {
+      await propagator.start();
+      for (const e of revocationEvents()) await store.append(`family-${(e.metadata as any).familyId}`, [e], { expectedRevision: 'any' });
+      await eventually(() => got.length === 4, '4 records');
+      expect(got.map((r) => [r.familyId, r.reason, r.jti])).toEqual([
+        ['fam_a', 'logout', undefined],
+        ['fam_b', 'reuse_detected', undefined],
+        ['fam_c', 'access_token_revoked', 'jti-1'],
+        ['fam_d', 'expired_idle', undefined],
+      ]);
+      expect(Date.parse(got[3].accessTokensValidUntil) - Date.parse(got[3].revokedAt)).toBe(HOUR);
+      expect(hub.active()).toHaveLength(4);
+      // Restart from the checkpoint: nothing is delivered twice.
+      await propagator.stop();
+      const again = new RevocationPropagator(new InProcessEventSource(store, { name: 'test-inproc' }), [hub], { maxAccessTokenTtlSeconds: 3600 });
+      await again.start();
+      const late = familyEvent('TokenFamilyRevoked', 'fam_e', 'erin', { reason: 'admin', revokedAt: iso(Date.now()), accessTokensValidUntil: iso(Date.now() + 1000) });
+      await store.append('family-fam_e', [late], { expectedRevision: 'any' });
+      await eventually(() => got.length === 5, 'the late record');
+      expect(got[4].familyId).toBe('fam_e');
+      await again.stop();
+    } finally {
+      await propagator.stop();
+      await close();
+    }
+  });
+});
+
+describeWithBackend('kafka', 'RevocationPropagator over Kafka (real broker)', (brokers) => {
+  const run = runId();
+  const topics: TopicNames = testTopics(run);
+  let kafka: Kafka;
+  let admin: Admin;
+  let producer: Producer;
+
+  beforeAll(async () => {
+    kafka = kafkaClient(brokers);
+    admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, { topics, partitions: 3 });
+    producer = kafka.producer(RELAY_PRODUCER_CONFIG);
+    await producer.connect();
+  });
+
+  afterAll(async () => {
+    await producer.disconnect();
+    await deleteTopics(admin, Object.values(topics));
+    await admin.deleteGroups([`tl-test.revocations.${run}`]).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  it('events.v1 → revocations.v1 (compaction keys) and the hub; duplicate deliveries are harmless', async () => {
+    const { store, close } = await openTempStore();
+    const relay = new KafkaRelay(kafka, store, { topics, name: `relay-${run}` });
+    const hub = new RevocationHub();
+    const hubRecords: RevocationRecord[] = [];
+    hub.subscribe((r) => hubRecords.push(...r));
+    const propagator = new RevocationPropagator(
+      new KafkaEventSource(kafka, { topic: topics.events, groupId: `tl-test.revocations.${run}` }),
+      [new KafkaRevocationSink(producer, topics.revocations), hub],
+      { maxAccessTokenTtlSeconds: 3600 },
+    );
+    const out = await collect(kafka, topics.revocations);
+    try {
+      await relay.start();
+      await propagator.start();
+      const events = revocationEvents();
+      for (const e of events) await store.append(`family-${(e.metadata as any).familyId}`, [e], { expectedRevision: 'any' });
+      await eventually(() => out.messages.length >= 4, '4 revocation records');
+      // Duplicate delivery: the relay's at-least-once resend of already-published events.
+      const recorded = await store.readAll({});
+      await producer.send({ topic: topics.events, messages: recorded.map((r) => toKafkaMessage(toPublicEvent(r), r.streamId)) });
+      const marker = familyEvent('TokenFamilyRevoked', 'fam_z', 'zed', { reason: 'admin', revokedAt: iso(Date.now()), accessTokensValidUntil: iso(Date.now() + 1000) });
+      await store.append('family-fam_z', [marker], { expectedRevision: 'any' });
+      await eventually(() => out.messages.some((m) => m.value.familyId === 'fam_z'), 'the marker record');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(out.messages.map((m) => m.key).sort()).toEqual(['fam_a', 'fam_b', 'fam_c:jti-1', 'fam_d', 'fam_z']);
+      expect(out.messages.find((m) => m.key === 'fam_b')!.value).toEqual(
+        expect.objectContaining({ familyId: 'fam_b', subject: 'bob', reason: 'reuse_detected', revokedAt: expect.any(String), accessTokensValidUntil: expect.any(String) }),
+      );
+      expect(hubRecords).toHaveLength(5);
+    } finally {
+      await propagator.stop();
+      await relay.stop();
+      await out.stop();
+      await close();
+    }
+  });
+});

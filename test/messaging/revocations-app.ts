@@ -1,0 +1,41 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Module } from '@nestjs/common';
+import { AdminAuthGuard } from '../../apps/token-ledger/src/admin/admin-auth.guard';
+import { LedgerExceptionFilter } from '../../apps/token-ledger/src/http/exception.filter';
+import { EVENT_STORE, LEDGER_CONFIG } from '../../apps/token-ledger/src/ledger/tokens';
+import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS, type RevocationsOptions } from '../../apps/token-ledger/src/revocations';
+import type { Ledger } from '../support/ledger-harness';
+
+/**
+ * The revocations controller and service beside a harness ledger (same config and store), until
+ * they are registered in AppModule: a second Nest app on its own port.
+ */
+export async function startRevocationsApp(ledger: Ledger, options: RevocationsOptions = {}): Promise<{ baseUrl: string; service: RevocationsService; close(): Promise<void> }> {
+  @Module({
+    controllers: [RevocationsController],
+    providers: [
+      { provide: LEDGER_CONFIG, useValue: ledger.runtime.config },
+      { provide: EVENT_STORE, useValue: ledger.store },
+      { provide: REVOCATIONS_OPTIONS, useValue: options },
+      AdminAuthGuard,
+      RevocationsService,
+    ],
+  })
+  class RevocationsTestModule {}
+  const app = await NestFactory.create<NestFastifyApplication>(RevocationsTestModule, new FastifyAdapter(), { logger: false });
+  app.useGlobalFilters(new LedgerExceptionFilter());
+  await app.init();
+  const service = app.get(RevocationsService);
+  await service.start();
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address() as { port: number };
+  return {
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    service,
+    async close() {
+      await service.stop();
+      await app.close();
+    },
+  };
+}

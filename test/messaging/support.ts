@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Kafka, logLevel, type Admin, type Consumer, type logCreator } from 'kafkajs';
+import { openEventStore, type EventStore, type NewEvent } from '@token-ledger/event-store';
+import type { SqlBackedStore, TopicNames } from '@token-ledger/messaging';
+
+export const quietLogCreator: logCreator =
+  () =>
+  ({ namespace, level, log }) => {
+    if (level <= logLevel.ERROR && process.env.KAFKA_DEBUG) console.error(`[${namespace}] ${log.message}`);
+  };
+
+export function runId(): string {
+  return `${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
+}
+
+export function testTopics(run: string): TopicNames {
+  return { events: `tl-test.events.${run}`, revocations: `tl-test.revocations.${run}`, anomalies: `tl-test.anomalies.${run}` };
+}
+
+export function kafkaClient(brokers: string, clientId = 'tl-test'): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: brokers.split(',').map((b) => b.trim()),
+    logLevel: logLevel.ERROR,
+    logCreator: quietLogCreator,
+    connectionTimeout: 3_000,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1_000 },
+  });
+}
+
+export async function openTempStore(): Promise<{ store: SqlBackedStore & { kv: unknown }; dir: string; close(): Promise<void> }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tl-msg-'));
+  const store = (await openEventStore({ store: 'embedded', dataDir: dir })) as unknown as SqlBackedStore & { kv: unknown };
+  return {
+    store,
+    dir,
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A family event with the header metadata the ledger writes (enough for toPublicEvent). */
+export function familyEvent(type: string, familyId: string, subject: string, data: Record<string, unknown> = {}): NewEvent {
+  return {
+    eventId: randomUUID(),
+    type,
+    data,
+    metadata: { familyId, subject, clientId: 'client-a', occurredAt: new Date().toISOString(), schemaVersion: 1 },
+  };
+}
+
+export async function appendMany(store: EventStore, count: number, subjects = 5): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const fam = `fam_${i % 20}`;
+    const ev = familyEvent('TokenRotated', fam, `user-${i % subjects}`, { n: i });
+    ids.push(ev.eventId);
+    await store.append(`family-${fam}`, [ev], { expectedRevision: 'any' });
+  }
+  return ids;
+}
+
+export interface Collected {
+  key: string;
+  value: any;
+  headers: Record<string, string>;
+  partition: number;
+}
+
+/** Reads a topic from the beginning with a throwaway group; returns a live array and a stop function. */
+export async function collect(kafka: Kafka, topic: string): Promise<{ messages: Collected[]; consumer: Consumer; stop(): Promise<void> }> {
+  const messages: Collected[] = [];
+  const consumer = kafka.consumer({ groupId: `tl-test.collect.${runId()}`, maxWaitTimeInMs: 50, sessionTimeout: 10_000, heartbeatInterval: 500 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message, partition }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+      messages.push({ key: message.key?.toString() ?? '', value: JSON.parse(message.value!.toString()), headers, partition });
+    },
+  });
+  return { messages, consumer, stop: () => consumer.disconnect() };
+}
+
+export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const mine = topics.filter((t) => existing.has(t));
+  if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 10_000 }).catch(() => undefined);
+}
