@@ -15,3 +15,4 @@ export type { PostgresEventStoreOptions } from './postgres-event-store';
 export type { EventStoreDbClientLike, EventStoreDbEventStore, EventStoreDbEventStoreOptions } from './eventstoredb-event-store';
 export { openEventStore } from './open-event-store';
 export type { EventStoreConfig } from './open-event-store';
+export { BatchedConsumer, type BatchedConsumerHooks } from './batched-consumer';

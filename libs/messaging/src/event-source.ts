@@ -1,5 +1,5 @@
 import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs';
-import type { RecordedEvent, Subscription } from '@token-ledger/event-store';
+import { BatchedConsumer } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { SqlBackedStore } from './kafka-relay';
@@ -39,16 +39,9 @@ export interface InProcessEventSourceOptions {
 
 /** The event store subscription as an EventSource (no Kafka). */
 export class InProcessEventSource implements EventSource {
-  private subscription?: Subscription;
-  private handler?: EventBatchHandler;
-  private buffer: RecordedEvent[] = [];
-  private flushing: Promise<void> = Promise.resolve();
-  private flushScheduled = false;
-  private generation = 0;
-  private stopped = true;
-  private restartTimer?: NodeJS.Timeout;
   private readonly seen: LruSet;
   private handled = 0;
+  private consumer?: BatchedConsumer;
 
   constructor(
     private readonly store: SqlBackedStore,
@@ -63,80 +56,33 @@ export class InProcessEventSource implements EventSource {
   }
 
   async start(handler: EventBatchHandler): Promise<void> {
-    this.handler = handler;
-    this.stopped = false;
-    if (this.options.name) await migrateMessaging(this.store.sql);
+    const { name } = this.options;
+    if (name) await migrateMessaging(this.store.sql);
     const after = this.options.after;
     this.handled = typeof after === 'function' ? await after() : after ?? 0;
-    await this.subscribe();
+    this.consumer = new BatchedConsumer(
+      this.store,
+      {
+        resumeAfter: async () => (this.handled = name ? Math.max(this.handled, await readCheckpoint(this.store.sql, name)) : this.handled),
+        commit: async (batch) => {
+          const fresh = batch.filter((e) => !this.seen.has(e.eventId)).map(toPublicEvent);
+          if (fresh.length > 0) await handler(fresh);
+          for (const e of fresh) this.seen.add(e.eventId);
+          const last = batch[batch.length - 1].position;
+          if (name) await writeCheckpoint(this.store.sql, name, last);
+          this.handled = last;
+          this.options.onPosition?.(last);
+        },
+        onError: (error) => this.options.onError?.(error),
+        retryDelayMs: () => this.options.retryDelayMs ?? 500,
+      },
+      this.options.batchSize ?? 500,
+    );
+    await this.consumer.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.generation++;
-    clearTimeout(this.restartTimer);
-    await this.subscription?.close().catch(() => undefined);
-    await this.flushing.catch(() => undefined);
-  }
-
-  private async subscribe(): Promise<void> {
-    const generation = ++this.generation;
-    this.buffer = [];
-    if (this.options.name) this.handled = Math.max(this.handled, await readCheckpoint(this.store.sql, this.options.name));
-    const batchSize = this.options.batchSize ?? 500;
-    this.subscription = this.store.subscribeToAll(
-      async (event) => {
-        if (generation !== this.generation) return;
-        this.buffer.push(event);
-        if (this.buffer.length >= batchSize) await this.flush(generation);
-        else this.scheduleFlush(generation);
-      },
-      { after: this.handled, batchSize, onError: (error) => this.fail(error, generation) },
-    );
-  }
-
-  private scheduleFlush(generation: number): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush(generation).catch(() => undefined);
-    });
-  }
-
-  private flush(generation: number): Promise<void> {
-    this.flushing = this.flushing.catch(() => undefined).then(async () => {
-      if (generation !== this.generation || this.buffer.length === 0) return;
-      const batch = this.buffer;
-      this.buffer = [];
-      try {
-        const fresh = batch.filter((e) => !this.seen.has(e.eventId)).map(toPublicEvent);
-        if (fresh.length > 0) await this.handler!(fresh);
-        for (const e of fresh) this.seen.add(e.eventId);
-        const last = batch[batch.length - 1].position;
-        if (this.options.name) await writeCheckpoint(this.store.sql, this.options.name, last);
-        this.handled = last;
-        this.options.onPosition?.(last);
-      } catch (error) {
-        this.fail(error, generation);
-        throw error;
-      }
-    });
-    return this.flushing;
-  }
-
-  private fail(error: unknown, generation: number): void {
-    if (generation !== this.generation || this.stopped) return;
-    this.generation++;
-    this.options.onError?.(error);
-    const old = this.subscription;
-    this.restartTimer = setTimeout(() => {
-      void (async () => {
-        await old?.close().catch(() => undefined);
-        if (!this.stopped) await this.subscribe().catch((e) => this.fail(e, this.generation));
-      })();
-    }, this.options.retryDelayMs ?? 500);
-    this.restartTimer.unref();
+    await this.consumer?.stop();
   }
 }
 

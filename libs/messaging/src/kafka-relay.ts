@@ -1,5 +1,5 @@
 import type { Kafka, Message, Producer, ProducerConfig, TopicMessages } from 'kafkajs';
-import type { EventStore, RecordedEvent, SqlClient, Subscription } from '@token-ledger/event-store';
+import { BatchedConsumer, type EventStore, type RecordedEvent, type SqlClient } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { DEFAULT_TOPICS, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, type TopicNames } from './topics';
@@ -56,16 +56,9 @@ export function toKafkaMessage(event: PublicEvent, streamId?: string): Message {
 export class KafkaRelay {
   private readonly topics: TopicNames;
   private readonly name: string;
-  private readonly batchSize: number;
   private producer?: Producer;
-  private subscription?: Subscription;
-  private buffer: RecordedEvent[] = [];
   private committed = 0;
-  private flushing: Promise<void> = Promise.resolve();
-  private flushScheduled = false;
-  private stopped = true;
-  private generation = 0;
-  private restartTimer?: NodeJS.Timeout;
+  private readonly consumer: BatchedConsumer;
 
   constructor(
     private readonly kafka: Kafka,
@@ -74,7 +67,37 @@ export class KafkaRelay {
   ) {
     this.topics = options.topics ?? DEFAULT_TOPICS;
     this.name = options.name ?? 'kafka-relay';
-    this.batchSize = options.batchSize ?? 500;
+    this.consumer = new BatchedConsumer(
+      store,
+      {
+        prepare: async () => {
+          if (this.producer) return;
+          const producer = this.kafka.producer(RELAY_PRODUCER_CONFIG);
+          await producer.connect();
+          this.producer = producer;
+        },
+        resumeAfter: async () => (this.committed = await readCheckpoint(this.store.sql, this.name)),
+        commit: async (events) => {
+          const producer = this.producer;
+          if (!producer) throw new Error('relay producer is not connected');
+          await producer.sendBatch({ topicMessages: this.toTopicMessages(events), acks: -1 });
+          const last = events[events.length - 1].position;
+          // Only now, after the broker acknowledged: a crash before this line re-sends the batch.
+          await writeCheckpoint(this.store.sql, this.name, last);
+          this.committed = last;
+          this.options.onBatch?.({ count: events.length, position: last });
+        },
+        // A failed send may leave the producer in any state: start over with a new one.
+        reset: async () => {
+          const old = this.producer;
+          this.producer = undefined;
+          await old?.disconnect();
+        },
+        onError: (error) => this.options.onError?.(error),
+        retryDelayMs: () => this.options.retryDelayMs ?? 500,
+      },
+      options.batchSize ?? 500,
+    );
   }
 
   /** Last store position the broker acknowledged (and the checkpoint holds). */
@@ -83,9 +106,8 @@ export class KafkaRelay {
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
     await migrateMessaging(this.store.sql);
-    await this.subscribe();
+    await this.consumer.start();
   }
 
   async waitFor(position: number, timeoutMs: number): Promise<boolean> {
@@ -98,66 +120,9 @@ export class KafkaRelay {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.generation++;
-    clearTimeout(this.restartTimer);
-    await this.subscription?.close().catch(() => undefined);
-    await this.flushing.catch(() => undefined);
+    await this.consumer.stop();
     await this.producer?.disconnect().catch(() => undefined);
     this.producer = undefined;
-  }
-
-  private async subscribe(): Promise<void> {
-    const generation = ++this.generation;
-    this.buffer = [];
-    if (!this.producer) {
-      const producer = this.kafka.producer(RELAY_PRODUCER_CONFIG);
-      await producer.connect();
-      this.producer = producer;
-    }
-    this.committed = await readCheckpoint(this.store.sql, this.name);
-    if (generation !== this.generation) return;
-    this.subscription = this.store.subscribeToAll(
-      async (event) => {
-        if (generation !== this.generation) return;
-        this.buffer.push(event);
-        if (this.buffer.length >= this.batchSize) await this.flush(generation);
-        else this.scheduleFlush(generation);
-      },
-      { after: this.committed, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
-    );
-  }
-
-  private scheduleFlush(generation: number): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the subscription handed over what it has ready: batches form without a timer.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush(generation).catch(() => undefined);
-    });
-  }
-
-  private flush(generation: number): Promise<void> {
-    this.flushing = this.flushing.catch(() => undefined).then(async () => {
-      if (generation !== this.generation || this.buffer.length === 0) return;
-      const events = this.buffer;
-      this.buffer = [];
-      try {
-        const producer = this.producer;
-        if (!producer) throw new Error('relay producer is not connected');
-        await producer.sendBatch({ topicMessages: this.toTopicMessages(events), acks: -1 });
-        const last = events[events.length - 1].position;
-        // Only now, after the broker acknowledged: a crash before this line re-sends the batch.
-        await writeCheckpoint(this.store.sql, this.name, last);
-        this.committed = last;
-        this.options.onBatch?.({ count: events.length, position: last });
-      } catch (error) {
-        this.fail(error, generation);
-        throw error;
-      }
-    });
-    return this.flushing;
   }
 
   private toTopicMessages(events: RecordedEvent[]): TopicMessages[] {
@@ -171,26 +136,5 @@ export class KafkaRelay {
     const out: TopicMessages[] = [{ topic: this.topics.events, messages: main }];
     if (anomalies.length > 0) out.push({ topic: this.topics.anomalies, messages: anomalies });
     return out;
-  }
-
-  private fail(error: unknown, generation: number): void {
-    if (generation !== this.generation || this.stopped) return;
-    this.generation++; // ignore whatever the old subscription still delivers
-    this.options.onError?.(error);
-    const oldSubscription = this.subscription;
-    const oldProducer = this.producer;
-    this.producer = undefined;
-    const restart = async () => {
-      await oldSubscription?.close().catch(() => undefined);
-      await oldProducer?.disconnect().catch(() => undefined);
-      if (this.stopped) return;
-      try {
-        await this.subscribe();
-      } catch (e) {
-        this.fail(e, this.generation);
-      }
-    };
-    this.restartTimer = setTimeout(() => void restart(), this.options.retryDelayMs ?? 500);
-    this.restartTimer.unref();
   }
 }

@@ -1,4 +1,4 @@
-import type { EventStore, RecordedEvent, SqlClient, SqlQueryable, Subscription } from '@token-ledger/event-store';
+import { BatchedConsumer, type EventStore, type RecordedEvent, type SqlClient, type SqlQueryable } from '@token-ledger/event-store';
 import type { Projection } from './projection';
 import { READ_MODEL_SCHEMA } from './schema';
 
@@ -84,28 +84,44 @@ export interface ProjectionRunnerOptions {
 }
 
 /**
- * Keeps read models up to date: follows the store's global order (catch-up, then live) and commits
- * batches through commitBatch. Any failure (a lost checkpoint race, a database error) drops the
- * buffered events and restarts from the committed checkpoints after a short pause, so nothing is
- * skipped and nothing applied twice.
+ * Keeps read models up to date: follows the store's global order (catch-up, then live) through a
+ * BatchedConsumer and commits batches through commitBatch. Any failure (a lost checkpoint race, a
+ * database error) drops the uncommitted buffer and restarts from the committed checkpoints, so
+ * nothing is skipped and nothing applied twice.
  */
 export class ProjectionRunner {
-  private subscription?: Subscription;
-  private buffer: RecordedEvent[] = [];
   private checkpoints = new Map<string, number>();
-  private flushing: Promise<void> = Promise.resolve();
-  private flushScheduled = false;
-  private stopped = true;
-  private restartTimer?: NodeJS.Timeout;
-  private generation = 0;
-  private readonly batchSize: number;
+  private readonly consumer: BatchedConsumer;
 
   constructor(
     private readonly store: SqlBackedStore,
     readonly projections: readonly Projection[],
     private readonly options: ProjectionRunnerOptions = {},
   ) {
-    this.batchSize = options.batchSize ?? 500;
+    this.consumer = new BatchedConsumer(
+      store,
+      {
+        resumeAfter: async () => {
+          this.checkpoints = await readCheckpoints(this.store.sql, this.projections.map((p) => p.name));
+          return this.position;
+        },
+        commit: async (events) => {
+          this.checkpoints = await commitBatch(this.store.sql, this.projections, this.checkpoints, events);
+          const now = Date.now();
+          this.options.onBatch?.({
+            count: events.length,
+            position: events[events.length - 1].position,
+            lagsMs: events.map((e) => now - e.recordedAt.getTime()),
+          });
+        },
+        // A lost checkpoint race is routine (another runner moved on): re-read at once, quietly.
+        onError: (error) => {
+          if (!(error instanceof CheckpointConflictError)) this.options.onError?.(error);
+        },
+        retryDelayMs: (error) => (error instanceof CheckpointConflictError ? 10 : 500),
+      },
+      options.batchSize ?? 500,
+    );
   }
 
   /** Lowest committed checkpoint across this runner's projections. */
@@ -113,12 +129,15 @@ export class ProjectionRunner {
     return this.checkpoints.size === 0 ? 0 : Math.min(...this.checkpoints.values());
   }
 
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.subscribe();
+  start(): Promise<void> {
+    return this.consumer.start();
   }
 
-  /** Resolves once every event that existed when called is committed to the read models. */
+  stop(): Promise<void> {
+    return this.consumer.stop();
+  }
+
+  /** Resolves true once the read models include `position`, false after `timeoutMs`. */
   async waitFor(position: number, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (this.position < position) {
@@ -126,73 +145,5 @@ export class ProjectionRunner {
       await new Promise((r) => setTimeout(r, 5));
     }
     return true;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    await this.subscription?.close();
-    await this.flushing.catch(() => undefined);
-  }
-
-  private async subscribe(): Promise<void> {
-    const generation = ++this.generation;
-    this.buffer = [];
-    this.checkpoints = await readCheckpoints(this.store.sql, this.projections.map((p) => p.name));
-    this.subscription = this.store.subscribeToAll(
-      async (event) => {
-        if (generation !== this.generation) return;
-        this.buffer.push(event);
-        if (this.buffer.length >= this.batchSize) await this.flush(generation);
-        else this.scheduleFlush(generation);
-      },
-      { after: this.position, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
-    );
-  }
-
-  private scheduleFlush(generation: number): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // After the subscription has handed over what it has ready: batches form without a timer.
-    setImmediate(() => {
-      this.flushScheduled = false;
-      void this.flush(generation).catch(() => undefined);
-    });
-  }
-
-  private flush(generation: number): Promise<void> {
-    // Chained so batches commit in order; a failed batch must not wedge the chain for the next ones.
-    this.flushing = this.flushing.catch(() => undefined).then(async () => {
-      if (generation !== this.generation || this.buffer.length === 0) return;
-      const events = this.buffer;
-      this.buffer = [];
-      try {
-        this.checkpoints = await commitBatch(this.store.sql, this.projections, this.checkpoints, events);
-        const now = Date.now();
-        this.options.onBatch?.({
-          count: events.length,
-          position: events[events.length - 1].position,
-          lagsMs: events.map((e) => now - e.recordedAt.getTime()),
-        });
-      } catch (error) {
-        this.fail(error, generation);
-        throw error;
-      }
-    });
-    return this.flushing;
-  }
-
-  private fail(error: unknown, generation: number): void {
-    if (generation !== this.generation || this.stopped) return;
-    this.generation++; // ignore whatever the old subscription still delivers
-    if (!(error instanceof CheckpointConflictError)) this.options.onError?.(error);
-    const old = this.subscription;
-    this.restartTimer = setTimeout(() => {
-      void (async () => {
-        await old?.close().catch(() => undefined);
-        if (!this.stopped) await this.subscribe().catch((e) => this.fail(e, this.generation));
-      })();
-    }, error instanceof CheckpointConflictError ? 10 : 500);
-    this.restartTimer.unref();
   }
 }

@@ -1,0 +1,110 @@
+import type { EventStore, RecordedEvent, Subscription } from './event-store';
+
+export interface BatchedConsumerHooks {
+  /** Position to resume after; read again on every (re)start, so it should be the committed checkpoint. */
+  resumeAfter(): Promise<number>;
+  /** Makes one batch durable. Batches come one at a time, in position order; throwing restarts. */
+  commit(events: RecordedEvent[]): Promise<void>;
+  /** Before every (re)start, e.g. connect a producer. */
+  prepare?(): Promise<void>;
+  /** After a failure, before the pause, e.g. drop a broken producer. */
+  reset?(): Promise<void>;
+  onError?(error: unknown): void;
+  /** Pause before restarting after this error; default 500 ms. */
+  retryDelayMs?(error: unknown): number;
+}
+
+/**
+ * Follows the store's global order (catch-up, then live) and hands it over in batches: whatever the
+ * subscription has ready goes out together (no timer), up to `batchSize`. Any failure drops the
+ * uncommitted buffer and restarts from `resumeAfter()` after a pause, so a consumer that commits its
+ * checkpoint with (or after) its side effects never skips an event. Projections, the Kafka relay and
+ * in-process transports all consume the store this way.
+ */
+export class BatchedConsumer {
+  private subscription?: Subscription;
+  private buffer: RecordedEvent[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+  private flushScheduled = false;
+  private stopped = true;
+  private generation = 0;
+  private restartTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly hooks: BatchedConsumerHooks,
+    private readonly batchSize = 500,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.subscribe();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.generation++;
+    clearTimeout(this.restartTimer);
+    await this.subscription?.close().catch(() => undefined);
+    await this.flushing.catch(() => undefined);
+  }
+
+  private async subscribe(): Promise<void> {
+    const generation = ++this.generation;
+    this.buffer = [];
+    await this.hooks.prepare?.();
+    const after = await this.hooks.resumeAfter();
+    if (generation !== this.generation) return;
+    this.subscription = this.store.subscribeToAll(
+      async (event) => {
+        if (generation !== this.generation) return;
+        this.buffer.push(event);
+        if (this.buffer.length >= this.batchSize) await this.flush(generation);
+        else this.scheduleFlush(generation);
+      },
+      { after, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
+    );
+  }
+
+  private scheduleFlush(generation: number): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // After the subscription has handed over what it has ready: batches form without a timer.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush(generation).catch(() => undefined);
+    });
+  }
+
+  private flush(generation: number): Promise<void> {
+    // Chained so batches commit in order; a failed batch must not wedge the chain for later ones.
+    this.flushing = this.flushing.catch(() => undefined).then(async () => {
+      if (generation !== this.generation || this.buffer.length === 0) return;
+      const events = this.buffer;
+      this.buffer = [];
+      try {
+        await this.hooks.commit(events);
+      } catch (error) {
+        this.fail(error, generation);
+        throw error;
+      }
+    });
+    return this.flushing;
+  }
+
+  private fail(error: unknown, generation: number): void {
+    if (generation !== this.generation || this.stopped) return;
+    this.generation++; // ignore whatever the old subscription still delivers
+    this.hooks.onError?.(error);
+    const old = this.subscription;
+    this.restartTimer = setTimeout(() => {
+      void (async () => {
+        await old?.close().catch(() => undefined);
+        await this.hooks.reset?.().catch(() => undefined);
+        if (this.stopped) return;
+        await this.subscribe().catch((e) => this.fail(e, this.generation));
+      })();
+    }, this.hooks.retryDelayMs?.(error) ?? 500);
+    this.restartTimer.unref();
+  }
+}
