@@ -79,7 +79,7 @@ function ledgerEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** Creates `tl_bench_<runId>`; returns its URL and a drop function (also run on SIGINT). */
-async function createDatabase(
+export async function createDatabase(
   databaseUrl: string,
   runId: string,
   log: (line: string) => void,

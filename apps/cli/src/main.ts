@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, loadConfig, openRuntime, serve } from '../../token-ledger/src';
 import { addClient } from './commands/clients-add';
 import { REBUILD_HELP, rebuild } from './commands/rebuild-projections';
+import * as replayCommand from './commands/replay';
+import * as verifyCommand from './commands/verify';
 
 const USAGE = `token-ledger — event-sourced ledger for OAuth 2.0 refresh tokens
 
@@ -14,6 +16,8 @@ Commands:
   keys rotate           make a new signing key active; the old one stays published until its tokens expire
   clients add           register a client (see: token-ledger clients add --help)
   rebuild-projections   drop and rebuild the read models from position 0 (progress bar)
+  replay                replay history from the event store (see: token-ledger replay --help)
+  verify                check the tamper-evident hash chain (0 intact, 1 tampered, 2 usage)
   help [command]        show help
 
 Configuration comes from the environment (LEDGER_STORE, LEDGER_DATA_DIR, DATABASE_URL, PORT, …);
@@ -22,6 +26,8 @@ see the README's configuration table. Every command takes --help.
 
 const HELP: Record<string, string> = {
   'rebuild-projections': REBUILD_HELP,
+  replay: replayCommand.HELP,
+  verify: verifyCommand.HELP,
   serve: `Usage: token-ledger serve
 
 Runs the HTTP API, the read-model projections and the expiry sweeper on PORT (default 3000)
@@ -78,6 +84,10 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'replay':
+      return replayCommand.run(argv, config, logger);
+    case 'verify':
+      return verifyCommand.run(argv, config, logger);
     case 'rebuild-projections': {
       const { values } = parseArgs({
         args: argv.slice(1),

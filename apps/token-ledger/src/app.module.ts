@@ -22,6 +22,8 @@ import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
+import { FamilyTimelineHandler } from './forensics/family-timeline.query';
+import { ForensicsController } from './forensics/forensics.controller';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
 import {
   CLIENT_REPOSITORY,
@@ -51,7 +53,15 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [OAuthController, WellKnownController, AdminController, ReadModelsController, RevocationsController, HealthController],
+      controllers: [
+        OAuthController,
+        WellKnownController,
+        AdminController,
+        ReadModelsController,
+        ForensicsController,
+        RevocationsController,
+        HealthController,
+      ],
       providers: [
         { provide: LEDGER_CONFIG, useValue: runtime.config },
         { provide: EVENT_STORE, useValue: runtime.store },
@@ -74,6 +84,7 @@ export class AppModule {
         RevokeAccessTokenHandler,
         ExpireIdleHandler,
         ExpirySweeper,
+        FamilyTimelineHandler,
         RevocationsService,
         {
           provide: REVOCATIONS_OPTIONS,

@@ -1,4 +1,5 @@
 import type { SqlQueryable } from '@token-ledger/event-store';
+import { toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
 import { rowToFamilyView, type FamilyView } from './family-view';
 
 /** A list answer (SPEC §3). */
@@ -84,17 +85,8 @@ export interface AuditQuery {
   order: 'desc' | 'asc';
 }
 
-export interface AuditEvent {
-  eventId: string;
-  type: string;
-  familyId: string;
-  subject: string;
-  clientId: string;
-  occurredAt: string;
-  position: number;
-  data: unknown;
-  metadata: Record<string, unknown>;
-}
+/** Audit answers use the one public event shape (SPEC §3). */
+export type AuditEvent = PublicEvent;
 
 export async function searchAudit(sql: SqlQueryable, q: AuditQuery): Promise<Page<AuditEvent>> {
   const after = q.order === 'asc';
@@ -107,20 +99,9 @@ export async function searchAudit(sql: SqlQueryable, q: AuditQuery): Promise<Pag
       order by position ${after ? 'asc' : 'desc'} limit $9`,
     [q.subject ?? null, q.clientId ?? null, q.familyId ?? null, q.type ?? null, q.ip ?? null, q.from ?? null, q.to ?? null, q.cursor ?? null, q.limit + 1],
   );
-  const items = rows.slice(0, q.limit).map((r) => {
-    const { familyId, subject, clientId, occurredAt, schemaVersion, ...rest } = r.metadata as Record<string, unknown>;
-    return {
-      eventId: r.event_id,
-      type: r.type,
-      familyId: (familyId as string) ?? '',
-      subject: (subject as string) ?? '',
-      clientId: (clientId as string) ?? '',
-      occurredAt: occurredAt as string,
-      position: Number(r.position),
-      data: r.data,
-      metadata: { ...rest, schemaVersion },
-    };
-  });
+  const items = rows.slice(0, q.limit).map((r) =>
+    toPublicEvent({ eventId: r.event_id, type: r.type, data: r.data, metadata: r.metadata, position: Number(r.position), streamId: '', revision: 0, recordedAt: new Date(r.occurred_at) }),
+  );
   return { items, nextCursor: rows.length > q.limit ? encodeCursor(items[items.length - 1].position) : null };
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { ALL_PROJECTIONS, rebuildProjections, type SqlBackedStore } from '@token-ledger/projections';
 import { openRuntime, type LedgerConfig } from '../../../token-ledger/src';
-import { ProgressBar } from '../progress-bar';
+import { ProgressBar } from './progress';
 
 export const REBUILD_HELP = `Usage: token-ledger rebuild-projections [--projection NAME] [--batch-size N]
 
@@ -24,12 +24,16 @@ export async function rebuild(config: LedgerConfig, logger: Logger, values: { pr
   }
   const runtime = await openRuntime(config, logger);
   try {
-    const bar = new ProgressBar(`rebuilding ${selected.map((p) => p.name).join(', ')}`);
+    // Always on: a rebuild is long by nature; off a terminal it prints a line every 2 s.
+    const bar = new ProgressBar(process.stderr, true, `rebuilding ${selected.map((p) => p.name).join(', ')}`, 0);
     const result = await rebuildProjections(runtime.store as unknown as SqlBackedStore, selected, {
       batchSize,
-      onProgress: (p) => bar.update(p.done, p.total),
+      onProgress: (p) => {
+        bar.setTotal(p.total);
+        bar.update(p.done);
+      },
     });
-    bar.finish(result.done);
+    bar.finish();
     return 0;
   } finally {
     await runtime.close();

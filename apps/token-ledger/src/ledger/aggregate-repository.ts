@@ -1,5 +1,6 @@
 import type { LedgerEvent } from '@token-ledger/domain';
-import { WrongExpectedRevisionError, type EventStore } from '@token-ledger/event-store';
+import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '@token-ledger/event-store';
+import { chainHashOf, sealEvents } from '@token-ledger/forensics';
 import { toDomainEvent, toNewEvent, type CommandMetadata } from './event-envelope';
 
 export interface Aggregate<S extends { v: number }, E extends LedgerEvent> {
@@ -12,10 +13,32 @@ export interface Loaded<S> {
   state: S;
   /** Stream revision the state reflects; undefined when the stream does not exist. */
   revision: number | undefined;
+  /** Hash of the stream's last event, which the next appended event links to; null for a new stream. */
+  lastHash: string | null;
+}
+
+/**
+ * What is stored as the stream snapshot: the aggregate state and the hash of the event it was taken
+ * at, so an append knows its prevHash without reading that event. A bare state (the shape before the
+ * hash chain) is still understood: the stream is then replayed once.
+ */
+export interface ChainedSnapshot<S> {
+  state: S;
+  chainHash: string | null;
+}
+
+function isChainedSnapshot(value: unknown): value is ChainedSnapshot<unknown> {
+  return typeof value === 'object' && value !== null && 'chainHash' in value && 'state' in value;
 }
 
 /** How often a decision is re-made after losing an optimistic-concurrency race before giving up. */
 const MAX_ATTEMPTS = 50;
+/**
+ * Conflicts with appends that did not change the state (a rejected refresh recorded by someone
+ * else) do not use up MAX_ATTEMPTS, so a flood of forged tokens cannot make a real rotation fail;
+ * this only bounds the loop.
+ */
+const MAX_NEUTRAL_CONFLICTS = 1000;
 
 export class ConcurrencyExhaustedError extends Error {
   constructor(streamId: string) {
@@ -25,7 +48,9 @@ export class ConcurrencyExhaustedError extends Error {
 
 /**
  * Load → decide → append with expected revision, re-reading and re-deciding on a conflict. This is
- * the only way commands change state, so every decision is made on the latest stored state.
+ * the only way commands change state, so every decision is made on the latest stored state. Every
+ * append is chained (libs/forensics/src/hash-chain.ts): each event's metadata carries prevHash and
+ * hash, and the snapshot keeps the last hash.
  */
 export class AggregateRepository<S extends { v: number }, E extends LedgerEvent> {
   constructor(
@@ -39,54 +64,71 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
   }
 
   async load(id: string): Promise<Loaded<S>> {
-    const loaded = await this.store.loadStream(this.streamId(id));
+    const streamId = this.streamId(id);
+    const loaded = await this.store.loadStream(streamId);
     const snap = loaded.snapshot;
-    let state: S;
-    let events = loaded.events;
-    if (snap && (snap.state as S | null)?.v === this.aggregate.initial(id).v) {
-      state = snap.state as S;
+    const initial = this.aggregate.initial(id);
+    let state: S = initial;
+    let lastHash: string | null = null;
+    let events: RecordedEvent[] = loaded.events;
+    if (snap && isChainedSnapshot(snap.state) && (snap.state.state as S | null)?.v === initial.v) {
+      state = snap.state.state as S;
+      lastHash = snap.state.chainHash;
     } else if (snap) {
-      // A snapshot of an older shape: replay the whole stream instead (rare, after an upgrade).
-      state = this.aggregate.initial(id);
-      events = await this.store.readStream(this.streamId(id));
-    } else {
-      state = this.aggregate.initial(id);
+      // A snapshot of an older shape (a bare state, or another state version): replay the whole
+      // stream instead (rare, after an upgrade); the next append stores the current shape.
+      events = await this.store.readStream(streamId);
     }
-    for (const e of events) state = this.aggregate.evolve(state, toDomainEvent<E>(e));
-    return { state, revision: loaded.revision };
+    for (const e of events) {
+      state = this.aggregate.evolve(state, toDomainEvent<E>(e));
+      lastHash = chainHashOf(e);
+    }
+    return { state, revision: loaded.revision, lastHash };
   }
 
   /**
-   * Runs `decide` on the current state and appends what it returns. `appendAny` marks decisions that
-   * only record something (a rejected refresh) and must not fail, or make others fail, on a race.
+   * Runs `decide` on the current state and appends what it returns, at exactly the revision it
+   * decided on (so the previous event's hash is known). `recordOnly` marks decisions that only
+   * record something (a rejected refresh): on a conflict they are simply re-decided, after giving
+   * way to the competing writer.
    */
   async execute<R>(
     id: string,
     meta: CommandMetadata,
-    decide: (state: S) => { events: E[]; result: R; appendAny?: boolean },
+    decide: (state: S) => { events: E[]; result: R; recordOnly?: boolean },
   ): Promise<{ result: R; state: S; position?: number }> {
-    for (let attempt = 1; ; attempt++) {
-      const { state, revision } = await this.load(id);
-      const { events, result, appendAny } = decide(state);
+    const streamId = this.streamId(id);
+    let counted = 0;
+    let neutral = 0;
+    let lostWith: string | undefined; // the state a lost attempt decided on
+    for (;;) {
+      const { state, revision, lastHash } = await this.load(id);
+      if (lostWith !== undefined) {
+        if (JSON.stringify(state) === lostWith) neutral++;
+        else counted++;
+        if (counted >= MAX_ATTEMPTS || neutral >= MAX_NEUTRAL_CONFLICTS) throw new ConcurrencyExhaustedError(streamId);
+      }
+      const { events, result, recordOnly } = decide(state);
       if (events.length === 0) return { result, state };
       const next = events.reduce((s, e) => this.aggregate.evolve(s, e), state);
+      const firstRevision = revision === undefined ? 0 : revision + 1;
+      const sealed = sealEvents(streamId, firstRevision, lastHash, events.map((e) => toNewEvent(e, meta)));
+      const snapshot: ChainedSnapshot<S> = { state: next, chainHash: sealed.lastHash };
       try {
-        const appended = await this.store.append(
-          this.streamId(id),
-          events.map((e) => toNewEvent(e, meta)),
-          appendAny
-            ? { expectedRevision: 'any' }
-            : { expectedRevision: revision ?? 'no_stream', snapshot: next },
-        );
+        const appended = await this.store.append(streamId, sealed.events, { expectedRevision: revision ?? 'no_stream', snapshot });
         return { result, state: next, position: appended.position };
       } catch (error) {
-        if (!(error instanceof WrongExpectedRevisionError) || attempt >= MAX_ATTEMPTS) {
-          if (error instanceof WrongExpectedRevisionError) throw new ConcurrencyExhaustedError(this.streamId(id));
-          throw error;
-        }
+        if (!(error instanceof WrongExpectedRevisionError)) throw error;
         this.onRetry();
-        // A short random pause spreads out a thundering herd on one stream.
-        if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt));
+        lostWith = JSON.stringify(state);
+        const attempt = counted + 1;
+        if (recordOnly) {
+          // Let the writer that beat us finish first: a rejection never holds up a real rotation.
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt + 1, 10)));
+        } else if (attempt > 2) {
+          // A short random pause spreads out a thundering herd on one stream.
+          await new Promise((r) => setTimeout(r, Math.random() * attempt));
+        }
       }
     }
   }

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_VERSION, type LedgerEvent, type RequestContext } from '@token-ledger/domain';
-import type { NewEvent, RecordedEvent } from '@token-ledger/event-store';
+import type { NewEvent } from '@token-ledger/event-store';
+
+/**
+ * The stored → domain and stored → public mappings live in @token-ledger/forensics (which replays
+ * history without the app); re-exported here so the app keeps one envelope module.
+ */
+export { toDomainEvent, toPublicEvent, type PublicEvent, type PublicEventMetadata } from '@token-ledger/forensics';
 
 /** Who caused a command and why: recorded in every event's metadata (SPEC §2). */
 export interface CommandMetadata {
@@ -12,7 +18,8 @@ export interface CommandMetadata {
 
 /**
  * Domain events carry their header (familyId, subject, clientId, occurredAt) next to `data`; in the
- * store those header fields travel in metadata so the store stays generic.
+ * store those header fields travel in metadata so the store stays generic. The hash-chain fields
+ * (prevHash, hash) are added by the AggregateRepository, which knows the stream and revision.
  */
 export function toNewEvent(event: LedgerEvent, meta: CommandMetadata): NewEvent {
   return {
@@ -27,46 +34,6 @@ export function toNewEvent(event: LedgerEvent, meta: CommandMetadata): NewEvent 
       schemaVersion: SCHEMA_VERSION,
       ...compact(meta),
     },
-  };
-}
-
-export function toDomainEvent<E extends LedgerEvent = LedgerEvent>(recorded: RecordedEvent): E {
-  const m = recorded.metadata as Record<string, string>;
-  return {
-    type: recorded.type,
-    familyId: m.familyId,
-    subject: m.subject,
-    clientId: m.clientId,
-    occurredAt: m.occurredAt,
-    data: recorded.data,
-  } as E;
-}
-
-/** The stable public shape of an event (audit, timeline, Kafka value; SPEC §3). */
-export interface PublicEvent {
-  eventId: string;
-  type: string;
-  familyId: string;
-  subject: string;
-  clientId: string;
-  occurredAt: string;
-  position: number;
-  data: unknown;
-  metadata: CommandMetadata & { schemaVersion: number };
-}
-
-export function toPublicEvent(recorded: RecordedEvent): PublicEvent {
-  const { familyId, subject, clientId, occurredAt, schemaVersion, ...rest } = recorded.metadata as Record<string, unknown>;
-  return {
-    eventId: recorded.eventId,
-    type: recorded.type,
-    familyId: familyId as string,
-    subject: subject as string,
-    clientId: clientId as string,
-    occurredAt: occurredAt as string,
-    position: recorded.position,
-    data: recorded.data,
-    metadata: { ...(rest as CommandMetadata), schemaVersion: schemaVersion as number },
   };
 }
 

@@ -63,9 +63,10 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
         current,
         this.secrets.tokenSecrets,
       );
-      // A rejection only records what happened; it must not race with (or be retried against) real rotations.
+      // A rejection only records what happened: appended at an exact revision (so it is chained like
+      // every event), re-decided on a conflict, and never able to make a real rotation fail.
       const recordOnly = decision.events.every((e) => e.type === 'RefreshRejected');
-      return { events: decision.events, result: decision.rotation!, appendAny: recordOnly };
+      return { events: decision.events, result: decision.rotation!, recordOnly };
     });
     if (outcome.kind === 'rejected') throw new OAuthError(outcome.error, outcome.description);
     const minted = await this.minter.mint(state, outcome.scope, now);

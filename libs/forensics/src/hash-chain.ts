@@ -1,0 +1,152 @@
+/**
+ * Tamper evidence: every event is chained to the previous event of its stream by a SHA-256 hash
+ * computed in JavaScript, so it works the same on every store adapter (PGlite, PostgreSQL,
+ * EventStoreDB).
+ *
+ *   metadata.prevHash = hash of the previous event in the stream (null for revision 0)
+ *   metadata.hash     = hex(SHA-256(UTF-8(canonicalJson({
+ *                         streamId, revision, eventId (lower-case), type, data,
+ *                         metadata without `hash` (so including prevHash) }))))
+ *
+ * Canonical JSON: JSON.stringify semantics for values (toJSON, undefined members dropped,
+ * non-finite numbers → null), object keys sorted by UTF-16 code units at every depth, no
+ * whitespace. Stores do not keep bytes (jsonb reorders keys and drops whitespace), so the hash is
+ * always taken over this canonical form of the parsed event, never over stored bytes.
+ *
+ * Pure: no I/O. The global position is not hashed (it is assigned at commit); verify checks
+ * position order separately.
+ */
+import { createHash } from 'node:crypto';
+import type { NewEvent, RecordedEvent } from '@token-ledger/event-store';
+
+export const HASH_ALGORITHM = 'sha256';
+
+/** Canonical JSON of a JSON-compatible value (see the file comment). Throws on bigint and cycles. */
+export function canonicalJson(value: unknown): string {
+  const out = serialize(value, '', 0);
+  if (out === undefined) throw new TypeError('canonicalJson: value has no JSON representation');
+  return out;
+}
+
+const MAX_DEPTH = 200;
+
+function serialize(input: unknown, key: string, depth: number): string | undefined {
+  let value = input;
+  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    value = (value as { toJSON(key: string): unknown }).toJSON(key);
+  }
+  // Boxed primitives serialise like their primitive (as JSON.stringify does).
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+    case 'bigint':
+      throw new TypeError('canonicalJson: bigint has no JSON representation');
+    default:
+      break;
+  }
+  if (value === null) return 'null';
+  if (depth >= MAX_DEPTH) throw new RangeError('canonicalJson: nesting too deep (cycle?)');
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += serialize(value[i], String(i), depth + 1) ?? 'null';
+    }
+    return `${out}]`;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = serialize(obj[k], k, depth + 1);
+    if (v === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(k)}:${v}`;
+  }
+  return `${out}}`;
+}
+
+/** The fields a hash covers. */
+export interface HashableEvent {
+  streamId: string;
+  revision: number;
+  eventId: string;
+  type: string;
+  data: unknown;
+  metadata: Record<string, unknown> | null | undefined;
+}
+
+/** The exact string that is hashed for an event (exposed for documentation and tests). */
+export function hashInput(event: HashableEvent): string {
+  const { hash: _ignored, ...metadata } = (event.metadata ?? {}) as Record<string, unknown>;
+  return canonicalJson({
+    streamId: event.streamId,
+    revision: event.revision,
+    // Stores normalise UUIDs to lower case (PostgreSQL's uuid type), so the hash does too.
+    eventId: String(event.eventId).toLowerCase(),
+    type: event.type,
+    // Adapters store a missing payload as null.
+    data: event.data === undefined ? null : event.data,
+    metadata,
+  });
+}
+
+/** SHA-256 (hex) of an event's canonical form; `metadata.hash` itself is never part of it. */
+export function computeEventHash(event: HashableEvent): string {
+  return createHash(HASH_ALGORITHM).update(hashInput(event), 'utf8').digest('hex');
+}
+
+/** The hash stored with an event, or undefined for events written before the chain existed. */
+export function storedHash(event: Pick<RecordedEvent, 'metadata'>): string | undefined {
+  const h = (event.metadata as Record<string, unknown> | null | undefined)?.hash;
+  return typeof h === 'string' ? h : undefined;
+}
+
+/** The stored `prevHash` (null at revision 0; undefined when absent). */
+export function storedPrevHash(event: Pick<RecordedEvent, 'metadata'>): string | null | undefined {
+  const m = event.metadata as Record<string, unknown> | null | undefined;
+  if (!m || !('prevHash' in m)) return undefined;
+  const p = m.prevHash;
+  return p === null ? null : typeof p === 'string' ? p : undefined;
+}
+
+/**
+ * The hash the next event of the stream links to: the stored hash, or — for an event written
+ * before the chain existed — its computed hash, so new events can still chain onto old streams.
+ */
+export function chainHashOf(event: RecordedEvent): string {
+  return storedHash(event) ?? computeEventHash(event);
+}
+
+/**
+ * Adds prevHash and hash to events about to be appended at `firstRevision`, `firstRevision + 1`, …
+ * of `streamId`, chained from `prevHash` (the stream's last event hash; null for a new stream).
+ * Returns new objects; the inputs are not modified.
+ */
+export function sealEvents(
+  streamId: string,
+  firstRevision: number,
+  prevHash: string | null,
+  events: readonly NewEvent[],
+): { events: NewEvent[]; lastHash: string | null } {
+  let previous = prevHash;
+  const sealed = events.map((event, i) => {
+    const { hash: _h, prevHash: _p, ...rest } = event.metadata ?? {};
+    const metadata: Record<string, unknown> = { ...rest, prevHash: previous };
+    const hash = computeEventHash({ streamId, revision: firstRevision + i, eventId: event.eventId, type: event.type, data: event.data, metadata });
+    previous = hash;
+    return { ...event, metadata: { ...metadata, hash } };
+  });
+  return { events: sealed, lastHash: previous };
+}
