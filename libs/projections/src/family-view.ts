@@ -1,23 +1,10 @@
 import type { RequestContext } from '@token-ledger/domain';
+import type { FamilyView } from '@token-ledger/forensics';
 import type { RecordedEvent, SqlQueryable } from '@token-ledger/event-store';
 import { header, type Projection } from './projection';
 
-/** A family as the read API shows it (SPEC §3). Times ISO-8601 or null. */
-export interface FamilyView {
-  familyId: string;
-  subject: string;
-  clientId: string;
-  scope: string[];
-  status: 'active' | 'revoked' | 'expired';
-  generation: number;
-  createdAt: string | null;
-  lastUsedAt: string | null;
-  idleExpiresAt: string | null;
-  absoluteExpiresAt: string | null;
-  revokedAt: string | null;
-  revokedReason: string | null;
-  lastContext: RequestContext | null;
-}
+/** The one family shape of SPEC §3, shared with forensic replay. */
+export type { FamilyView };
 
 type Data = Record<string, any>;
 
