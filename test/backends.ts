@@ -3,19 +3,40 @@
  *
  * Each backend is resolved in this order:
  *   1. an explicit env var (DATABASE_URL, KAFKA_BROKERS, EVENTSTORE_URL);
- *   2. testcontainers when a Docker engine answers — the next resolver to add here once the
- *      `testcontainers` package is a dev dependency (these machines have no Docker engine);
+ *   2. testcontainers: for each backend still without its env var, jest's globalSetup for the int and
+ *      e2e projects (./global-setup.ts) starts a container when a container runtime answers and sets
+ *      the env var for the workers, listing the backend in TESTCONTAINERS_STARTED (source
+ *      'testcontainers' below). TESTCONTAINERS=off skips this step; TESTCONTAINERS=postgres,kafka
+ *      limits it. These machines have no container runtime, so here it prints one line and moves on;
  *   3. otherwise the suite is reported as skipped with the reason, unless the comma-separated
  *      REQUIRE_BACKENDS names the backend: then the suite fails, so CI can never pass by skipping.
  */
 
 export type Backend = 'postgres' | 'kafka' | 'eventstoredb';
 
-const ENV_VARS: Record<Backend, string> = {
+export const BACKENDS: readonly Backend[] = ['postgres', 'kafka', 'eventstoredb'];
+
+export const ENV_VARS: Record<Backend, string> = {
   postgres: 'DATABASE_URL',
   kafka: 'KAFKA_BROKERS',
   eventstoredb: 'EVENTSTORE_URL',
 };
+
+/** Set by ./global-setup.ts: the comma-separated backends whose env var points at a container it started. */
+export const TESTCONTAINERS_STARTED = 'TESTCONTAINERS_STARTED';
+
+/** Whether TESTCONTAINERS lets ./global-setup.ts start this backend: unset = all, off, or a list. */
+export function testcontainersAllows(backend: Backend, env: NodeJS.ProcessEnv = process.env): boolean {
+  const setting = (env.TESTCONTAINERS ?? '').trim().toLowerCase();
+  if (!setting) return true;
+  if (['off', 'false', '0', 'no'].includes(setting)) return false;
+  return setting.split(',').some((name) => name.trim() === backend);
+}
+
+/** Set by ./global-setup.ts when a runtime answered but the backend's container failed to start. */
+export function testcontainersErrorVar(backend: Backend): string {
+  return `TESTCONTAINERS_ERROR_${backend.toUpperCase()}`;
+}
 
 export type BackendResolution =
   | { backend: Backend; available: true; url: string; source: string }
@@ -33,13 +54,17 @@ export function requiredBackends(env: NodeJS.ProcessEnv = process.env): Set<stri
 export function resolveBackend(backend: Backend, env: NodeJS.ProcessEnv = process.env): BackendResolution {
   const envVar = ENV_VARS[backend];
   const value = env[envVar]?.trim();
-  if (value) return { backend, available: true, url: value, source: envVar };
-  return {
-    backend,
-    available: false,
-    required: requiredBackends(env).has(backend),
-    reason: `${backend} unavailable: ${envVar} is not set (and no testcontainers resolver yet)`,
-  };
+  if (value) {
+    const fromContainer = (env[TESTCONTAINERS_STARTED] ?? '').split(',').includes(backend);
+    return { backend, available: true, url: value, source: fromContainer ? 'testcontainers' : envVar };
+  }
+  const startError = env[testcontainersErrorVar(backend)];
+  const why = startError
+    ? `${envVar} is not set and testcontainers could not start it (${startError})`
+    : !testcontainersAllows(backend, env)
+      ? `${envVar} is not set and TESTCONTAINERS=${env.TESTCONTAINERS?.trim()} leaves it out`
+      : `no env var (${envVar}) and no container runtime for testcontainers`;
+  return { backend, available: false, required: requiredBackends(env).has(backend), reason: `${backend} unavailable: ${why}` };
 }
 
 /**
