@@ -44,6 +44,9 @@ export async function commitBatch(
 ): Promise<Map<string, number>> {
   const last = events[events.length - 1].position;
   return sql.transaction(async (tx) => {
+    // Read models are derived data: a commit lost to an OS crash takes its checkpoint with it and is
+    // simply re-applied, so projection commits need not wait for fsync (the events themselves do).
+    await tx.query('set local synchronous_commit = off');
     const names = projections.map((p) => p.name);
     await tx.query(
       `insert into rm_checkpoints (projection, position) select unnest($1::text[]), 0 on conflict (projection) do nothing`,
