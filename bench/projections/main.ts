@@ -1,0 +1,232 @@
+/**
+ * `npm run bench:projections`: read-model rebuild throughput and read-model lag under refresh load,
+ * on PostgreSQL. See bench/projections/README.md.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { Client as PgClient } from 'pg';
+
+import { PostgresEventStore } from '@token-ledger/event-store';
+import { migrateReadModels } from '@token-ledger/projections';
+
+import { installSignalHandlers, registerCleanup, runCleanups } from '../refresh/processes';
+import { createDatabase } from '../refresh/targets';
+import { parseOptions, USAGE, UsageError, type ProjectionBenchOptions } from './args';
+import { measureLag } from './lag';
+import { bestRun, lagPasses, renderReport, type LagPart, type ProjectionBenchMeta, type RebuildPart } from './report';
+import { checkRebuild, profileReads, resetReadModels, timeRebuild } from './rebuild';
+import { planSeed, seed } from './seed';
+
+const isTty = process.stderr.isTTY === true;
+let openProgressLine = false;
+
+function log(line: string): void {
+  if (openProgressLine) {
+    process.stderr.write('\n');
+    openProgressLine = false;
+  }
+  process.stderr.write(`${line}\n`);
+}
+
+let lastProgress = 0;
+function progress(line: string, final = false): void {
+  if (isTty) {
+    process.stderr.write(`\r\x1b[2K${line}`);
+    openProgressLine = !final;
+    if (final) process.stderr.write('\n');
+    return;
+  }
+  const now = Date.now();
+  if (final || now - lastProgress >= 5000) {
+    lastProgress = now;
+    process.stderr.write(`${line}\n`);
+  }
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** The repository root: the first ancestor whose package.json is token-ledger's. */
+function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'token-ledger') return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+async function postgresVersion(url: string): Promise<string | undefined> {
+  const client = new PgClient({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
+    return `PostgreSQL ${rows[0].v.split(' ')[0]}`;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function runRebuild(opts: ProjectionBenchOptions): Promise<RebuildPart> {
+  const part: RebuildPart = { status: 'ok', runs: [] };
+  const runId = crypto.randomBytes(5).toString('hex');
+  let db: { url: string; drop: () => Promise<void> } | undefined;
+  let store: PostgresEventStore | undefined;
+  let unregisterClose: (() => void) | undefined;
+  try {
+    db = await createDatabase(opts.databaseUrl, runId, (line) => log(`rebuild: ${line}`));
+    store = await PostgresEventStore.open({ url: db.url });
+    const opened = store;
+    // Registered after the database's drop, so on Ctrl-C it runs first (cleanups run in reverse).
+    unregisterClose = registerCleanup(() => Promise.race([opened.close(), new Promise<void>((r) => setTimeout(r, 2000).unref())]));
+    await migrateReadModels(opened.sql);
+
+    const plan = planSeed(opts.events);
+    part.plan = plan;
+    if (plan.events !== opts.events) log(`rebuild: --events ${opts.events} rounded down to ${plan.events} (10 events per family)`);
+    log(`rebuild: seeding ${int(plan.events)} events (${int(plan.families)} families, ${int(plan.subjects)} subjects, ${plan.clients} clients) in SQL…`);
+    const seedStart = Date.now();
+    await seed(opened.sql, plan);
+    part.seedSeconds = (Date.now() - seedStart) / 1000;
+    log(`rebuild: seeded in ${part.seedSeconds.toFixed(1)} s`);
+
+    for (const batchSize of opts.batchSizes) {
+      await resetReadModels(opened.sql);
+      log(`rebuild: batch size ${batchSize}: rebuilding…`);
+      const timed = await timeRebuild(opened, plan, batchSize, (p, sec) =>
+        progress(`rebuild (batch ${batchSize}): ${int(p.done)}/${int(p.total)} events, ${sec.toFixed(1)} s, ${int(p.done / Math.max(sec, 1e-9))} events/s`),
+      );
+      progress(`rebuild (batch ${batchSize}): ${int(timed.events)} events in ${timed.seconds.toFixed(2)} s = ${int(timed.eventsPerSec)} events/s`, true);
+      log(`rebuild: batch size ${batchSize}: checking the read models…`);
+      const check = await checkRebuild(opened, plan, timed.head);
+      if (!check.ok) for (const p of check.problems.slice(0, 10)) log(`rebuild: WRONG: ${p}`);
+      else log(`rebuild: batch size ${batchSize}: read models ok`);
+      const { head: _head, ...run } = timed;
+      part.runs.push({ ...run, check });
+    }
+    if (opts.profile) {
+      const batchSize = bestRun(part.runs)?.batchSize ?? opts.batchSizes[0];
+      log(`rebuild: --profile: timing a bare read pass (batch ${batchSize})…`);
+      part.readProfile = await profileReads(opened, plan.events, batchSize);
+    }
+  } catch (err) {
+    part.status = 'failed';
+    part.error = (err as Error).stack ?? String(err);
+    log(`rebuild: FAILED: ${(err as Error).message}`);
+  } finally {
+    unregisterClose?.();
+    await store?.close().catch(() => undefined);
+    await db?.drop().catch((err: Error) => log(`rebuild: dropping the database failed: ${err.message}`));
+  }
+  return part;
+}
+
+async function runLagPart(opts: ProjectionBenchOptions, root: string, scratch: string): Promise<LagPart> {
+  try {
+    const result = await measureLag({
+      root,
+      scratch,
+      chains: opts.chains,
+      warmupSec: opts.warmupSec,
+      durationSec: opts.durationSec,
+      databaseUrl: opts.databaseUrl,
+      ledgerCli: opts.ledgerCli,
+      startTimeoutSec: opts.startTimeoutSec,
+      requestTimeoutSec: opts.requestTimeoutSec,
+      log,
+      progress,
+    });
+    if (result.refreshErrors > 0) log(`lag: ${result.refreshErrors} refresh errors: ${JSON.stringify(result.load.errorKinds)}`);
+    return { status: 'ok', result };
+  } catch (err) {
+    log(`lag: FAILED: ${(err as Error).message}`);
+    return { status: 'failed', error: (err as Error).stack ?? String(err) };
+  }
+}
+
+async function main(): Promise<number> {
+  let opts: ProjectionBenchOptions | 'help';
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench:projections: ${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (opts === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+
+  installSignalHandlers();
+  // On Ctrl-C the throw-away database is dropped WITH (FORCE) under a running seed or rebuild; the
+  // pg connection that was busy then reports the termination as an 'error' event no one listens to.
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (stopping = true));
+  process.on('uncaughtException', (err) => {
+    if (stopping) return;
+    log(`bench:projections: ${err.stack ?? String(err)}`);
+    void runCleanups().finally(() => process.exit(1));
+  });
+  const root = repoRoot();
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-bench-projections-'));
+  let keepScratch = false;
+  registerCleanup(async () => {
+    if (!keepScratch) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const cpus = os.cpus();
+  const meta: ProjectionBenchMeta = {
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cpus: cpus.length,
+    postgres: await postgresVersion(opts.databaseUrl),
+  };
+
+  const rebuild = opts.parts.includes('rebuild') ? await runRebuild(opts) : undefined;
+  const lag = opts.parts.includes('lag') ? await runLagPart(opts, root, scratch) : undefined;
+
+  const failed =
+    rebuild?.status === 'failed' || rebuild?.runs.some((r) => !r.check.ok) === true || lag?.status === 'failed';
+  if (lag?.status === 'failed') {
+    keepScratch = true;
+    log(`server logs kept in ${scratch}`);
+  }
+  await runCleanups();
+
+  process.stdout.write(`\n${renderReport(meta, rebuild, lag)}\n`);
+  if (opts.jsonFile) {
+    const best = rebuild ? bestRun(rebuild.runs) : undefined;
+    const summary = {
+      rebuildBest: best && { batchSize: best.batchSize, eventsPerSec: best.eventsPerSec },
+      lagP99Passes: lag?.result ? lagPasses(lag.result) : undefined,
+    };
+    fs.writeFileSync(
+      opts.jsonFile,
+      `${JSON.stringify({ meta, summary, rebuild, lag }, (_k, v: unknown) => (v === Infinity ? '+Inf' : v), 2)}\n`,
+    );
+    log(`results written to ${opts.jsonFile}`);
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    log(`bench:projections: ${(err as Error)?.stack ?? String(err)}`);
+    await runCleanups();
+    process.exitCode = 1;
+  },
+);
