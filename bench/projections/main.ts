@@ -19,32 +19,8 @@ import { measureLag } from './lag';
 import { bestRun, lagPasses, renderReport, type LagPart, type ProjectionBenchMeta, type RebuildPart } from './report';
 import { checkRebuild, profileReads, resetReadModels, timeRebuild } from './rebuild';
 import { planSeed, seed } from './seed';
+import { log, progress } from '../common/console';
 
-const isTty = process.stderr.isTTY === true;
-let openProgressLine = false;
-
-function log(line: string): void {
-  if (openProgressLine) {
-    process.stderr.write('\n');
-    openProgressLine = false;
-  }
-  process.stderr.write(`${line}\n`);
-}
-
-let lastProgress = 0;
-function progress(line: string, final = false): void {
-  if (isTty) {
-    process.stderr.write(`\r\x1b[2K${line}`);
-    openProgressLine = !final;
-    if (final) process.stderr.write('\n');
-    return;
-  }
-  const now = Date.now();
-  if (final || now - lastProgress >= 5000) {
-    lastProgress = now;
-    process.stderr.write(`${line}\n`);
-  }
-}
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 

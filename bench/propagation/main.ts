@@ -21,32 +21,8 @@ import { startLedger, type Family, type RunningLedger } from './ledger';
 import { measure, type Transport } from './measure';
 import { buildReport, renderReport } from './report';
 import { readTopicTimes } from './stages';
+import { log, progress } from '../common/console';
 
-const isTty = process.stderr.isTTY === true;
-let openProgressLine = false;
-
-function log(line: string): void {
-  if (openProgressLine) {
-    process.stderr.write('\n');
-    openProgressLine = false;
-  }
-  process.stderr.write(`${line}\n`);
-}
-
-let lastProgress = 0;
-function progress(line: string, final = false): void {
-  if (isTty) {
-    process.stderr.write(`\r\x1b[2K${line}`);
-    openProgressLine = !final;
-    if (final) process.stderr.write('\n');
-    return;
-  }
-  const now = Date.now();
-  if (final || now - lastProgress >= 5000) {
-    lastProgress = now;
-    process.stderr.write(`${line}\n`);
-  }
-}
 
 function repoRoot(): string {
   let dir = __dirname;

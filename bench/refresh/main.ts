@@ -15,32 +15,8 @@ import { installSignalHandlers, registerCleanup, runCleanups } from './processes
 import { attachRatios, benchMeta, CellResult, renderTable } from './report';
 import { Chain, RunningTarget, startTarget } from './targets';
 import { verifyTarget } from './verify';
+import { log, progress } from '../common/console';
 
-const isTty = process.stderr.isTTY === true;
-let openProgressLine = false;
-
-function log(line: string): void {
-  if (openProgressLine) {
-    process.stderr.write('\n');
-    openProgressLine = false;
-  }
-  process.stderr.write(`${line}\n`);
-}
-
-let lastProgress = 0;
-function progress(line: string, final = false): void {
-  if (isTty) {
-    process.stderr.write(`\r\x1b[2K${line}`);
-    openProgressLine = !final;
-    if (final) process.stderr.write('\n');
-    return;
-  }
-  const now = Date.now();
-  if (final || now - lastProgress >= 5000) {
-    lastProgress = now;
-    process.stderr.write(`${line}\n`);
-  }
-}
 
 /** The repository root: the first ancestor holding bench/refresh/reference-server.mjs. */
 function repoRoot(): string {
