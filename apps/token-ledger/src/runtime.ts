@@ -48,11 +48,13 @@ export async function openRuntime(
       issuer: config.issuer,
       maxAccessTokenTtlSeconds: config.maxAccessTokenTtlSeconds,
     });
-    const sql = (store as { sql?: SqlClient }).sql;
+    // Read models live in the store's SQL database (PGlite, PostgreSQL, or DATABASE_URL beside EventStoreDB).
+    const sqlStore = store as typeof store & { sql?: SqlClient };
+    const sql = sqlStore.sql;
     if (!sql) throw new Error('this store keeps no SQL database for the read models');
     await migrateReadModels(sql);
     const metrics = new LedgerMetrics();
-    const runner = new ProjectionRunner(Object.assign(store, { sql }), ALL_PROJECTIONS, {
+    const runner = new ProjectionRunner(sqlStore as typeof store & { sql: SqlClient }, ALL_PROJECTIONS, {
       onBatch: ({ count, lagsMs }) => {
         metrics.projectedEvents.inc(count);
         for (const ms of lagsMs) metrics.projectionLag.observe(ms / 1000);

@@ -7,6 +7,5 @@ export const SUBJECT_REPOSITORY = Symbol('SUBJECT_REPOSITORY');
 export const CLIENT_REPOSITORY = Symbol('CLIENT_REPOSITORY');
 export const READ_MODELS = Symbol('READ_MODELS');
 
-export type { LedgerRuntime } from '../runtime';
 /** The read-model side of the runtime, injected into query handlers and the sweeper. */
 export type ReadModels = import('../runtime').LedgerRuntime['readModels'];
