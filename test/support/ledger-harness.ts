@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { openEventStore, dropPostgresSchema, type EventStore, type KeyValueStore } from '@token-ledger/event-store';
-import { createApp, loadConfig, openRuntime, startBackgroundWork, type LedgerRuntime } from '../../apps/token-ledger/src';
+import { createApp, loadConfig, openRuntime, startBackgroundWork, type LedgerRuntime, type MessagingNames } from '../../apps/token-ledger/src';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -35,6 +35,8 @@ export interface StartOptions {
   /** Reuse the data of an earlier run (restart). */
   dataDir?: string;
   schema?: string;
+  /** Kafka topic names and consumer-group prefix (runs on a shared broker use their own). */
+  messaging?: MessagingNames;
 }
 
 export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
@@ -66,7 +68,7 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
     kind.kind === 'postgres'
       ? await openEventStore({ store: 'postgres', url: kind.url, schema })
       : await openEventStore({ store: 'embedded', dataDir });
-  const runtime = await openRuntime(config, logger, { store });
+  const runtime = await openRuntime(config, logger, { store, messaging: opts.messaging });
   const app = await createApp(runtime);
   const stopBackground = await startBackgroundWork(app, runtime);
   await app.listen({ port: config.port, host: '127.0.0.1' });

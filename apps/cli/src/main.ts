@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, loadConfig, openRuntime, serve } from '../../token-ledger/src';
+import * as backtestCommand from './commands/backtest';
 import { addClient } from './commands/clients-add';
 import { REBUILD_HELP, rebuild } from './commands/rebuild-projections';
 import * as replayCommand from './commands/replay';
@@ -18,6 +19,7 @@ Commands:
   rebuild-projections   drop and rebuild the read models from position 0 (progress bar)
   replay                replay history from the event store (see: token-ledger replay --help)
   verify                check the tamper-evident hash chain (0 intact, 1 tampered, 2 usage)
+  backtest              run history through candidate anomaly rules, no side effects (--rules FILE)
   help [command]        show help
 
 Configuration comes from the environment (LEDGER_STORE, LEDGER_DATA_DIR, DATABASE_URL, PORT, …);
@@ -28,9 +30,11 @@ const HELP: Record<string, string> = {
   'rebuild-projections': REBUILD_HELP,
   replay: replayCommand.HELP,
   verify: verifyCommand.HELP,
+  backtest: backtestCommand.HELP,
   serve: `Usage: token-ledger serve
 
-Runs the HTTP API, the read-model projections and the expiry sweeper on PORT (default 3000)
+Runs the HTTP API, the read-model projections, the revocation feed, the anomaly engine and the
+expiry sweeper on PORT (default 3000)
 against LEDGER_STORE (default: embedded in LEDGER_DATA_DIR).
 Stops cleanly on SIGINT/SIGTERM.
 `,
@@ -88,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
       return replayCommand.run(argv, config, logger);
     case 'verify':
       return verifyCommand.run(argv, config, logger);
+    case 'backtest':
+      return backtestCommand.run(argv, config, logger);
     case 'rebuild-projections': {
       const { values } = parseArgs({
         args: argv.slice(1),

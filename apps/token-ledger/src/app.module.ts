@@ -22,6 +22,7 @@ import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
+import { ANOMALY_OPTIONS, AnomalyService } from './anomaly/anomaly.service';
 import { FamilyTimelineHandler } from './forensics/family-timeline.query';
 import { ForensicsController } from './forensics/forensics.controller';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
@@ -86,9 +87,20 @@ export class AppModule {
         ExpirySweeper,
         FamilyTimelineHandler,
         RevocationsService,
+        AnomalyService,
+        {
+          provide: ANOMALY_OPTIONS,
+          useValue: {
+            topics: runtime.messaging.topics,
+            groupId: `${runtime.messaging.groupPrefix}-anomaly`,
+            onError: (err: unknown, component: string) => runtime.logger.error({ err }, `${component} failed; retrying from its checkpoint`),
+          },
+        },
         {
           provide: REVOCATIONS_OPTIONS,
           useValue: {
+            topics: runtime.messaging.topics,
+            groupId: `${runtime.messaging.groupPrefix}-revocations`,
             onError: (err: unknown, component: string) => runtime.logger.error({ err }, `${component} failed; retrying from its checkpoint`),
           },
         },

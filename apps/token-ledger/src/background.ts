@@ -1,11 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
+import { AnomalyService } from './anomaly/anomaly.service';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { RevocationsService } from './revocations';
 import type { LedgerRuntime } from './runtime';
 
 /**
- * The work `serve` does besides answering HTTP: projections, the revocation feed (and Kafka relay)
- * and the expiry sweeper. Split out so a
+ * The work `serve` does besides answering HTTP: projections, the revocation feed (and Kafka relay),
+ * the anomaly engine and the expiry sweeper. Split out so a
  * process can run the API without them (and tests can start exactly what they need).
  */
 export async function startBackgroundWork(app: INestApplication, runtime: LedgerRuntime): Promise<() => Promise<void>> {
@@ -13,9 +14,13 @@ export async function startBackgroundWork(app: INestApplication, runtime: Ledger
   // Revocation feed for SSE, and with KAFKA_BROKERS the relay and the propagator.
   const revocations = app.get(RevocationsService);
   await revocations.start();
+  // The anomaly engine (rules over events.v1, or in-process without Kafka).
+  const anomalies = app.get(AnomalyService);
+  await anomalies.start();
   const sweeper = app.get(ExpirySweeper);
   sweeper.start();
   return async () => {
+    await anomalies.stop();
     await revocations.stop();
     await sweeper.stop();
     await runtime.readModels.runner.stop();

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
 import { openEventStore, type EventStore, type KeyValueStore, type SqlClient } from '@token-ledger/event-store';
+import { DEFAULT_TOPICS, type TopicNames } from '@token-ledger/messaging';
 import { ALL_PROJECTIONS, migrateReadModels, ProjectionRunner } from '@token-ledger/projections';
 import type { LedgerConfig } from './config/ledger-config';
 import { ConfigError } from './config/ledger-config';
@@ -16,14 +17,22 @@ export interface LedgerRuntime {
   logger: Logger;
   /** Read models: their database, and the runner that keeps them current (started by serve). */
   readModels: { sql: SqlClient; runner: ProjectionRunner };
+  /** Kafka topic names and the prefix of consumer-group ids (tests isolate runs with their own). */
+  messaging: MessagingNames;
   close(): Promise<void>;
+}
+
+export interface MessagingNames {
+  topics: TopicNames;
+  /** Consumer groups are `<groupPrefix>-revocations` and `<groupPrefix>-anomaly`. */
+  groupPrefix: string;
 }
 
 /** `store` lets a caller (tests, tools) supply an already-open store instead of the configured one. */
 export async function openRuntime(
   config: LedgerConfig,
   logger: Logger,
-  opts: { store?: EventStore & { kv: KeyValueStore } } = {},
+  opts: { store?: EventStore & { kv: KeyValueStore }; messaging?: MessagingNames } = {},
 ): Promise<LedgerRuntime> {
   let kek: Buffer | undefined;
   try {
@@ -69,6 +78,7 @@ export async function openRuntime(
       metrics,
       logger,
       readModels: { sql, runner },
+      messaging: opts.messaging ?? { topics: DEFAULT_TOPICS, groupPrefix: 'token-ledger' },
       async close() {
         await runner.stop();
         keyRing.close();

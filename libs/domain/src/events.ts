@@ -161,6 +161,24 @@ export interface ClientRegistered {
   };
 }
 
+/**
+ * Appended by the anomaly engine (libs/anomaly) to its own stream `anomaly-<anomalyId>`; the header
+ * names the family, subject and client of the triggering event, occurredAt is the detection time.
+ */
+export interface AnomalyDetected extends EventHeader {
+  type: 'AnomalyDetected';
+  data: {
+    anomalyId: string;
+    rule: string;
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    action: 'alert' | 'revoke_family' | 'revoke_subject';
+    scope: 'family' | 'subject' | 'ip';
+    scopeKey: string;
+    evidence: Record<string, unknown>;
+    trigger: { eventId: string; position: number; occurredAt: string; correlationId?: string };
+  };
+}
+
 export type LedgerEvent = FamilyEvent | SubjectEvent | ClientRegistered;
 export type LedgerEventType = LedgerEvent['type'];
 

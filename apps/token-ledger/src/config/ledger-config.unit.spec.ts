@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { ConfigError, loadConfig } from './ledger-config';
 
 describe('loadConfig', () => {
@@ -43,5 +46,33 @@ describe('loadConfig', () => {
   it('rejects malformed broker lists', () => {
     expect(() => loadConfig({ KAFKA_BROKERS: 'not a broker' })).toThrow(/KAFKA_BROKERS/);
     expect(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafkaBrokers).toEqual(['127.0.0.1:9092']);
+  });
+
+  it('loads the anomaly rules file, and a bad one stops start-up naming the file and each problem', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tl-config-'));
+    const good = path.join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ rules: { impossible_travel: { maxSpeedKmh: 1000 } } }));
+    const c = loadConfig({ LEDGER_ANOMALY_RULES: good, LEDGER_ANOMALY_WEBHOOK_URL: 'https://siem.example/hook' });
+    expect(c.anomaly).toMatchObject({ enabled: true, rulesFile: good, webhookUrl: 'https://siem.example/hook' });
+    expect(c.anomaly.rules.impossible_travel.maxSpeedKmh).toBe(1000);
+    expect(loadConfig({ LEDGER_ANOMALY_ENGINE: 'off' }).anomaly.enabled).toBe(false);
+
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ rules: { refresh_burst: { perFamily: { max: -1 } }, geo_mismatch: { action: 'shrug' } } }));
+    try {
+      loadConfig({ LEDGER_ANOMALY_RULES: bad, LEDGER_ANOMALY_WEBHOOK_URL: 'ftp://x', LEDGER_ANOMALY_ENGINE: 'maybe' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      expect(problems).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^LEDGER_ANOMALY_RULES \(.*bad\.json\): rules\.refresh_burst\.perFamily\.max/),
+          expect.stringMatching(/^LEDGER_ANOMALY_RULES \(.*bad\.json\): rules\.geo_mismatch\.action/),
+          expect.stringContaining('LEDGER_ANOMALY_WEBHOOK_URL'),
+          expect.stringContaining('LEDGER_ANOMALY_ENGINE'),
+        ]),
+      );
+    }
   });
 });

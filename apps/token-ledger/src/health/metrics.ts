@@ -40,6 +40,19 @@ export class LedgerMetrics {
     registers: [this.registry],
   });
 
+  readonly anomalies = new Counter({
+    name: 'token_ledger_anomalies_total',
+    help: 'Anomalies detected (each recorded once) by rule, severity and action',
+    labelNames: ['rule', 'severity', 'action'] as const,
+    registers: [this.registry],
+  });
+  readonly detectionLag = new Histogram({
+    name: 'token_ledger_anomaly_detection_lag_seconds',
+    help: 'Time from the triggering event (occurredAt) to its AnomalyDetected being appended',
+    buckets: [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
   /** Read at scrape time, so it is exact whenever Prometheus looks. */
   trackProjectionLag(read: () => Promise<{ positionsBehind: number; secondsBehind: number }>): void {
     let last: Promise<{ positionsBehind: number; secondsBehind: number }> | undefined;

@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import type { AnomalyAction, RuleName, Severity } from './rules-config';
+
+/** What a rule reports: which rule, about what (a family, a subject or an IP), and why. */
+export interface Finding {
+  rule: RuleName;
+  scope: 'family' | 'subject' | 'ip';
+  /** The family id, subject or IP address the finding is about. */
+  scopeKey: string;
+  evidence: Record<string, unknown>;
+}
+
+/** A finding with the rule's configured severity and action, tied to the event that triggered it. */
+export interface Detection extends Finding {
+  anomalyId: string;
+  severity: Severity;
+  action: AnomalyAction;
+  familyId: string;
+  subject: string;
+  clientId: string;
+  trigger: { eventId: string; position: number; occurredAt: string; correlationId?: string };
+}
+
+/**
+ * Deterministic: the same rule, about the same thing, triggered by the same event, is the same
+ * anomaly — so re-processing (a restart, a Kafka redelivery) can never record it twice.
+ */
+export function anomalyIdOf(rule: string, scope: string, scopeKey: string, triggerEventId: string): string {
+  const digest = createHash('sha256').update(`${rule}\u0000${scope}\u0000${scopeKey}\u0000${triggerEventId}`).digest('hex');
+  return `anm_${digest.slice(0, 32)}`;
+}
