@@ -4,6 +4,14 @@ import type { AnomalyStateStore, KeyState, StateMap } from './state';
 /** Arbitrary constant for the schema-creation advisory lock (distinct from the other tables'). */
 const ANOMALY_MIGRATION_LOCK = 7_340_125_790_000_031;
 
+/** Another engine (a concurrent batch or node) saved one of the keys since this batch loaded it. */
+export class AnomalyStateConflictError extends Error {
+  constructor(readonly keys: number) {
+    super(`anomaly engine state changed under this batch (${keys} key(s)); re-run it`);
+    this.name = 'AnomalyStateConflictError';
+  }
+}
+
 /** Windows are at most 7 days; a subject or IP quiet for longer has nothing left to remember. */
 const WINDOW_STATE_RETENTION = '8 days';
 
@@ -11,8 +19,16 @@ const WINDOW_STATE_RETENTION = '8 days';
  * The engine's per-key state in the ledger's SQL database (PGlite or PostgreSQL): survives restarts,
  * so a sliding window spans them. One row per family, subject and IP; family rows are deleted when
  * the family ends, subject and IP rows after a week without events.
+ *
+ * Saves are optimistic: each row carries a version, and a save only lands if every row is still at
+ * the version its batch loaded (or still absent), else AnomalyStateConflictError and nothing is
+ * written. So batches may run concurrently (Kafka partitions, several nodes) — the per-IP windows
+ * they share are never updated from a stale copy; the loser re-runs its batch.
  */
 export class SqlAnomalyStateStore implements AnomalyStateStore {
+  /** The version each key had when a StateMap was loaded (0 = absent). */
+  private readonly versions = new WeakMap<StateMap, Map<string, number>>();
+
   constructor(private readonly sql: SqlClient) {}
 
   async migrate(): Promise<void> {
@@ -21,26 +37,49 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
        create table if not exists an_state (
          key text primary key,
          state jsonb not null,
+         version bigint not null default 1,
          updated_at timestamptz not null default now()
-       )`,
+       );
+       alter table an_state add column if not exists version bigint not null default 1`,
     );
   }
 
   async load(keys: readonly string[]): Promise<StateMap> {
-    const rows = await this.sql.query<{ key: string; state: KeyState | string }>('select key, state from an_state where key = any($1::text[])', [keys]);
-    return new Map(rows.map((r) => [r.key, typeof r.state === 'string' ? (JSON.parse(r.state) as KeyState) : r.state]));
+    const rows = await this.sql.query<{ key: string; state: KeyState | string; version: string | number }>(
+      'select key, state, version from an_state where key = any($1::text[])',
+      [keys],
+    );
+    const states: StateMap = new Map(rows.map((r) => [r.key, typeof r.state === 'string' ? (JSON.parse(r.state) as KeyState) : r.state]));
+    this.versions.set(states, new Map(rows.map((r) => [r.key, Number(r.version)])));
+    return states;
   }
 
   async save(states: StateMap): Promise<void> {
-    const rows = [...states].map(([key, state]) => ({ key, state }));
-    await this.sql.query(
-      `with input as (select * from jsonb_to_recordset($1::jsonb) as r(key text, state jsonb)),
-            gone as (delete from an_state where key in (select key from input where state is null))
-       insert into an_state (key, state, updated_at)
-       select key, state, now() from input where state is not null
-       on conflict (key) do update set state = excluded.state, updated_at = now()`,
-      [JSON.stringify(rows)],
-    );
+    const loaded = this.versions.get(states) ?? new Map<string, number>();
+    const rows = [...states].map(([key, state]) => ({ key, state, version: loaded.get(key) ?? 0 }));
+    // One statement: updates and deletes match the loaded version, inserts only where still absent;
+    // the transaction is rolled back unless every row was written.
+    await this.sql.transaction(async (tx) => {
+      const [{ written }] = await tx.query<{ written: string | number }>(
+        `with input as (select * from jsonb_to_recordset($1::jsonb) as r(key text, state jsonb, version bigint)),
+              updated as (
+                update an_state a set state = i.state, version = a.version + 1, updated_at = now()
+                  from input i where a.key = i.key and i.version > 0 and i.state is not null and a.version = i.version
+                returning 1),
+              deleted as (
+                delete from an_state a using input i
+                 where a.key = i.key and i.version > 0 and i.state is null and a.version = i.version
+                returning 1),
+              inserted as (
+                insert into an_state (key, state) select key, state from input where version = 0 and state is not null
+                on conflict (key) do nothing
+                returning 1)
+         select (select count(*) from updated) + (select count(*) from deleted) + (select count(*) from inserted)
+              + (select count(*) from input where version = 0 and state is null) as written`,
+        [JSON.stringify(rows)],
+      );
+      if (Number(written) !== rows.length) throw new AnomalyStateConflictError(rows.length - Number(written));
+    });
   }
 
   /** Drops subject and IP windows that have been quiet longer than any window can be. */

@@ -93,6 +93,11 @@ export interface KafkaEventSourceOptions {
   fromBeginning?: boolean;
   dedupCapacity?: number;
   consumer?: Partial<ConsumerConfig>;
+  /**
+   * Partitions whose batches the handler may work on at once (kafkajs' partitionsConsumedConcurrently;
+   * default 1). Order still holds within a partition, i.e. per subject.
+   */
+  partitionsConsumedConcurrently?: number;
 }
 
 /**
@@ -129,6 +134,7 @@ export class KafkaEventSource implements EventSource {
       });
     });
     await consumer.run({
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatchAutoResolve: false,
       autoCommit: true,
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {

@@ -4,6 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import {
   ANOMALY_ACTOR,
   AnomalyEngine,
+  AnomalyStateConflictError,
   isRecorded,
   openGeoLocator,
   recordDetection,
@@ -31,6 +32,9 @@ export interface AnomalyOptions {
 }
 
 const PRUNE_INTERVAL_MS = 3600_000;
+/** Kafka partitions whose batches the engine works on at once (state saves are optimistic). */
+const PARTITIONS_CONCURRENTLY = 4;
+const MAX_STATE_ATTEMPTS = 20;
 
 /** The geo database is read-only and large: one open copy per path per process. */
 const geoByPath = new Map<string, Promise<GeoLocator>>();
@@ -88,15 +92,24 @@ export class AnomalyService {
       ? new KafkaEventSource(new Kafka({ clientId: 'token-ledger-anomaly', brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 }), {
           topic: topics.events,
           groupId: this.options.groupId ?? 'token-ledger-anomaly',
+          partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY,
         })
       : new InProcessEventSource(this.store as SqlBackedStore, {
           name: 'anomaly-engine',
           onError: (error) => this.reportError(error),
         });
     await this.source.start(async (events) => {
-      const { detections, commit } = await engine.evaluate(events);
-      for (const d of detections) await this.handle(d);
-      await commit();
+      for (let attempt = 1; ; attempt++) {
+        const { detections, commit } = await engine.evaluate(events);
+        await this.handleAll(detections);
+        try {
+          await commit();
+          return;
+        } catch (error) {
+          // A concurrent batch (another partition or node) changed a shared key: re-run on fresh state.
+          if (!(error instanceof AnomalyStateConflictError) || attempt >= MAX_STATE_ATTEMPTS) throw error;
+        }
+      }
     });
     const prune = () => void this.stateStore?.prune().catch((error) => this.reportError(error));
     prune();
@@ -110,6 +123,16 @@ export class AnomalyService {
     await this.source?.stop();
     this.source = undefined;
     await this.webhook?.flush();
+  }
+
+  /**
+   * A batch's detections are handled concurrently: their appends share group commits instead of
+   * queueing one behind another (a wave of bursts must not delay a reuse alert behind it).
+   */
+  private async handleAll(detections: Detection[]): Promise<void> {
+    const results = await Promise.allSettled(detections.map((d) => this.handle(d)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**
