@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, loadConfig, openRuntime, serve } from '../../token-ledger/src';
+// Only what every command needs is imported up front; each command loads its own modules, so the
+// forensics commands (and --help) do not pay for loading the HTTP app (Nest, Fastify).
+import { ConfigError, loadConfig } from '../../token-ledger/src/config/ledger-config';
+import { createLogger } from '../../token-ledger/src/http/logger';
 import * as backtestCommand from './commands/backtest';
-import { addClient } from './commands/clients-add';
 import { REBUILD_HELP, rebuild } from './commands/rebuild-projections';
 import * as replayCommand from './commands/replay';
 import * as verifyCommand from './commands/verify';
@@ -75,10 +77,13 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   switch (command) {
-    case 'serve':
+    case 'serve': {
+      const { serve } = await import('../../token-ledger/src/serve');
       await serve(config, logger);
       return -1; // keeps running
+    }
     case 'keys rotate': {
+      const { openRuntime } = await import('../../token-ledger/src/runtime');
       const runtime = await openRuntime(config, logger);
       try {
         const { kid, retired } = await runtime.keyRing.rotate();
@@ -118,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
         },
         strict: true,
       });
+      const { addClient } = await import('./commands/clients-add');
       return addClient(config, logger, values);
     }
   }

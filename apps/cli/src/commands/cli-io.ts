@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino';
 import type { EventStore } from '@token-ledger/event-store';
-import { openRuntime, type LedgerConfig } from '../../../token-ledger/src';
+import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
+import { openRuntime } from '../../../token-ledger/src/runtime';
 import type { OutStream } from './progress';
 
 /** Where a forensics command writes, and how it opens the store (tests pass their own). */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ALL_PROJECTIONS, rebuildProjections, type SqlBackedStore } from '@token-ledger/projections';
-import { openRuntime, type LedgerConfig } from '../../../token-ledger/src';
+import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
+import { openRuntime } from '../../../token-ledger/src/runtime';
 import { ProgressBar } from './progress';
 
 export const REBUILD_HELP = `Usage: token-ledger rebuild-projections [--projection NAME] [--batch-size N]

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { describeProblem, familyStreamId, verifyChain, type VerifyReport, type VerifyTarget } from '@token-ledger/forensics';
-import type { LedgerConfig } from '../../../token-ledger/src';
+import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
 import { processIo, storeOpener, type CliIo } from './cli-io';
 import { fmt, ProgressBar } from './progress';
 
