@@ -6,11 +6,14 @@ const ANOMALY_MIGRATION_LOCK = 7_340_125_790_000_031;
 
 /** Another engine (a concurrent batch or node) saved one of the keys since this batch loaded it. */
 export class AnomalyStateConflictError extends Error {
-  constructor(readonly keys: number) {
-    super(`anomaly engine state changed under this batch (${keys} key(s)); re-run it`);
+  constructor(detail: string) {
+    super(`anomaly engine state changed under this batch (${detail}); re-run it`);
     this.name = 'AnomalyStateConflictError';
   }
 }
+
+/** Raised by an_save_state when a row is not at the version its batch loaded. */
+const STATE_CONFLICT_SQLSTATE = 'TLA01';
 
 /** Windows are at most 7 days; a subject or IP quiet for longer has nothing left to remember. */
 const WINDOW_STATE_RETENTION = '8 days';
@@ -40,7 +43,30 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
          version bigint not null default 1,
          updated_at timestamptz not null default now()
        );
-       alter table an_state add column if not exists version bigint not null default 1`,
+       alter table an_state add column if not exists version bigint not null default 1;
+       create or replace function an_save_state(p_rows jsonb) returns void language plpgsql as $fn$
+       declare
+         r record;
+         n int;
+       begin
+         for r in select * from jsonb_to_recordset(p_rows) as x(key text, state jsonb, version bigint) loop
+           if r.version = 0 and r.state is null then
+             continue; -- created and ended within the batch
+           elsif r.version = 0 then
+             insert into an_state (key, state) values (r.key, r.state) on conflict (key) do nothing;
+           elsif r.state is null then
+             delete from an_state where key = r.key and version = r.version;
+           else
+             update an_state set state = r.state, version = version + 1, updated_at = now()
+              where key = r.key and version = r.version;
+           end if;
+           get diagnostics n = row_count;
+           if n = 0 then
+             raise exception '% changed since it was loaded', r.key using errcode = '${STATE_CONFLICT_SQLSTATE}';
+           end if;
+         end loop;
+       end
+       $fn$`,
     );
   }
 
@@ -57,29 +83,13 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
   async save(states: StateMap): Promise<void> {
     const loaded = this.versions.get(states) ?? new Map<string, number>();
     const rows = [...states].map(([key, state]) => ({ key, state, version: loaded.get(key) ?? 0 }));
-    // One statement: updates and deletes match the loaded version, inserts only where still absent;
-    // the transaction is rolled back unless every row was written.
-    await this.sql.transaction(async (tx) => {
-      const [{ written }] = await tx.query<{ written: string | number }>(
-        `with input as (select * from jsonb_to_recordset($1::jsonb) as r(key text, state jsonb, version bigint)),
-              updated as (
-                update an_state a set state = i.state, version = a.version + 1, updated_at = now()
-                  from input i where a.key = i.key and i.version > 0 and i.state is not null and a.version = i.version
-                returning 1),
-              deleted as (
-                delete from an_state a using input i
-                 where a.key = i.key and i.version > 0 and i.state is null and a.version = i.version
-                returning 1),
-              inserted as (
-                insert into an_state (key, state) select key, state from input where version = 0 and state is not null
-                on conflict (key) do nothing
-                returning 1)
-         select (select count(*) from updated) + (select count(*) from deleted) + (select count(*) from inserted)
-              + (select count(*) from input where version = 0 and state is null) as written`,
-        [JSON.stringify(rows)],
-      );
-      if (Number(written) !== rows.length) throw new AnomalyStateConflictError(rows.length - Number(written));
-    });
+    try {
+      // One round trip, atomic: an_save_state raises (and writes nothing) unless every row landed.
+      await this.sql.query('select an_save_state($1::jsonb)', [JSON.stringify(rows)]);
+    } catch (error) {
+      if ((error as { code?: string }).code === STATE_CONFLICT_SQLSTATE) throw new AnomalyStateConflictError((error as Error).message);
+      throw error;
+    }
   }
 
   /** Drops subject and IP windows that have been quiet longer than any window can be. */
