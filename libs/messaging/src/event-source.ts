@@ -98,6 +98,12 @@ export interface KafkaEventSourceOptions {
    * default 1). Order still holds within a partition, i.e. per subject.
    */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Commit offsets at most this often instead of after every batch (one OffsetCommit round trip per
+   * partition batch otherwise). A crash then redelivers up to this much: fine for a handler that
+   * deduplicates anyway. Default: after every batch.
+   */
+  autoCommitIntervalMs?: number;
 }
 
 /**
@@ -137,6 +143,7 @@ export class KafkaEventSource implements EventSource {
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatchAutoResolve: false,
       autoCommit: true,
+      ...(this.options.autoCommitIntervalMs ? { autoCommitInterval: this.options.autoCommitIntervalMs } : {}),
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
         const events: PublicEvent[] = [];
         for (const message of batch.messages) {

@@ -94,6 +94,8 @@ export class AnomalyService {
           topic: topics.events,
           groupId: this.options.groupId ?? 'token-ledger-anomaly',
           partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY,
+          // Redelivery is harmless (state and anomaly ids deduplicate), round trips per batch are not.
+          autoCommitIntervalMs: 1000,
         })
       : new InProcessEventSource(this.store as SqlBackedStore, {
           name: 'anomaly-engine',
