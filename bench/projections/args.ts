@@ -3,9 +3,23 @@ import { parseArgs } from 'node:util';
 export const PARTS = ['rebuild', 'lag'] as const;
 export type Part = (typeof PARTS)[number];
 
+export const METHODS = ['auto', 'sql', 'replay'] as const;
+export type Method = (typeof METHODS)[number];
+
+/** One timed rebuild: the library's options for it. */
+export interface RebuildConfig {
+  method: Method;
+  /** Set-based path on PostgreSQL: statements at once. */
+  parallelism: number;
+  /** Replay batches (and the set-based path's catch-up batches). */
+  batchSize: number;
+}
+
 export interface ProjectionBenchOptions {
   parts: Part[];
   events: number;
+  /** Every rebuild to time, in order (methods × parallelism or batch size, × --repeat). */
+  rebuilds: RebuildConfig[];
   batchSizes: number[];
   /** Also time a bare readAll pass (with and without JSON parsing) to locate the cost of reading. */
   profile: boolean;
@@ -19,15 +33,18 @@ export interface ProjectionBenchOptions {
   requestTimeoutSec: number;
 }
 
-/** The library's default (libs/projections/src/rebuild.ts). */
+/** The library's defaults (libs/projections/src/rebuild.ts). */
 export const DEFAULT_BATCH_SIZE = 5000;
+export const DEFAULT_PARALLELISM = 2;
 
 export const USAGE = `Usage: npm run bench:projections -- [options]
 
 Two measurements of the read models (libs/projections) on PostgreSQL:
-  rebuild  catch-up throughput: a fresh database tl_bench_<random> is seeded with realistic events
-           in SQL (not timed), then rebuildProjections(store, ALL_PROJECTIONS) is timed and its result
-           checked (row counts, every family's final state, spot checks). Target >= 50,000 events/s.
+  rebuild  throughput: a fresh database tl_bench_<random> is seeded with realistic events in SQL
+           (not timed), then rebuildProjections(store, ALL_PROJECTIONS, options) — the library call
+           behind \`token-ledger rebuild-projections\` — is timed and its result checked (row counts,
+           every family's final state, every audit row against its event, checkpoints, spot checks).
+           Target >= 50,000 events/s.
   lag      read-model lag under load: token-ledger serve (LEDGER_STORE=postgres, fresh database)
            with N refresh chains (bench/refresh's load driver); the histogram
            token_ledger_projection_lag_seconds is scraped from GET /metrics at the start and at the
@@ -36,8 +53,13 @@ Two measurements of the read models (libs/projections) on PostgreSQL:
 Options:
   --only PART           run only one part: rebuild or lag (default: both)
   --events N            events to seed for the rebuild, 10 per token family (default 1000000)
-  --batch-size LIST     rebuild batch size(s), comma-separated; each is timed on the same data
-                        (default ${DEFAULT_BATCH_SIZE}, the library's default), e.g. 1000,5000,20000
+  --method LIST         rebuild method(s), comma-separated: auto (the library's default: sql on
+                        PostgreSQL), sql (set-based, inside the database), replay (batch by batch)
+                        (default auto)
+  --parallel LIST       sql: statements at once, comma-separated (default ${DEFAULT_PARALLELISM}, the library's default)
+  --batch-size LIST     replay: batch size(s), comma-separated (default ${DEFAULT_BATCH_SIZE}, the library's
+                        default), e.g. 1000,5000,20000
+  --repeat N            time every configuration N times, interleaved (default 1)
   --profile             also time a bare readAll pass over all events, with and without JSON parsing
   --duration SEC        lag: measured window (default 10)
   --warmup SEC          lag: warm-up before the window, discarded (default 2)
@@ -72,7 +94,10 @@ export function parseOptions(argv: string[]): ProjectionBenchOptions | 'help' {
       options: {
         only: { type: 'string' },
         events: { type: 'string', default: '1000000' },
+        method: { type: 'string', default: 'auto' },
+        parallel: { type: 'string', default: String(DEFAULT_PARALLELISM) },
         'batch-size': { type: 'string', default: String(DEFAULT_BATCH_SIZE) },
+        repeat: { type: 'string', default: '1' },
         profile: { type: 'boolean', default: false },
         duration: { type: 'string', default: '10' },
         warmup: { type: 'string', default: '2' },
@@ -104,12 +129,27 @@ export function parseOptions(argv: string[]): ProjectionBenchOptions | 'help' {
   );
   if (batchSizes.length === 0) throw new UsageError('--batch-size needs at least one value');
   if (batchSizes.some((b) => b > 200_000)) throw new UsageError('--batch-size above 200,000 is not supported');
+  const list = (flag: string, raw: string) => [...new Set(raw.split(',').map((x) => x.trim()).filter(Boolean))];
+  const methods = list('--method', String(v.method));
+  for (const m of methods) if (!(METHODS as readonly string[]).includes(m)) throw new UsageError(`--method must be one of ${METHODS.join(', ')}, got "${m}"`);
+  if (methods.length === 0) throw new UsageError('--method needs at least one value');
+  const parallels = list('--parallel', String(v.parallel)).map((x) => positive('--parallel', x, { integer: true }));
+  if (parallels.length === 0 || parallels.some((n) => n > 8)) throw new UsageError('--parallel takes whole numbers from 1 to 8');
+  const repeat = positive('--repeat', String(v.repeat), { integer: true });
+  if (repeat > 20) throw new UsageError('--repeat above 20 is not supported');
+  const configs: RebuildConfig[] = methods.flatMap((method) =>
+    method === 'replay'
+      ? batchSizes.map((batchSize) => ({ method: method as Method, parallelism: parallels[0], batchSize }))
+      : parallels.map((parallelism) => ({ method: method as Method, parallelism, batchSize: batchSizes[0] })),
+  );
+  const rebuilds = Array.from({ length: repeat }, () => configs).flat();
   const chains = positive('--chains', String(v.chains), { integer: true });
   if (chains > 1024) throw new UsageError('--chains above 1024 is not supported');
 
   return {
     parts,
     events,
+    rebuilds,
     batchSizes,
     profile: Boolean(v.profile),
     durationSec: positive('--duration', String(v.duration)),

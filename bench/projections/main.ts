@@ -16,7 +16,7 @@ import { installSignalHandlers, registerCleanup, runCleanups } from '../refresh/
 import { createDatabase } from '../refresh/targets';
 import { parseOptions, USAGE, UsageError, type ProjectionBenchOptions } from './args';
 import { measureLag } from './lag';
-import { bestRun, lagPasses, renderReport, type LagPart, type ProjectionBenchMeta, type RebuildPart } from './report';
+import { bestRun, configLabel, lagPasses, renderReport, type LagPart, type ProjectionBenchMeta, type RebuildPart } from './report';
 import { checkRebuild, profileReads, resetReadModels, timeRebuild } from './rebuild';
 import { planSeed, seed } from './seed';
 import { log, progress } from '../common/console';
@@ -72,22 +72,23 @@ async function runRebuild(opts: ProjectionBenchOptions): Promise<RebuildPart> {
     part.seedSeconds = (Date.now() - seedStart) / 1000;
     log(`rebuild: seeded in ${part.seedSeconds.toFixed(1)} s`);
 
-    for (const batchSize of opts.batchSizes) {
+    for (const [i, config] of opts.rebuilds.entries()) {
+      const label = `run ${i + 1}/${opts.rebuilds.length} (${configLabel(config)})`;
       await resetReadModels(opened.sql);
-      log(`rebuild: batch size ${batchSize}: rebuilding…`);
-      const timed = await timeRebuild(opened, plan, batchSize, (p, sec) =>
-        progress(`rebuild (batch ${batchSize}): ${int(p.done)}/${int(p.total)} events, ${sec.toFixed(1)} s, ${int(p.done / Math.max(sec, 1e-9))} events/s`),
+      log(`rebuild: ${label}: rebuilding…`);
+      const timed = await timeRebuild(opened, plan, config, (p, sec) =>
+        progress(`rebuild ${label}: ${p.phase ?? ''} ${int(p.done)}/${int(p.total)} events, ${sec.toFixed(1)} s, ${int(p.done / Math.max(sec, 1e-9))} events/s`),
       );
-      progress(`rebuild (batch ${batchSize}): ${int(timed.events)} events in ${timed.seconds.toFixed(2)} s = ${int(timed.eventsPerSec)} events/s`, true);
-      log(`rebuild: batch size ${batchSize}: checking the read models…`);
+      progress(`rebuild ${label}: ${int(timed.events)} events in ${timed.seconds.toFixed(2)} s = ${int(timed.eventsPerSec)} events/s (${timed.used})`, true);
+      log(`rebuild: ${label}: checking the read models…`);
       const check = await checkRebuild(opened, plan, timed.head);
       if (!check.ok) for (const p of check.problems.slice(0, 10)) log(`rebuild: WRONG: ${p}`);
-      else log(`rebuild: batch size ${batchSize}: read models ok`);
+      else log(`rebuild: ${label}: read models ok`);
       const { head: _head, ...run } = timed;
       part.runs.push({ ...run, check });
     }
     if (opts.profile) {
-      const batchSize = bestRun(part.runs)?.batchSize ?? opts.batchSizes[0];
+      const batchSize = opts.batchSizes[0];
       log(`rebuild: --profile: timing a bare read pass (batch ${batchSize})…`);
       part.readProfile = await profileReads(opened, plan.events, batchSize);
     }
@@ -184,7 +185,7 @@ async function main(): Promise<number> {
   if (opts.jsonFile) {
     const best = rebuild ? bestRun(rebuild.runs) : undefined;
     const summary = {
-      rebuildBest: best && { batchSize: best.batchSize, eventsPerSec: best.eventsPerSec },
+      rebuildBest: best && { method: best.used, parallelism: best.parallelism, batchSize: best.batchSize, eventsPerSec: best.eventsPerSec },
       lagP99Passes: lag?.result ? lagPasses(lag.result) : undefined,
     };
     fs.writeFileSync(

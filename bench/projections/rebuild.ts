@@ -1,28 +1,16 @@
-import type { RecordedEvent, SqlClient, SqlQueryable } from '@token-ledger/event-store';
+import type { SqlClient } from '@token-ledger/event-store';
 import {
   ALL_PROJECTIONS,
   getFamily,
   rebuildProjections,
-  type Projection,
   type RebuildProgress,
+  type RebuildStep,
   type SqlBackedStore,
 } from '@token-ledger/projections';
 
 import { machineBusyCpuSeconds, selfCpuSeconds } from '../refresh/cpu';
+import type { RebuildConfig } from './args';
 import { EVENTS_PER_FAMILY, expectedFamily, type SeedPlan } from './seed';
-
-/** Where one rebuild spent its wall-clock time, in ms (the parts add up to the total). */
-export interface RebuildBreakdown {
-  /** store.readAll: the query, the rows over the wire and pg's parsing of them (incl. JSON.parse of data/metadata). */
-  readAll: number;
-  /** Per projection and statement kind (first SQL word): time awaiting the database, incl. sending the parameters. */
-  sql: Record<string, Record<string, number>>;
-  /** Per projection: time in apply() not spent awaiting SQL (evolving views, building and stringifying rows). */
-  js: Record<string, number>;
-  /** Everything else: begin/commit, the checkpoint statements, the initial delete and count. */
-  other: number;
-  total: number;
-}
 
 export interface RebuildCheck {
   ok: boolean;
@@ -33,13 +21,14 @@ export interface RebuildCheck {
   spotChecked: string[];
 }
 
-export interface RebuildRun {
-  batchSize: number;
+export interface RebuildRun extends RebuildConfig {
+  /** The method the library took ('auto' resolves to sql or replay). */
+  used: 'sql' | 'replay';
   events: number;
-  batches: number;
   seconds: number;
   eventsPerSec: number;
-  breakdownMs: RebuildBreakdown;
+  /** Set-based path: every statement group the library timed (lane, start, duration). */
+  steps: RebuildStep[];
   /** CPU over the rebuild, 100 = one core: this process, and everything else on the machine (PostgreSQL). */
   driverCpuPct: number;
   otherCpuPct: number | undefined;
@@ -76,110 +65,58 @@ async function walBytesBetween(sql: SqlClient, from: string, to: string): Promis
 
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
-/** The store, with readAll timed (everything else passes straight through). */
-function timedStore(store: SqlBackedStore, onRead: (ms: number) => void): SqlBackedStore {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'readAll') {
-        return async (...args: Parameters<SqlBackedStore['readAll']>) => {
-          const start = nowMs();
-          try {
-            return await target.readAll(...args);
-          } finally {
-            onRead(nowMs() - start);
-          }
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
-
-/** The same projection, its apply() timed and its statements timed by kind. */
-function timedProjection(p: Projection, b: RebuildBreakdown): Projection {
-  const sql = (b.sql[p.name] ??= {});
-  b.js[p.name] ??= 0;
-  return {
-    name: p.name,
-    tables: p.tables,
-    async apply(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<void> {
-      const start = nowMs();
-      let inSql = 0;
-      const timedTx: SqlQueryable = {
-        async query<R>(text: string, params?: unknown[]): Promise<R[]> {
-          const kind = /^\s*(\w+)/.exec(text)?.[1]?.toLowerCase() ?? 'other';
-          const s = nowMs();
-          try {
-            return await tx.query<R>(text, params);
-          } finally {
-            const ms = nowMs() - s;
-            inSql += ms;
-            sql[kind] = (sql[kind] ?? 0) + ms;
-          }
-        },
-      };
-      try {
-        await p.apply(timedTx, events);
-      } finally {
-        b.js[p.name] += nowMs() - start - inSql;
-      }
-    },
-  };
-}
-
-/** Empties the read models (not timed) so every batch size starts from the same state. */
+/**
+ * Gives every run the same starting point, not timed: empty live read models and no checkpoints
+ * (as after migrating a fresh database), and no dirty buffers from the previous run.
+ */
 export async function resetReadModels(sql: SqlClient): Promise<void> {
   const tables = [...new Set(ALL_PROJECTIONS.flatMap((p) => p.tables))];
   await sql.exec(`truncate ${tables.join(', ')}; delete from rm_checkpoints`);
-  // Start every run with no dirty buffers from the previous one; not fatal without superuser.
+  // Not fatal without superuser.
   await sql.exec('checkpoint').catch(() => undefined);
 }
 
+/**
+ * Times the library's own rebuildProjections(store, ALL_PROJECTIONS, options) — the call behind
+ * `token-ledger rebuild-projections` — with nothing wrapped around the store or the projections
+ * (a wrapped projection would make the library fall back to replay). Where the time goes comes
+ * from the steps the library reports.
+ */
 export async function timeRebuild(
   store: SqlBackedStore,
   plan: SeedPlan,
-  batchSize: number,
+  config: RebuildConfig,
   progress: (p: RebuildProgress, elapsedSec: number) => void,
 ): Promise<Omit<RebuildRun, 'check'> & { head: number }> {
-  const breakdown: RebuildBreakdown = { readAll: 0, sql: {}, js: {}, other: 0, total: 0 };
-  const projections = ALL_PROJECTIONS.map((p) => timedProjection(p, breakdown));
-  const timed = timedStore(store, (ms) => (breakdown.readAll += ms));
-  let batches = 0;
   const pgStart = await pgCounters(store.sql); // WAL position and checkpoints: read outside the timed section
   const cpuStart = { self: selfCpuSeconds(), machine: machineBusyCpuSeconds() };
   const start = nowMs();
-  const result = await rebuildProjections(timed, projections, {
-    batchSize,
-    onProgress: (p) => {
-      batches++;
-      progress(p, (nowMs() - start) / 1000);
-    },
+  const result = await rebuildProjections(store, ALL_PROJECTIONS, {
+    method: config.method,
+    parallelism: config.parallelism,
+    batchSize: config.batchSize,
+    onProgress: (p) => progress(p, (nowMs() - start) / 1000),
   });
   const totalMs = nowMs() - start;
   const cpuEnd = { self: selfCpuSeconds(), machine: machineBusyCpuSeconds() };
   const pgEnd = await pgCounters(store.sql);
   const walBytes = pgStart && pgEnd ? await walBytesBetween(store.sql, pgStart.lsn, pgEnd.lsn) : undefined;
-  breakdown.total = totalMs;
-  const accounted =
-    breakdown.readAll +
-    Object.values(breakdown.sql).reduce((a, kinds) => a + Object.values(kinds).reduce((x, y) => x + y, 0), 0) +
-    Object.values(breakdown.js).reduce((a, b) => a + b, 0);
-  breakdown.other = totalMs - accounted;
   const wallSec = totalMs / 1000;
   const driverCpuPct = ((cpuEnd.self - cpuStart.self) / wallSec) * 100;
   const otherCpuPct =
     cpuStart.machine !== undefined && cpuEnd.machine !== undefined
       ? Math.max(0, ((cpuEnd.machine - cpuStart.machine) / wallSec) * 100 - driverCpuPct)
       : undefined;
-  if (result.done !== plan.events) throw new Error(`rebuild applied ${result.done} events, expected ${plan.events}`);
+  if (result.total !== plan.events || result.done !== plan.events) {
+    throw new Error(`rebuild reported ${result.done}/${result.total} events, expected ${plan.events}`);
+  }
   return {
-    batchSize,
-    events: result.done,
-    batches,
+    ...config,
+    used: result.method,
+    events: result.total,
     seconds: wallSec,
-    eventsPerSec: result.done / wallSec,
-    breakdownMs: breakdown,
+    eventsPerSec: result.total / wallSec,
+    steps: result.steps,
     driverCpuPct,
     otherCpuPct,
     walMB: walBytes === undefined ? undefined : walBytes / 1e6,

@@ -1,3 +1,4 @@
+import type { RebuildConfig } from './args';
 import type { BucketPercentile } from './prom';
 import type { LagResult } from './lag';
 import type { ReadProfile, RebuildRun } from './rebuild';
@@ -48,6 +49,58 @@ export function bestRun(runs: RebuildRun[]): RebuildRun | undefined {
   return runs.filter((r) => r.check.ok).sort((a, b) => b.eventsPerSec - a.eventsPerSec)[0];
 }
 
+/** "sql, parallel 2" / "replay, batch 5000" / "auto, parallel 2". */
+export function configLabel(c: RebuildConfig): string {
+  return c.method === 'replay' ? `replay, batch ${c.batchSize}` : `${c.method}, parallel ${c.parallelism}`;
+}
+
+function runLabel(r: RebuildRun): string {
+  return r.method === 'auto' ? `auto→${r.used}, ${r.used === 'replay' ? `batch ${r.batchSize}` : `parallel ${r.parallelism}`}` : configLabel(r);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** The set-based rebuild's steps, grouped: statement time per group and the wall-clock span of each phase. */
+function stepBreakdown(run: RebuildRun): string[] {
+  const out: string[] = [];
+  const totalMs = run.seconds * 1000;
+  const groups = new Map<string, { ms: number; count: number; lanes: Set<number> }>();
+  const phases = new Map<string, { start: number; end: number }>();
+  for (const st of run.steps) {
+    const phase = st.name.split(' ')[0];
+    const key = st.name.startsWith('fill ') ? st.name.replace(/ \(.*$/, '') : st.name.startsWith('catch up') ? 'catch up' : st.name;
+    const g = groups.get(key) ?? { ms: 0, count: 0, lanes: new Set<number>() };
+    g.ms += st.ms;
+    g.count++;
+    g.lanes.add(st.lane);
+    groups.set(key, g);
+    const ph = phases.get(phase) ?? { start: Infinity, end: 0 };
+    ph.start = Math.min(ph.start, st.startMs);
+    ph.end = Math.max(ph.end, st.startMs + st.ms);
+    phases.set(phase, ph);
+  }
+  out.push(`where the time goes (${runLabel(run)}, ${int(totalMs)} ms wall clock):`);
+  out.push(
+    ...table(
+      ['phase (wall clock)', 'from ms', 'to ms', 'ms', 'share'],
+      [...phases].map(([name, ph]) => [name, int(ph.start), int(ph.end), int(ph.end - ph.start), pct(ph.end - ph.start, totalMs)]),
+    ).map((l) => `  ${l}`),
+  );
+  const statementMs = [...groups.values()].reduce((a, g) => a + g.ms, 0);
+  out.push(
+    ...table(
+      ['statements (summed over the connections)', 'count', 'ms', 'share', 'µs/event'],
+      [...groups]
+        .sort((a, b) => b[1].ms - a[1].ms)
+        .map(([name, g]) => [name, String(g.count), int(g.ms), pct(g.ms, statementMs), ((g.ms * 1000) / run.events).toFixed(1)]),
+    ).map((l) => `  ${l}`),
+  );
+  return out;
+}
+
 /** "≤ 50 ms (30–50 ms)": the bucket holding the percentile. */
 function bucket(p: BucketPercentile | undefined): string {
   if (!p) return '—';
@@ -69,18 +122,18 @@ export function renderReport(meta: ProjectionBenchMeta, rebuild: RebuildPart | u
     const plan = rebuild.plan;
     out.push(
       plan
-        ? `1. rebuild catch-up: rebuildProjections(store, ALL_PROJECTIONS) over ${int(plan.events)} events ` +
+        ? `1. rebuild: rebuildProjections(store, ALL_PROJECTIONS, options) over ${int(plan.events)} events ` +
             `(${int(plan.families)} token families × 10: link, issue, 7 rotations, revoke; seeded in ${rebuild.seedSeconds?.toFixed(1)} s, not timed)`
-        : '1. rebuild catch-up',
+        : '1. rebuild',
     );
     if (rebuild.status !== 'ok' && rebuild.runs.length === 0) {
       out.push(`   FAILED: ${(rebuild.error ?? 'failed').split('\n')[0]}`);
     } else {
       const best = bestRun(rebuild.runs);
-      const rows = rebuild.runs.map((r) => [
-        String(r.batchSize) + (rebuild.runs.length > 1 && r === best ? ' *' : ''),
+      const rows = rebuild.runs.map((r, i) => [
+        String(i + 1) + (rebuild.runs.length > 1 && r === best ? ' *' : ''),
+        runLabel(r),
         int(r.events),
-        String(r.batches),
         r.seconds.toFixed(2),
         int(r.eventsPerSec),
         `≥ ${int(REBUILD_TARGET_EVENTS_PER_SEC)}`,
@@ -92,8 +145,9 @@ export function renderReport(meta: ProjectionBenchMeta, rebuild: RebuildPart | u
       ]);
       out.push(
         ...table(
-          ['batch size', 'events', 'batches', 'seconds', 'events/s', 'target', 'result', 'read models', 'CPU node / rest', 'WAL MB', 'checkpoints'],
+          ['run', 'method', 'events', 'seconds', 'events/s', 'target', 'result', 'read models', 'CPU node / rest', 'WAL MB', 'checkpoints'],
           rows,
+          2,
         ),
       );
       out.push(
@@ -101,27 +155,18 @@ export function renderReport(meta: ProjectionBenchMeta, rebuild: RebuildPart | u
           'WAL MB, checkpoints: PostgreSQL WAL written and checkpoints run during the rebuild.',
       );
       if (rebuild.status !== 'ok') out.push(`   then FAILED: ${(rebuild.error ?? 'failed').split('\n')[0]}`);
-      if (rebuild.runs.length > 1 && best) out.push(`* best batch size: ${best.batchSize} (${int(best.eventsPerSec)} events/s)`);
-      const shown = best ?? rebuild.runs[0];
+      const byConfig = new Map<string, RebuildRun[]>();
+      for (const r of rebuild.runs.filter((x) => x.check.ok)) byConfig.set(runLabel(r), [...(byConfig.get(runLabel(r)) ?? []), r]);
+      for (const [label, runs] of byConfig) {
+        if (runs.length < 2) continue;
+        const rates = runs.map((r) => r.eventsPerSec);
+        out.push(`${label}: ${runs.length} runs, median ${int(median(rates))} events/s (min ${int(Math.min(...rates))}, max ${int(Math.max(...rates))})`);
+      }
+      if (rebuild.runs.length > 1 && best) out.push(`* best run: ${runLabel(best)} (${int(best.eventsPerSec)} events/s)`);
+      const shown = [...rebuild.runs].filter((r) => r.check.ok && r.steps.length > 0).sort((a, b) => b.eventsPerSec - a.eventsPerSec)[0];
       if (shown) {
-        const b = shown.breakdownMs;
-        const parts: Array<[string, number]> = [['readAll (query + pg row/JSON parsing)', b.readAll]];
-        for (const [proj, kinds] of Object.entries(b.sql)) {
-          for (const [kind, v] of Object.entries(kinds)) {
-            const what = proj === 'families' ? (kind === 'select' ? 'load existing rows' : kind === 'insert' ? 'upsert' : kind) : kind;
-            parts.push([`${proj}: ${what} (SQL)`, v]);
-          }
-          parts.push([`${proj}: JS (${proj === 'families' ? 'evolve, ' : ''}build + stringify rows)`, b.js[proj] ?? 0]);
-        }
-        parts.push(['begin/commit, checkpoints, initial delete/count', b.other]);
         out.push('');
-        out.push(`where the time goes (batch size ${shown.batchSize}, wall clock, ${int(b.total)} ms in all):`);
-        out.push(
-          ...table(
-            ['step', 'ms', 'share', 'µs/event'],
-            parts.filter(([, v]) => v >= 0.5).map(([k, v]) => [k, int(v), pct(v, b.total), ((v * 1000) / shown.events).toFixed(1)]),
-          ).map((l) => `  ${l}`),
-        );
+        out.push(...stepBreakdown(shown));
       }
       if (rebuild.readProfile) {
         const p = rebuild.readProfile;
@@ -131,7 +176,7 @@ export function renderReport(meta: ProjectionBenchMeta, rebuild: RebuildPart | u
         );
       }
       for (const r of rebuild.runs.filter((x) => !x.check.ok)) {
-        out.push(`read models WRONG after batch size ${r.batchSize}:`);
+        out.push(`read models WRONG after ${runLabel(r)}:`);
         for (const p of r.check.problems.slice(0, 10)) out.push(`  ${p}`);
       }
       const ok = rebuild.runs.find((r) => r.check.ok);

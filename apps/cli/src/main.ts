@@ -18,7 +18,7 @@ Commands:
   serve                 run the HTTP API (default when no command is given)
   keys rotate           make a new signing key active; the old one stays published until its tokens expire
   clients add           register a client (see: token-ledger clients add --help)
-  rebuild-projections   drop and rebuild the read models from position 0 (progress bar)
+  rebuild-projections   rebuild the read models from position 0 (progress bar)
   replay                replay history from the event store (see: token-ledger replay --help)
   verify                check the tamper-evident hash chain (0 intact, 1 tampered, 2 usage)
   backtest              run history through candidate anomaly rules, no side effects (--rules FILE)
@@ -102,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
     case 'rebuild-projections': {
       const { values } = parseArgs({
         args: argv.slice(1),
-        options: { projection: { type: 'string' }, 'batch-size': { type: 'string' } },
+        options: { projection: { type: 'string' }, method: { type: 'string' }, 'batch-size': { type: 'string' }, parallel: { type: 'string' } },
         strict: true,
       });
       return rebuild(config, logger, values);

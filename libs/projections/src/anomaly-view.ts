@@ -1,5 +1,5 @@
 import type { RecordedEvent, SqlQueryable } from '@token-ledger/event-store';
-import { header, type Projection } from './projection';
+import { header, type Projection, type SqlRebuild } from './projection';
 
 /** AnomalyDetected events (appended by the anomaly engine; SPEC §5). */
 export const anomalyProjection: Projection = {
@@ -31,6 +31,30 @@ export const anomalyProjection: Projection = {
               "detectedAt" timestamptz, evidence jsonb, action text, position bigint)
        on conflict (anomaly_id) do nothing`,
       [JSON.stringify(rows)],
+    );
+  },
+};
+
+/**
+ * The same rows as `apply`, built in SQL from tl_events (rebuild): a fold, since the first event of
+ * an anomalyId wins; the build copy keeps its primary key and rows go in position order, as live. A JSON null
+ * counts as absent, as `??` does.
+ */
+export const anomalySqlRebuild: SqlRebuild = {
+  granularity: 'fold',
+  keepsPrimaryKey: true,
+  costPerEvent: 0.05,
+  async fill(q, tables, events) {
+    await q.query(
+      `insert into ${tables.rm_anomalies} (anomaly_id, rule, severity, family_id, subject, detected_at, evidence, action, position)
+       select coalesce(data ->> 'anomalyId', event_id::text), data ->> 'rule', data ->> 'severity',
+              nullif(metadata ->> 'familyId', ''), nullif(metadata ->> 'subject', ''), (metadata ->> 'occurredAt')::timestamptz,
+              coalesce(nullif(data -> 'evidence', 'null'::jsonb), '{}'::jsonb), data ->> 'action', position
+         from tl_events
+        where type = 'AnomalyDetected' and ${events.where}
+        order by position
+       on conflict (anomaly_id) do nothing`,
+      events.params,
     );
   },
 };

@@ -1,6 +1,6 @@
 import { publicEventData } from '@token-ledger/domain';
 import type { RecordedEvent, SqlQueryable } from '@token-ledger/event-store';
-import { header, type Projection } from './projection';
+import { header, type Projection, type SqlRebuild } from './projection';
 
 /** Every event, flattened for filtering (subject, client, family, type, ip, time). */
 export const auditProjection: Projection = {
@@ -31,6 +31,31 @@ export const auditProjection: Projection = {
               "clientId" text, ip text, "occurredAt" timestamptz, data jsonb, metadata jsonb)
        on conflict (position) do nothing`,
       [JSON.stringify(rows)],
+    );
+  },
+};
+
+/**
+ * The same rows as `apply`, built in SQL from (a slice of) tl_events (rebuild). Field by
+ * field: header fields come from metadata, '' counts as absent (`|| null`); the ip is the command's
+ * context ip, else the one in the payload; occurredAt falls back to recordedAt, which JavaScript
+ * sees with millisecond precision; publicEventData drops a ClientRegistered's secretHash.
+ */
+export const auditSqlRebuild: SqlRebuild = {
+  granularity: 'rows',
+  costPerEvent: 1,
+  async fill(q, tables, events) {
+    await q.query(
+      `insert into ${tables.rm_audit} (position, event_id, type, family_id, subject, client_id, ip, occurred_at, data, metadata)
+       select position, event_id, type,
+              nullif(metadata ->> 'familyId', ''), nullif(metadata ->> 'subject', ''), nullif(metadata ->> 'clientId', ''),
+              nullif(coalesce(metadata -> 'context' ->> 'ip', data -> 'context' ->> 'ip'), ''),
+              coalesce((metadata ->> 'occurredAt')::timestamptz, date_trunc('milliseconds', recorded_at)),
+              case when type = 'ClientRegistered' and jsonb_typeof(data) = 'object' then data - 'secretHash' else data end,
+              metadata
+         from tl_events
+        where ${events.where}`,
+      events.params,
     );
   },
 };

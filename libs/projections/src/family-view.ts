@@ -1,7 +1,7 @@
 import type { RequestContext } from '@token-ledger/domain';
 import type { FamilyView } from '@token-ledger/forensics';
 import type { RecordedEvent, SqlQueryable } from '@token-ledger/event-store';
-import { header, type Projection } from './projection';
+import { header, type Projection, type SqlRebuild } from './projection';
 
 /** The one family shape of SPEC §3, shared with forensic replay. */
 export type { FamilyView };
@@ -134,6 +134,116 @@ export const familyProjection: Projection = {
          revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason, last_context = excluded.last_context,
          position = excluded.position`,
       [JSON.stringify(rows)],
+    );
+  },
+};
+
+/**
+ * evolveFamilyView as one SQL statement over tl_events (rebuild): every family folded in a single
+ * pass, no row read back, no upsert. The JavaScript fold above stays the definition; this is its
+ * set-based image, and the tests hold the two equal for every event type and order
+ * (rebuild.int.spec.ts on random histories, test/support/read-model-suite.ts on real ones).
+ *
+ * How the fold maps (per family = events whose metadata.familyId is set, in position order):
+ *  - the view exists from its first TokenFamilyIssued or TokenFamilyRevoked on (`defined_at`);
+ *    TokenRotated / TokenRotationReplayed / TokenFamilyExpired before that change nothing;
+ *  - TokenFamilyIssued sets subject, client, scope, generation, createdAt, lastUsedAt, both expiries
+ *    and lastContext (its context, even none); the last one wins;
+ *  - TokenRotated sets generation and idleExpiresAt; it and TokenRotationReplayed set lastUsedAt
+ *    (occurredAt) and, when they carry one, lastContext. Each such field comes from the family's
+ *    last event that sets it, which counts if it is not before `defined_at` (an issue never is;
+ *    when the last one is before, so are all the others);
+ *  - status: a TokenFamilyRevoked counts unless the family is expired at that point, i.e. unless a
+ *    TokenFamilyExpired came after the last TokenFamilyIssued before it; the first that counts gives
+ *    revokedAt/revokedReason and the view stays revoked (a revocation before any issue makes the
+ *    base view: subject and client from it, scope [], generation 0). Otherwise it is expired when a
+ *    TokenFamilyExpired came after the last TokenFamilyIssued, else active;
+ *  - position: the family's last event of any type.
+ * "Last" and "first" are array ends: each family's events reach the aggregates in position order,
+ * from the sorted subquery (familyId, position).
+ */
+export const familySqlRebuild: SqlRebuild = {
+  granularity: 'fold',
+  costPerEvent: 1.1,
+  async fill(q, tables, events) {
+    const I = `'TokenFamilyIssued'`;
+    const R = `'TokenFamilyRevoked'`;
+    const X = `'TokenFamilyExpired'`;
+    const ROT = `'TokenRotated'`;
+    const USE = `'TokenRotated', 'TokenRotationReplayed'`;
+    const last = (a: string) => `${a}[cardinality(${a})]`;
+    await q.query(
+      `insert into ${tables.rm_families} (family_id, subject, client_id, scope, status, generation, created_at, last_used_at,
+                                  idle_expires_at, absolute_expires_at, revoked_at, revoked_reason, last_context, position)
+       select family_id,
+              coalesce(${last('i_subject')}, r_subject[r]),
+              coalesce(${last('i_client')}, r_client[r]),
+              case when cardinality(i_scope) > 0 then ${last('i_scope')} else '[]'::jsonb end,
+              case when r is not null then 'revoked' when last_expired > last_issued then 'expired' else 'active' end,
+              case when generation_at >= defined_at then ${last('generations')}::integer else 0 end,
+              ${last('i_created')}::timestamptz,
+              case when used_at >= defined_at then ${last('used')}::timestamptz end,
+              case when generation_at >= defined_at then ${last('idle')}::timestamptz end,
+              ${last('i_absolute')}::timestamptz,
+              r_at[r]::timestamptz,
+              r_reason[r],
+              case when context_at >= defined_at then ${last('contexts')} end,
+              position
+         from (
+           select g.*,
+                  -- which revocation counts: the first, unless an expiry came before it (then the first
+                  -- with no expiry after the last issue before it)
+                  case when r_positions is null then null when last_expired is null then 1 else (
+                    select min(o) from unnest(r_positions) with ordinality as rp(p, o)
+                     where not coalesce((select max(x) from unnest(expirations) x where x < rp.p)
+                                        > (select max(i) from unnest(issues) i where i < rp.p), false)) end as r
+             from (
+               select family_id, max(p) as position,
+                      min(p) filter (where t in (${I}, ${R})) as defined_at,
+                      max(p) filter (where t = ${I}) as last_issued,
+                      max(p) filter (where t = ${X}) as last_expired,
+                      array_agg(p) filter (where t = ${I}) as issues,
+                      array_agg(p) filter (where t = ${X}) as expirations,
+                      array_agg(subject) filter (where t = ${I}) as i_subject,
+                      array_agg(client_id) filter (where t = ${I}) as i_client,
+                      array_agg(scope) filter (where t = ${I}) as i_scope,
+                      array_agg(created_at) filter (where t = ${I}) as i_created,
+                      array_agg(absolute_expires_at) filter (where t = ${I}) as i_absolute,
+                      array_agg(p) filter (where t = ${R}) as r_positions,
+                      array_agg(subject) filter (where t = ${R}) as r_subject,
+                      array_agg(client_id) filter (where t = ${R}) as r_client,
+                      array_agg(revoked_at) filter (where t = ${R}) as r_at,
+                      array_agg(reason) filter (where t = ${R}) as r_reason,
+                      max(p) filter (where t in (${I}, ${ROT})) as generation_at,
+                      array_agg(generation) filter (where t in (${I}, ${ROT})) as generations,
+                      array_agg(idle_expires_at) filter (where t in (${I}, ${ROT})) as idle,
+                      max(p) filter (where t in (${I}, ${USE})) as used_at,
+                      array_agg(case when t = ${I} then created_at else occurred_at end) filter (where t in (${I}, ${USE})) as used,
+                      max(p) filter (where t = ${I} or (t in (${USE}) and context is not null)) as context_at,
+                      array_agg(context) filter (where t = ${I} or (t in (${USE}) and context is not null)) as contexts
+                 from (
+                   -- only what the fold reads, extracted before the sort
+                   select position as p, type as t, (metadata ->> 'familyId') collate "C" as family_id,
+                          case when type in (${I}, ${R}) then coalesce(metadata ->> 'subject', '') end as subject,
+                          case when type in (${I}, ${R}) then coalesce(metadata ->> 'clientId', '') end as client_id,
+                          case when type in (${USE}) then metadata ->> 'occurredAt' end as occurred_at,
+                          case when type = ${I} then data -> 'scope' end as scope,
+                          case when type = ${I} then data ->> 'createdAt' end as created_at,
+                          case when type = ${I} then data ->> 'absoluteExpiresAt' end as absolute_expires_at,
+                          case when type in (${I}, ${ROT}) then data ->> 'generation' end as generation,
+                          case when type in (${I}, ${ROT}) then data ->> 'idleExpiresAt' end as idle_expires_at,
+                          case when type = ${R} then data ->> 'revokedAt' end as revoked_at,
+                          case when type = ${R} then data ->> 'reason' end as reason,
+                          case when type in (${I}, ${USE}) then nullif(data -> 'context', 'null'::jsonb) end as context
+                     from tl_events
+                    where ${events.where} and metadata ->> 'familyId' <> ''
+                    order by 3, 1
+                 ) ev
+                group by family_id
+               having bool_or(t in (${I}, ${R}))
+             ) g
+         ) f`,
+      events.params,
     );
   },
 };

@@ -5,6 +5,7 @@ export * from './audit-view';
 export * from './anomaly-view';
 export * from './projection-runner';
 export * from './rebuild';
+export { canRebuildInSql, rebuildInSql, SQL_REBUILDS } from './rebuild-in-sql';
 export * from './queries';
 
 import { anomalyProjection } from './anomaly-view';
