@@ -6,8 +6,10 @@
  * 2. Runs `token-ledger replay --all --format ndjson` (the CLI command, stdout → /dev/null) in a
  *    child process, R times: events/s and the child's peak RSS. Targets: ≥ 100,000 events/s and
  *    < 300 MB.
- * 3. Runs `token-ledger verify --all` once the same way (informational: hashing every event).
- * 4. Drops the schema (unless --keep).
+ * 3. Checks the output: one line per event (SHA-256 of a full export), and the same bytes as the
+ *    parsing path (JSON.stringify(toPublicEvent(e))) on the first 50,000 events.
+ * 4. Runs `token-ledger verify --all` once the same way (informational: hashing every event).
+ * 5. Drops the schema (unless --keep).
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -110,6 +112,7 @@ async function main(): Promise<number> {
     log(`  ${values.reuse ? 'reusing' : 'seeded'} ${n(seeded.events)} events in ${n(seeded.streams)} streams${values.reuse ? '' : ` in ${((Date.now() - seedStart) / 1000).toFixed(1)} s (not measured)`}`);
     await pool.end();
 
+    log(`  load average before the runs: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} CPUs; other work on the machine slows the runs)`);
     const exports: ChildResult[] = [];
     for (let i = 1; i <= runs; i++) {
       const r = await runChild('export', url, schema);
@@ -121,12 +124,15 @@ async function main(): Promise<number> {
     const digest = await runChild('digest', url, schema);
     const same = digest.exitCode === 0 && digest.lines === seeded.events;
     log(`  output check: ${n(digest.lines!)} NDJSON lines (sha256 ${digest.digest!.slice(0, 16)}…) for ${n(seeded.events)} events: ${same ? 'ok' : 'WRONG'}`);
+    // And wrote the same bytes as the parsing path (JSON.stringify(toPublicEvent(e))), on the first events.
+    const compare = await runChild('compare', url, schema);
+    log(`  byte check: copy path vs JSON.stringify(toPublicEvent(e)) on the first ${n(compare.compared!)} events: ${compare.same ? 'identical' : 'DIFFERENT'}`);
     const verify = await runChild('verify', url, schema);
     log(`  verify --all: ${n(verify.events / verify.seconds)} events/s (${verify.seconds.toFixed(2)} s), ${verify.cpuMicrosPerEvent.toFixed(1)} µs CPU/event, peak RSS ${verify.maxRssMb.toFixed(0)} MB, exit ${verify.exitCode}`);
 
     const rate = median(exports.map((r) => r.events / r.seconds));
     const rss = Math.max(...exports.map((r) => r.maxRssMb));
-    const ok = rate >= TARGET_EVENTS_PER_SEC && rss < TARGET_RSS_MB && verify.exitCode === 0 && same;
+    const ok = rate >= TARGET_EVENTS_PER_SEC && rss < TARGET_RSS_MB && verify.exitCode === 0 && same && compare.same === true;
     const cpu = os.cpus()[0]?.model.trim() ?? 'unknown';
     process.stdout.write(
       [
@@ -138,6 +144,7 @@ async function main(): Promise<number> {
         `| replay --all --format ndjson > /dev/null (median of ${runs}) | ${n(rate)} | ${median(exports.map((r) => r.seconds)).toFixed(2)} s | ${median(exports.map((r) => r.cpuMicrosPerEvent)).toFixed(1)} µs/event | ${rss.toFixed(0)} MB (max) | ≥ ${n(TARGET_EVENTS_PER_SEC)}/s, < ${TARGET_RSS_MB} MB: ${ok ? 'met' : 'MISSED'} |`,
         `| verify --all (SHA-256 of every event) | ${n(verify.events / verify.seconds)} | ${verify.seconds.toFixed(2)} s | ${verify.cpuMicrosPerEvent.toFixed(1)} µs/event | ${verify.maxRssMb.toFixed(0)} MB | ${verify.exitCode === 0 ? 'chain intact' : 'FAILED'} |`,
         '',
+        `export runs: ${exports.map((r) => `${n(r.events / r.seconds)}/s`).join(', ')}; output: ${n(digest.lines!)} lines for ${n(seeded.events)} events, the same bytes as JSON.stringify(toPublicEvent(e)) on the first ${n(compare.compared!)}: ${compare.same ? 'yes' : 'NO'}`,
         `load average during the run: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} CPUs)`,
         '',
       ].join('\n'),

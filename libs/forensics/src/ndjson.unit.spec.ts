@@ -31,6 +31,23 @@ describe('NDJSON export', () => {
     expect(windowed.text.trimEnd().split('\n').map((l) => JSON.parse(l).position)).toEqual([3, 4]);
   });
 
+  it('the parsing path (a store without readAllJsonText) keeps an occurredAt window and reports events read', async () => {
+    const store = new MemoryEventStore();
+    for (let g = 1; g <= 6; g++) await append(store, familyStreamId(FAM), [g === 1 ? ev.issued(FAM, 'alice', T0) : ev.rotated(FAM, 'alice', T0 + g * S, g)]);
+    const out = new Sink();
+    const progress: { events: number; read: number }[] = [];
+    const result = await exportAllNdjson(store, out, { pageSize: 4, occurred: { from: T0 + 3 * S, to: T0 + 5 * S }, onProgress: ({ events, read }) => progress.push({ events, read }) });
+    expect(out.text.trimEnd().split('\n').map((l) => JSON.parse(l).data.generation)).toEqual([3, 4, 5]);
+    expect(result).toEqual({ events: 3, headPosition: 6 });
+    expect(progress).toEqual([
+      { events: 2, read: 4 },
+      { events: 3, read: 6 },
+    ]);
+    const filtered = new Sink();
+    await exportAllNdjson(store, filtered, { filter: (e) => e.type === 'TokenFamilyIssued' });
+    expect(filtered.text.trimEnd().split('\n')).toHaveLength(1);
+  });
+
   it('writeNdjson batches lines and returns the count', async () => {
     const store = new MemoryEventStore();
     await append(store, familyStreamId(FAM), [ev.issued(FAM, 'alice', T0), ev.rotated(FAM, 'alice', T0 + S, 2)]);

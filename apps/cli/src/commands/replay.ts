@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import type { EventStore, RecordedEvent } from '@token-ledger/event-store';
 import {
+  exportAllNdjson,
   familyEvents,
   FAMILY_STREAM_PREFIX,
   familyStreamId,
@@ -55,8 +56,9 @@ Exit status: 0 done, 1 no such family/subject or a store error, 2 usage.
 type Format = 'table' | 'json' | 'ndjson';
 
 /**
- * Events per readAll page of `--all`: small pages keep each page's objects in V8's young
- * generation (cheap to collect) and the process well under 300 MB; larger ones were slower.
+ * Events per readAll page of `--all --format json|table`: small pages keep each page's objects in
+ * V8's young generation (cheap to collect) and the process well under 300 MB; larger ones were
+ * slower. (`--format ndjson` pages as exportAllNdjson sees fit.)
  */
 const EXPORT_PAGE = 1000;
 
@@ -204,17 +206,21 @@ async function replay(store: EventStore, a: ReplayArgs, io: CliIo): Promise<numb
       const everything = a.from === undefined && to === undefined;
       const keep = inRange({ from: a.from, to });
       await out.begin({ at: isoOrNull(a.at), from: isoOrNull(a.from), to: isoOrNull(a.to), headPosition });
-      for await (const page of readAllPages(store, { until: headPosition, pageSize: EXPORT_PAGE })) {
-        if (a.format === 'ndjson') {
-          // The export fast path: one string per page.
-          let chunk = '';
-          for (const event of page) if (everything || keep(event)) chunk += `${JSON.stringify(toPublicEvent(event))}\n`;
-          await out.raw(chunk);
-        } else {
+      if (a.format === 'ndjson') {
+        // The export path of the library (libs/forensics ndjson.ts): on a SQL store it copies the
+        // stored JSON text into the lines instead of parsing and re-serialising every event.
+        await out.flush();
+        await exportAllNdjson(store, io.stdout, {
+          until: headPosition,
+          occurred: everything ? undefined : { from: a.from, to },
+          onProgress: (p) => bar.update(p.read, p.position / Math.max(1, headPosition)),
+        });
+      } else {
+        for await (const page of readAllPages(store, { until: headPosition, pageSize: EXPORT_PAGE })) {
           for (const event of page) if (everything || keep(event)) await out.event(toPublicEvent(event));
+          processed += page.length;
+          bar.update(processed, page[page.length - 1].position / Math.max(1, headPosition));
         }
-        processed += page.length;
-        bar.update(processed, page[page.length - 1].position / Math.max(1, headPosition));
       }
       await out.end({});
     }
@@ -278,11 +284,6 @@ class Output {
     else if (this.format === 'json') this.buffer += `${this.count > 0 ? ',' : ''}${JSON.stringify(event)}`;
     else this.buffer += `${tableRow(event)}\n`;
     this.count++;
-    if (this.buffer.length >= FLUSH_AT) await this.flush();
-  }
-
-  async raw(chunk: string): Promise<void> {
-    this.buffer += chunk;
     if (this.buffer.length >= FLUSH_AT) await this.flush();
   }
 
