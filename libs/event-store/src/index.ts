@@ -2,7 +2,7 @@ export * from './event-store';
 export * from './errors';
 export type { SqlClient, SqlQueryable } from './sql-client';
 export { SqlEventStore } from './sql-event-store';
-export type { ExternalWakeups, SqlEventStoreOptions } from './sql-event-store';
+export type { ExternalWakeups, JsonTextEvent, ReadAllJsonTextOptions, SqlEventStoreOptions } from './sql-event-store';
 export { SqlKeyValueStore } from './sql-key-value-store';
 export { PollingSubscription, WakeHub } from './polling-subscription';
 export type { PollingSubscriptionOptions, SubscriptionSource } from './polling-subscription';

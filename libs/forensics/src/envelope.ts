@@ -4,7 +4,7 @@
  * generic; these functions are the one place that knows it. The app's event-envelope re-exports them.
  */
 import { publicEventData, type LedgerEvent, type RequestContext } from '@token-ledger/domain';
-import type { RecordedEvent } from '@token-ledger/event-store';
+import type { JsonTextEvent, RecordedEvent } from '@token-ledger/event-store';
 import { isSpace, JsonbCopier } from './json-text';
 
 /** Stream naming (the app's aggregates use the same prefixes). */
@@ -92,15 +92,7 @@ export function eventTimeMs(occurredAt: unknown, recordedAt: Date | undefined): 
 // The same public shape, written from stored JSON text (the NDJSON export of SQL stores).
 
 /** An event whose data and metadata are the store's JSON text (SqlEventStore.readAllJsonText). */
-export interface JsonTextEvent {
-  position: number;
-  /** A UUID (anything else is written through JSON.stringify). */
-  eventId: string;
-  type: string;
-  data: string;
-  metadata: string;
-  recordedAt?: Date;
-}
+export type { JsonTextEvent };
 
 /**
  * Writes JSON.stringify(toPublicEvent(event)) — the same bytes, UTF-8, one line each — for events

@@ -3,7 +3,7 @@
  * stays at about one page whatever the size of the history.
  */
 import type { Writable } from 'node:stream';
-import type { EventStore } from '@token-ledger/event-store';
+import type { EventStore, ReadAllJsonTextOptions } from '@token-ledger/event-store';
 import { PublicEventJson, toPublicEvent, type JsonTextEvent, type PublicEvent } from './envelope';
 import { readAllPages } from './read';
 import { inRange } from './timeline';
@@ -83,7 +83,7 @@ export const DEFAULT_EXPORT_PAGE = 2000;
 
 /** A store that can hand events over with data and metadata as JSON text (SqlEventStore: PGlite, PostgreSQL). */
 export interface JsonTextSource {
-  readAllJsonText(options: { after?: number; until?: number; maxCount?: number; recordedAt?: boolean }): Promise<JsonTextEvent[]>;
+  readAllJsonText(options: ReadAllJsonTextOptions): Promise<JsonTextEvent[]>;
 }
 
 export function readsJsonText(store: EventStore): store is EventStore & JsonTextSource {
