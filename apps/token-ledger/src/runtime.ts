@@ -1,8 +1,15 @@
 import type { Logger } from 'pino';
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
-import { openEventStore, type EventStore, type KeyValueStore, type SqlClient } from '@token-ledger/event-store';
+import { openEventStore, PostgresEventStore, type EventStore, type KeyValueStore, type SqlClient } from '@token-ledger/event-store';
 import { DEFAULT_TOPICS, type TopicNames } from '@token-ledger/messaging';
-import { ALL_PROJECTIONS, migrateReadModels, ProjectionRunner } from '@token-ledger/projections';
+import {
+  ALL_PROJECTIONS,
+  migrateReadModels,
+  ProjectionRunner,
+  ThreadedProjectionRunner,
+  type ProjectionRunnerOptions,
+  type ReadModelRunner,
+} from '@token-ledger/projections';
 import type { LedgerConfig } from './config/ledger-config';
 import { ConfigError } from './config/ledger-config';
 import { LedgerMetrics } from './health/metrics';
@@ -16,7 +23,7 @@ export interface LedgerRuntime {
   metrics: LedgerMetrics;
   logger: Logger;
   /** Read models: their database, and the runner that keeps them current (started by serve). */
-  readModels: { sql: SqlClient; runner: ProjectionRunner };
+  readModels: { sql: SqlClient; runner: ReadModelRunner };
   /** Kafka topic names and the prefix of consumer-group ids (tests isolate runs with their own). */
   messaging: MessagingNames;
   close(): Promise<void>;
@@ -63,13 +70,20 @@ export async function openRuntime(
     if (!sql) throw new Error('this store keeps no SQL database for the read models');
     await migrateReadModels(sql);
     const metrics = new LedgerMetrics();
-    const runner = new ProjectionRunner(sqlStore as typeof store & { sql: SqlClient }, ALL_PROJECTIONS, {
+    const runnerOptions: ProjectionRunnerOptions = {
       onBatch: ({ count, lagsMs }) => {
         metrics.projectedEvents.inc(count);
         for (const ms of lagsMs) metrics.projectionLag.observe(ms / 1000);
       },
       onError: (error) => logger.error({ err: error }, 'projection batch failed; retrying from the checkpoint'),
-    });
+    };
+    // PostgreSQL: the runner gets a thread (and connections) of its own, so the API's load does not
+    // delay the read models (projection-thread.ts). PGlite lives in this thread's memory; with
+    // EventStoreDB the events come over gRPC to this process.
+    const runner: ReadModelRunner =
+      store instanceof PostgresEventStore
+        ? new ThreadedProjectionRunner({ location: store.location, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS, runnerOptions)
+        : new ProjectionRunner(sqlStore as typeof store & { sql: SqlClient }, ALL_PROJECTIONS, runnerOptions);
     return {
       config,
       store,

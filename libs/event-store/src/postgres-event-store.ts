@@ -4,7 +4,7 @@
  */
 import { Client, ClientConfig, Pool } from 'pg';
 import { SqlClient, SqlQueryable } from './sql-client';
-import { ExternalWakeups, SqlEventStore } from './sql-event-store';
+import { ExternalWakeups, SqlEventStore, type SqlEventStoreOptions } from './sql-event-store';
 import { assertSchemaName, notifyChannel, schemaScript } from './sql-schema';
 
 export interface PostgresEventStoreOptions {
@@ -113,6 +113,15 @@ class PgNotificationListener implements ExternalWakeups {
 }
 
 export class PostgresEventStore extends SqlEventStore {
+  private constructor(
+    sql: SqlClient,
+    options: SqlEventStoreOptions,
+    /** Where this store is, so another thread can open it too (each opener gets its own pool). */
+    readonly location: { url: string; schema: string; pollIntervalMs?: number },
+  ) {
+    super(sql, options);
+  }
+
   static async open(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
     const schema = options.schema ?? 'public';
     assertSchemaName(schema);
@@ -132,10 +141,11 @@ export class PostgresEventStore extends SqlEventStore {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return new PostgresEventStore(client, {
-      pollIntervalMs: options.pollIntervalMs,
-      externalWakeups: new PgNotificationListener(base, notifyChannel(schema)),
-    });
+    return new PostgresEventStore(
+      client,
+      { pollIntervalMs: options.pollIntervalMs, externalWakeups: new PgNotificationListener(base, notifyChannel(schema)) },
+      { url: options.url, schema, pollIntervalMs: options.pollIntervalMs },
+    );
   }
 }
 

@@ -14,3 +14,4 @@ import { familyProjection } from './family-view';
 
 /** Every read model, in the order they are applied. */
 export const ALL_PROJECTIONS = [familyProjection, auditProjection, anomalyProjection] as const;
+export * from './projection-thread';

@@ -79,6 +79,27 @@ export async function commitBatch(
   });
 }
 
+/** What the API needs of whatever keeps the read models current (ProjectionRunner, ThreadedProjectionRunner). */
+export interface ReadModelRunner {
+  readonly projections: readonly Projection[];
+  /** Lowest committed checkpoint across the projections (0 before the first is known). */
+  readonly position: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves true once the read models include `position`, false after `timeoutMs`. */
+  waitFor(position: number, timeoutMs: number): Promise<boolean>;
+}
+
+/** Polls `current()` every 5 ms until it reaches `position` (true) or `timeoutMs` passes (false). */
+export async function waitForPosition(current: () => number, position: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (current() < position) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
+
 export interface ProjectionRunnerOptions {
   batchSize?: number;
   /** Called after each committed batch with the age of each of its events (ms since recorded). */
@@ -92,7 +113,7 @@ export interface ProjectionRunnerOptions {
  * database error) drops the uncommitted buffer and restarts from the committed checkpoints, so
  * nothing is skipped and nothing applied twice.
  */
-export class ProjectionRunner {
+export class ProjectionRunner implements ReadModelRunner {
   private checkpoints = new Map<string, number>();
   private readonly consumer: BatchedConsumer;
 
@@ -140,13 +161,7 @@ export class ProjectionRunner {
     return this.consumer.stop();
   }
 
-  /** Resolves true once the read models include `position`, false after `timeoutMs`. */
-  async waitFor(position: number, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.position < position) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return true;
+  waitFor(position: number, timeoutMs: number): Promise<boolean> {
+    return waitForPosition(() => this.position, position, timeoutMs);
   }
 }
