@@ -38,7 +38,7 @@ describeWithBackend('postgres', 'ThreadedProjectionRunner on PostgreSQL', (url) 
     const lags: number[] = [];
     const runner = new ThreadedProjectionRunner({ location: store.location, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS, {
       onBatch: (b) => lags.push(...b.lagsMs),
-      onError: (e) => errors.push(e),
+      onError: (e) => errors.push(e as Error),
     });
     await appendSome(20);
     await runner.start();
@@ -47,7 +47,7 @@ describeWithBackend('postgres', 'ThreadedProjectionRunner on PostgreSQL', (url) 
       expect(lags.length).toBe(20);
 
       // Kill the thread between batches, then append more while it is down.
-      await (runner as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+      await runner.kill();
       await appendSome(30);
       expect(await runner.waitFor(await store.headPosition(), 15_000)).toBe(true);
       expect(errors.map((e) => e.message).join('\n')).toMatch(/projection thread exited .* starting it again/);

@@ -1,14 +1,10 @@
 /** Worker-thread entry of ThreadedProjectionRunner (projection-thread.ts): one ProjectionRunner, its own store. */
-import { parentPort, workerData } from 'node:worker_threads';
-import { PostgresEventStore } from '@token-ledger/event-store';
+import { describeError, PostgresEventStore, runThread } from '@token-ledger/event-store';
 import { ALL_PROJECTIONS } from './index';
 import { ProjectionRunner } from './projection-runner';
-import type { ProjectionThreadCommand, ProjectionThreadData, ProjectionThreadMessage } from './projection-thread';
+import type { ProjectionThreadData, ProjectionThreadMessage } from './projection-thread';
 
-const post = (m: ProjectionThreadMessage) => parentPort!.postMessage(m);
-const describe = (e: unknown) => (e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: 'Error', message: String(e) });
-
-async function main(data: ProjectionThreadData): Promise<void> {
+runThread<ProjectionThreadData, ProjectionThreadMessage>(async (data, post) => {
   // A commit holds one connection and the subscription reads on another: a small pool is enough.
   const store = await PostgresEventStore.open({ ...data.location, poolSize: 3 });
   const runner = new ProjectionRunner(
@@ -17,23 +13,20 @@ async function main(data: ProjectionThreadData): Promise<void> {
     {
       batchSize: data.batchSize,
       onBatch: (b) => post({ kind: 'batch', ...b }),
-      onError: (e) => post({ kind: 'error', error: describe(e) }),
+      onError: (e) => post({ kind: 'error', error: describeError(e) }),
     },
   );
-  parentPort!.on('message', (m: ProjectionThreadCommand) => {
-    if (m.kind !== 'stop') return;
-    // Nothing else holds the event loop open: the thread ends once the runner and the store are closed.
-    void runner
-      .stop()
-      .then(() => store.close())
-      .finally(() => parentPort!.close());
-  });
-  await runner.start();
-  post({ kind: 'started', position: runner.position });
-}
-
-main(workerData as ProjectionThreadData).catch((error) => {
-  // Before 'started' this fails ThreadedProjectionRunner.start with the reason; after, it is reported and the thread restarted.
-  post({ kind: 'error', error: describe(error) });
-  process.exit(1);
+  try {
+    await runner.start();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return {
+    position: runner.position,
+    stop: async () => {
+      await runner.stop();
+      await store.close();
+    },
+  };
 });
