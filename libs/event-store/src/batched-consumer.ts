@@ -60,19 +60,21 @@ export class BatchedConsumer {
         if (generation !== this.generation) return;
         this.buffer.push(event);
         if (this.buffer.length >= this.batchSize) await this.flush(generation);
-        else this.scheduleFlush(generation);
+        else this.scheduleFlush();
       },
       { after, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
     );
   }
 
-  private scheduleFlush(generation: number): void {
+  private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // After the subscription has handed over what it has ready: batches form without a timer.
+    // After the subscription has handed over what it has ready: batches form without a timer. The
+    // buffer is always the current generation's, so flush that one: a flush scheduled before a
+    // restart must not swallow the first batch after it (it would wait for the next event).
     setImmediate(() => {
       this.flushScheduled = false;
-      void this.flush(generation).catch(() => undefined);
+      void this.flush(this.generation).catch(() => undefined);
     });
   }
 
