@@ -35,9 +35,10 @@ Two measurements of the anomaly engine (libs/anomaly, SPEC §5) on PostgreSQL:
   latency   detection latency under refresh load: token-ledger serve (LEDGER_STORE=postgres, fresh
             database) runs N closed-loop refresh chains (bench/refresh's load driver) while a probe
             loop triggers a real reuse every --probe-interval ms (issue a family, refresh it, present
-            the first refresh token again → 400 invalid_grant). Latency = the reuse response arrived
-            → the AnomalyDetected (rule reuse_detected) for that family seen by a PostgresEventStore
-            subscription in the bench process. Also scrapes token_ledger_anomaly_detection_lag_seconds
+            the first refresh token again → 400 invalid_grant). Latency = append → AnomalyDetected: the
+            probe's TokenReuseDetected seen → its AnomalyDetected (rule reuse_detected) seen, both by
+            one PostgresEventStore subscription in the bench process (also reported: from the reuse
+            response). Also scrapes token_ledger_anomaly_detection_lag_seconds
             from GET /metrics. Target p99 < 100 ms.
   backtest  throughput of \`token-ledger backtest --rules FILE --format json\` (the built CLI, as a child
             process) over a fresh database seeded in SQL (not timed) with realistic events that make

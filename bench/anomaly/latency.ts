@@ -68,8 +68,14 @@ export interface LatencyResult {
   probeErrorSamples: string[];
   /** AnomalyDetected seen before the reuse response had been read completely (latency < 0). */
   beforeResponse: number;
-  /** t1 − t0 in ms: reuse response arrived → AnomalyDetected seen by the bench's subscription. Misses = +Infinity. */
+  /**
+   * The issue's measure, append → AnomalyDetected: t1 − tReuse in ms, both seen by the bench's one
+   * store subscription (the probe's TokenReuseDetected became visible → its AnomalyDetected did), so
+   * the subscription's own delay cancels out. Misses = +Infinity.
+   */
   latencyMs: Distribution;
+  /** t1 − t0 in ms: reuse response arrived → AnomalyDetected seen (negative when the engine beats the HTTP answer). */
+  fromResponseMs: Distribution;
   /** The same per quarter of the window (by when the reuse response arrived): shows a backlog building or draining. */
   quartersMs: Distribution[];
   /**
@@ -120,6 +126,8 @@ interface Probe {
   /** performance.now() when the reuse response had been read completely. */
   t0?: number;
   t0Wall?: number;
+  /** performance.now() when the bench's subscription handed over the probe's TokenReuseDetected. */
+  tReuse?: number;
   /** performance.now() when the bench's subscription handed over the AnomalyDetected. */
   t1?: number;
   t1Wall?: number;
@@ -178,6 +186,11 @@ class AnomalyWatcher {
   }
 
   private async onEvent(e: RecordedEvent): Promise<void> {
+    if (e.type === 'TokenReuseDetected') {
+      const probe = this.probes.get((e.metadata as { familyId?: string }).familyId ?? '');
+      if (probe && probe.tReuse === undefined) probe.tReuse = performance.now();
+      return;
+    }
     if (e.type !== 'AnomalyDetected') return;
     const t1 = performance.now();
     const t1Wall = Date.now();
@@ -364,6 +377,7 @@ export async function measureLatency(opts: LatencyOptions): Promise<LatencyResul
     const missLimitMs = opts.missTimeoutSec * 1000;
     const quarters: number[][] = [[], [], [], []];
     const latencies: number[] = [];
+    const fromResponse: number[] = [];
     const samplesMs: Array<number | null> = [];
     const stages = { response: [] as number[], engine: [] as number[], append: [] as number[], observe: [] as number[] };
     let detected = 0;
@@ -380,8 +394,10 @@ export async function measureLatency(opts: LatencyOptions): Promise<LatencyResul
         continue;
       }
       detected++;
-      const ms = p.t1 - t0;
-      if (ms < 0) beforeResponse++;
+      if (p.t1 < t0) beforeResponse++;
+      fromResponse.push(p.t1 - t0);
+      // The reuse event is always seen before its anomaly (one subscription, global order).
+      const ms = p.t1 - (p.tReuse ?? t0);
       latencies.push(ms);
       quarter.push(ms);
       samplesMs.push(+ms.toFixed(3));
@@ -420,6 +436,7 @@ export async function measureLatency(opts: LatencyOptions): Promise<LatencyResul
       probeErrorSamples,
       beforeResponse,
       latencyMs: distribution(latencies),
+      fromResponseMs: distribution(fromResponse),
       quartersMs: quarters.map(distribution),
       stagesMs: {
         response: distribution(stages.response),

@@ -94,10 +94,10 @@ describeWithBackend('kafka', 'anomaly engine on the real broker', (brokers) => {
     return res.body.items;
   }
 
-  async function waitForRules(familyId: string, expected: string[]): Promise<any[]> {
+  async function waitForRules(familyId: string, expected: string[], ignore: string[] = []): Promise<any[]> {
     let items: any[] = [];
     await eventually(async () => {
-      items = await anomaliesOf(familyId);
+      items = (await anomaliesOf(familyId)).filter((a) => !ignore.includes(a.rule));
       return items.length >= expected.length;
     }, `anomalies ${expected.join(', ')} on ${familyId}`);
     expect(items.map((a) => a.rule).sort()).toEqual([...expected].sort());
@@ -167,7 +167,10 @@ describeWithBackend('kafka', 'anomaly engine on the real broker', (brokers) => {
     const results = await Promise.all(Array.from({ length: 20 }, () => refresh(issued.refresh_token, client, {})));
     expect(results.filter((r) => r.status >= 500)).toEqual([]);
     expect(new Set(results.filter((r) => r.status === 200).map((r) => r.body.refresh_token)).size).toBe(1);
-    const [burst] = await waitForRules(issued.family_id, ['refresh_burst']);
+    // The engine may revoke the family while some of the 20 are still in flight: those fail, and
+    // with the run's other failures from 127.0.0.1 they can trip the per-IP failed_refresh_storm
+    // (tested on its own below).
+    const [burst] = await waitForRules(issued.family_id, ['refresh_burst'], ['failed_refresh_storm']);
     expect(burst.evidence).toMatchObject({ count: 4, max: 3, windowSeconds: 60 });
     await eventually(async () => (await refresh(results[0].body.refresh_token, client, {})).body.error === 'invalid_grant', 'burst family revoked');
   });

@@ -36,6 +36,13 @@ export interface PollingSubscriptionOptions extends SubscribeOptions {
   onError?: (error: unknown) => void;
   /** Fallback poll period; wake-ups normally beat it. */
   pollIntervalMs?: number;
+  /**
+   * Once caught up, wait this long after a wake-up before reading (default 0: at once), so the
+   * appends of that while are read, and handed over, together. For a subscriber on an idle event
+   * loop (a worker thread), which would otherwise read once per append and pay every consumer's
+   * per-batch round trips each time.
+   */
+  wakeDelayMs?: number;
 }
 
 export const DEFAULT_POLL_INTERVAL_MS = 250;
@@ -124,6 +131,8 @@ export class PollingSubscription implements Subscription {
         if (page.length < this.batchSize) {
           this.settleCaughtUp();
           await this.waitForWake();
+          const delay = this.options.wakeDelayMs ?? 0;
+          if (delay > 0 && !this.closed) await new Promise((resolve) => setTimeout(resolve, delay));
         }
       }
     } catch (error) {

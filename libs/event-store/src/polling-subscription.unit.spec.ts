@@ -52,6 +52,24 @@ describe('PollingSubscription', () => {
   beforeEach(() => (warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined)));
   afterEach(() => warn.mockRestore());
 
+  it('wakeDelayMs: appends woken about within the delay are read once, together', async () => {
+    const source = new FakeSource();
+    const hub = new WakeHub();
+    const seen: number[] = [];
+    const sub = new PollingSubscription(source, hub, async (e) => void seen.push(e.position), { pollIntervalMs: 60_000, wakeDelayMs: 40 });
+    await sub.caughtUp;
+    const before = source.reads;
+    for (let i = 0; i < 5; i++) {
+      source.add(1);
+      hub.wake();
+      await sleep(2);
+    }
+    await waitFor(() => seen.length === 5);
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(source.reads - before).toBe(1);
+    await sub.close();
+  });
+
   it('pages through the backlog, then picks up new events by the fallback poll alone', async () => {
     const source = new FakeSource();
     source.add(10);

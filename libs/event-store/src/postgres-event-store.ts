@@ -15,6 +15,8 @@ export interface PostgresEventStoreOptions {
   poolSize?: number;
   /** Fallback poll period of subscriptions (default 250 ms). */
   pollIntervalMs?: number;
+  /** Subscriptions wait this long after a wake-up before reading (default 0; see PollingSubscriptionOptions). */
+  wakeDelayMs?: number;
 }
 
 class PgPoolSqlClient implements SqlClient {
@@ -143,7 +145,7 @@ export class PostgresEventStore extends SqlEventStore {
     }
     return new PostgresEventStore(
       client,
-      { pollIntervalMs: options.pollIntervalMs, externalWakeups: new PgNotificationListener(base, notifyChannel(schema)) },
+      { pollIntervalMs: options.pollIntervalMs, wakeDelayMs: options.wakeDelayMs, externalWakeups: new PgNotificationListener(base, notifyChannel(schema)) },
       { url: options.url, schema, pollIntervalMs: options.pollIntervalMs },
     );
   }

@@ -32,6 +32,8 @@ export interface ExternalWakeups {
 export interface SqlEventStoreOptions {
   /** Fallback poll period of subscriptions (default 250 ms). */
   pollIntervalMs?: number;
+  /** Subscriptions' wake-up delay (PollingSubscriptionOptions.wakeDelayMs; default 0). */
+  wakeDelayMs?: number;
   externalWakeups?: ExternalWakeups;
 }
 
@@ -287,7 +289,7 @@ export class SqlEventStore implements EventStore {
       this,
       this.wakeups,
       handler,
-      { ...options, pollIntervalMs: this.options.pollIntervalMs },
+      { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: this.options.wakeDelayMs },
       (s) => this.subscriptions.delete(s),
     );
     this.subscriptions.add(subscription);

@@ -1,26 +1,17 @@
+import * as path from 'node:path';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { Kafka, logLevel } from 'kafkajs';
-import {
-  ANOMALY_ACTOR,
-  AnomalyEngine,
-  AnomalyStateConflictError,
-  isRecorded,
-  openGeoLocator,
-  recordDetection,
-  SqlAnomalyStateStore,
-  type Detection,
-  type GeoLocator,
-} from '@token-ledger/anomaly';
-import { Batcher, type EventStore, type SqlClient } from '@token-ledger/event-store';
-import type { PublicEvent } from '@token-ledger/forensics';
-import { DEFAULT_TOPICS, InProcessEventSource, KafkaEventSource, type EventSource, type SqlBackedStore, type TopicNames } from '@token-ledger/messaging';
+import { ANOMALY_ACTOR, type Detection } from '@token-ledger/anomaly';
+import { describeError, PostgresEventStore, SupervisedThread, type EventStore, type SqlClient } from '@token-ledger/event-store';
+import { DEFAULT_TOPICS, type SqlBackedStore, type TopicNames } from '@token-ledger/messaging';
 import type { LedgerConfig } from '../config/ledger-config';
 import { LedgerMetrics } from '../health/metrics';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RevokeSubjectCommand } from '../ledger/commands/revoke-subject.command';
 import type { CommandMetadata } from '../ledger/event-envelope';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
+import { AnomalyPipeline, type AnomalyPipelineSettings } from './anomaly-pipeline';
+import type { AnomalyThreadCommand, AnomalyThreadData, AnomalyThreadMessage } from './anomaly-thread';
 import { WebhookNotifier, type PublicAnomaly } from './webhook-notifier';
 
 export const ANOMALY_OPTIONS = Symbol('ANOMALY_OPTIONS');
@@ -32,39 +23,20 @@ export interface AnomalyOptions {
   onError?: (error: unknown, component: string) => void;
 }
 
-const PRUNE_INTERVAL_MS = 3600_000;
-/** Kafka partitions handed over at once (events.v1 has 12); their batches are merged, see start(). */
-const PARTITIONS_CONCURRENTLY = 12;
-const MAX_STATE_ATTEMPTS = 20;
-
-/** The geo database is read-only and large: one open copy per path per process. */
-const geoByPath = new Map<string, Promise<GeoLocator>>();
-function sharedGeoLocator(path: string | undefined): Promise<GeoLocator> {
-  const key = path ?? '';
-  let geo = geoByPath.get(key);
-  if (!geo) {
-    geo = openGeoLocator(path ? { path } : {});
-    geoByPath.set(key, geo);
-    geo.catch(() => geoByPath.delete(key));
-  }
-  return geo;
-}
-
 /**
- * The anomaly engine in `serve` (SPEC §5): follows `token-ledger.events.v1` (consumer group
- * `token-ledger-anomaly`) or, without Kafka, the store in-process (checkpoint `anomaly-engine`).
- * Each batch: load the per-key state it touches, run the rules; for each new detection carry out
- * its action through the command side and append AnomalyDetected (once per anomaly id: the store
- * enforces it); then save the state. A crash anywhere replays the batch: detections are
- * deterministic, so nothing is lost and nothing is recorded twice.
+ * The anomaly engine in `serve` (SPEC §5): the AnomalyPipeline (anomaly-pipeline.ts) over
+ * `token-ledger.events.v1` (consumer group `token-ledger-anomaly`) or, without Kafka, over the store
+ * in-process. On PostgreSQL the pipeline runs in a worker thread of its own (SupervisedThread), so
+ * the API's load does not delay detections; it asks this thread to carry out actions, which go
+ * through the command side here, and tells it what it recorded (metrics, log, webhook). PGlite lives
+ * in this thread's memory, so with the embedded store the pipeline runs here.
  */
 @Injectable()
 export class AnomalyService {
   private readonly logger = new Logger('anomaly-engine');
-  private source?: EventSource;
-  private pruneTimer?: NodeJS.Timeout;
+  private pipeline?: AnomalyPipeline;
+  private thread?: SupervisedThread<AnomalyThreadMessage, AnomalyThreadCommand>;
   private webhook?: WebhookNotifier;
-  private stateStore?: SqlAnomalyStateStore;
 
   constructor(
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
@@ -77,90 +49,59 @@ export class AnomalyService {
   }
 
   async start(): Promise<void> {
-    const settings = this.config.anomaly;
-    if (!settings.enabled) return;
+    const anomaly = this.config.anomaly;
+    if (!anomaly.enabled) return;
     const sql = (this.store as { sql?: SqlClient }).sql;
     if (!sql) throw new Error('this store keeps no SQL database for the anomaly engine state');
-    const geo = await sharedGeoLocator(settings.geoDbPath);
-    this.stateStore = new SqlAnomalyStateStore(sql);
-    await this.stateStore.migrate();
-    const engine = new AnomalyEngine(this.stateStore, { rules: settings.rules, locate: (ip) => geo.locate(ip) });
-    if (settings.webhookUrl) this.webhook = new WebhookNotifier(settings.webhookUrl);
-
+    if (anomaly.webhookUrl) this.webhook = new WebhookNotifier(anomaly.webhookUrl);
     const brokers = this.config.kafkaBrokers;
     const topics = this.options.topics ?? DEFAULT_TOPICS;
-    this.source = brokers
-      ? new KafkaEventSource(new Kafka({ clientId: 'token-ledger-anomaly', brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 }), {
-          topic: topics.events,
-          groupId: this.options.groupId ?? 'token-ledger-anomaly',
-          partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY,
-          // Redelivery is harmless (state and anomaly ids deduplicate), round trips per batch are not.
-          autoCommitIntervalMs: 1000,
-        })
-      : new InProcessEventSource(this.store as SqlBackedStore, {
-          name: 'anomaly-engine',
-          onError: (error) => this.reportError(error),
-        });
-    const runBatch = async (events: PublicEvent[]): Promise<void> => {
-      for (let attempt = 1; ; attempt++) {
-        const { detections, commit } = await engine.evaluate(events);
-        await this.handleAll(detections);
-        try {
-          await commit();
-          return;
-        } catch (error) {
-          // Another node changed a shared key (a per-IP window): re-run on fresh state.
-          if (!(error instanceof AnomalyStateConflictError) || attempt >= MAX_STATE_ATTEMPTS) throw error;
-        }
-      }
+    const settings: AnomalyPipelineSettings = {
+      rules: anomaly.rules,
+      geoDbPath: anomaly.geoDbPath,
+      kafka: brokers ? { brokers, topic: topics.events, groupId: this.options.groupId ?? 'token-ledger-anomaly' } : undefined,
     };
-    // Kafka hands over one batch per partition. Batches that arrive while one is being worked on go
-    // together into the next (one state load, one save), so twelve partitions cost about what one
-    // does; each partition's order holds, as kafkajs waits for a partition's batch before its next.
-    const batches = new Batcher<PublicEvent[], void>(
-      async (parts) => {
-        await runBatch(parts.flat());
-        return parts.map(() => ({ status: 'fulfilled', value: undefined }));
-      },
-      { maxInFlight: 1, maxBatch: 64 },
-    );
-    await this.source.start((events) => batches.submit(events));
-    const prune = () => void this.stateStore?.prune().catch((error) => this.reportError(error));
-    prune();
-    this.pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
-    this.pruneTimer.unref();
-    this.logger.log(`anomaly engine started (${brokers ? `Kafka topic ${topics.events}` : 'in-process'})`);
+    if (this.store instanceof PostgresEventStore) {
+      const data: AnomalyThreadData = { location: this.store.location, settings };
+      const thread = new SupervisedThread<AnomalyThreadMessage, AnomalyThreadCommand>('anomaly engine', path.join(__dirname, 'anomaly-thread.worker'), data, {
+        message: (m) => {
+          if (m.kind === 'detected') return this.detected(m.detection, new Date(m.detectedAt));
+          this.act(m.detection).then(
+            () => thread.post({ kind: 'acted', id: m.id }),
+            (error) => thread.post({ kind: 'acted', id: m.id, error: describeError(error) }),
+          );
+        },
+        error: (error) => this.reportError(error),
+      });
+      this.thread = thread;
+      await thread.start();
+    } else {
+      this.pipeline = new AnomalyPipeline(this.store as SqlBackedStore, settings, {
+        act: (d) => this.act(d),
+        detected: (d, detectedAt) => this.detected(d, detectedAt),
+        onError: (error) => this.reportError(error),
+      });
+      await this.pipeline.start();
+    }
+    this.logger.log(`anomaly engine started (${brokers ? `Kafka topic ${topics.events}` : 'in-process'}${this.thread ? ', in its own thread' : ''})`);
   }
 
   async stop(): Promise<void> {
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    await this.source?.stop();
-    this.source = undefined;
+    await this.thread?.stop();
+    await this.pipeline?.stop();
+    this.thread = this.pipeline = undefined;
     await this.webhook?.flush();
   }
 
-  /**
-   * A batch's detections are handled concurrently: their appends share group commits instead of
-   * queueing one behind another (a wave of bursts must not delay a reuse alert behind it).
-   */
-  private async handleAll(detections: Detection[]): Promise<void> {
-    const results = await Promise.allSettled(detections.map((d) => this.handle(d)));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  /**
-   * Act, record, tell. An anomaly already recorded was acted on before (a redelivery or a replay
-   * from an older checkpoint): nothing is repeated, so a replayed revoke_subject never revokes
-   * logins made since. A crash between acting and recording acts once more on the next try.
-   */
-  private async handle(d: Detection): Promise<void> {
-    if (await isRecorded(this.store, d.anomalyId)) return;
+  /** A detection's action, through the command side. */
+  private async act(d: Detection): Promise<void> {
     const meta: CommandMetadata = { actor: ANOMALY_ACTOR, causationId: d.anomalyId, correlationId: d.trigger.correlationId };
     if (d.action === 'revoke_family') await this.commandBus.execute(new RevokeFamilyCommand(d.familyId, 'anomaly', meta));
     if (d.action === 'revoke_subject') await this.commandBus.execute(new RevokeSubjectCommand(d.subject, 'anomaly', meta));
-    const detectedAt = new Date();
-    if (!(await recordDetection(this.store, d, detectedAt))) return; // another node got there first
+  }
+
+  /** AnomalyDetected was just recorded: count, log, tell the webhook. */
+  private detected(d: Detection, detectedAt: Date): void {
     this.metrics.anomalies.inc({ rule: d.rule, severity: d.severity, action: d.action });
     this.metrics.detectionLag.observe(Math.max(0, detectedAt.getTime() - Date.parse(d.trigger.occurredAt)) / 1000);
     this.logger.warn(

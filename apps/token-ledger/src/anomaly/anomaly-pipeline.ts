@@ -1,0 +1,143 @@
+import { Kafka, logLevel } from 'kafkajs';
+import {
+  AnomalyEngine,
+  AnomalyStateConflictError,
+  isRecorded,
+  openGeoLocator,
+  recordDetection,
+  SqlAnomalyStateStore,
+  type Detection,
+  type GeoLocator,
+  type RulesConfig,
+} from '@token-ledger/anomaly';
+import { Batcher } from '@token-ledger/event-store';
+import type { PublicEvent } from '@token-ledger/forensics';
+import { InProcessEventSource, KafkaEventSource, type EventSource, type SqlBackedStore } from '@token-ledger/messaging';
+
+/** Everything the pipeline needs, as plain data (it also crosses into a worker thread). */
+export interface AnomalyPipelineSettings {
+  rules: RulesConfig;
+  geoDbPath?: string;
+  /** With Kafka: the engine's consumer group on events.v1; without, it follows the store in-process. */
+  kafka?: { brokers: string[]; topic: string; groupId: string };
+}
+
+/** What a detection does outside the pipeline (AnomalyService provides these). */
+export interface AnomalyPipelineEffects {
+  /** Carry out the detection's action through the command side (RevokeFamily / RevokeSubject). */
+  act(d: Detection): Promise<void>;
+  /** Recorded just now (metrics, log, webhook). */
+  detected(d: Detection, detectedAt: Date): void;
+  onError(error: unknown): void;
+}
+
+const PRUNE_INTERVAL_MS = 3600_000;
+/** Kafka partitions handed over at once (events.v1 has 12); their batches are merged, see start(). */
+const PARTITIONS_CONCURRENTLY = 12;
+const MAX_STATE_ATTEMPTS = 20;
+
+/** The geo database is read-only and large: one open copy per path per thread. */
+const geoByPath = new Map<string, Promise<GeoLocator>>();
+function sharedGeoLocator(path: string | undefined): Promise<GeoLocator> {
+  const key = path ?? '';
+  let geo = geoByPath.get(key);
+  if (!geo) {
+    geo = openGeoLocator(path ? { path } : {});
+    geoByPath.set(key, geo);
+    geo.catch(() => geoByPath.delete(key));
+  }
+  return geo;
+}
+
+/**
+ * The anomaly engine's pipeline (SPEC §5), free of the HTTP app so it can run in a thread of its
+ * own: follows `token-ledger.events.v1` or, without Kafka, the store in-process (checkpoint
+ * `anomaly-engine`). Each batch: load the per-key state it touches, run the rules; for each new
+ * detection carry out its action and append AnomalyDetected (once per anomaly id: the store enforces
+ * it); then save the state. A crash anywhere replays the batch: detections are deterministic, so
+ * nothing is lost and nothing is recorded twice.
+ */
+export class AnomalyPipeline {
+  private source?: EventSource;
+  private pruneTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: SqlBackedStore,
+    private readonly settings: AnomalyPipelineSettings,
+    private readonly effects: AnomalyPipelineEffects,
+  ) {}
+
+  async start(): Promise<void> {
+    const geo = await sharedGeoLocator(this.settings.geoDbPath);
+    const stateStore = new SqlAnomalyStateStore(this.store.sql);
+    await stateStore.migrate();
+    const engine = new AnomalyEngine(stateStore, { rules: this.settings.rules, locate: (ip) => geo.locate(ip) });
+    const kafka = this.settings.kafka;
+    this.source = kafka
+      ? new KafkaEventSource(new Kafka({ clientId: 'token-ledger-anomaly', brokers: kafka.brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 }), {
+          topic: kafka.topic,
+          groupId: kafka.groupId,
+          partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY,
+          // Redelivery is harmless (state and anomaly ids deduplicate), round trips per batch are not.
+          autoCommitIntervalMs: 1000,
+        })
+      : new InProcessEventSource(this.store, { name: 'anomaly-engine', onError: (error) => this.effects.onError(error) });
+    const runBatch = async (events: PublicEvent[]): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        const { detections, commit } = await engine.evaluate(events);
+        await this.handleAll(detections);
+        try {
+          await commit();
+          return;
+        } catch (error) {
+          // Another node changed a shared key (a per-IP window): re-run on fresh state.
+          if (!(error instanceof AnomalyStateConflictError) || attempt >= MAX_STATE_ATTEMPTS) throw error;
+        }
+      }
+    };
+    // Kafka hands over one batch per partition. Batches that arrive while one is being worked on go
+    // together into the next (one state load, one save), so twelve partitions cost about what one
+    // does; each partition's order holds, as kafkajs waits for a partition's batch before its next.
+    const batches = new Batcher<PublicEvent[], void>(
+      async (parts) => {
+        await runBatch(parts.flat());
+        return parts.map(() => ({ status: 'fulfilled', value: undefined }));
+      },
+      { maxInFlight: 1, maxBatch: 64 },
+    );
+    await this.source.start((events) => batches.submit(events));
+    const prune = () => void stateStore.prune().catch((error) => this.effects.onError(error));
+    prune();
+    this.pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    await this.source?.stop();
+    this.source = undefined;
+  }
+
+  /**
+   * A batch's detections are handled concurrently: their appends share group commits instead of
+   * queueing one behind another (a wave of bursts must not delay a reuse alert behind it).
+   */
+  private async handleAll(detections: Detection[]): Promise<void> {
+    const results = await Promise.allSettled(detections.map((d) => this.handle(d)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * Act, record, tell. An anomaly already recorded was acted on before (a redelivery or a replay
+   * from an older checkpoint): nothing is repeated, so a replayed revoke_subject never revokes
+   * logins made since. A crash between acting and recording acts once more on the next try.
+   */
+  private async handle(d: Detection): Promise<void> {
+    if (await isRecorded(this.store, d.anomalyId)) return;
+    if (d.action === 'revoke_family' || d.action === 'revoke_subject') await this.effects.act(d);
+    const detectedAt = new Date();
+    if (!(await recordDetection(this.store, d, detectedAt))) return; // another node got there first
+    this.effects.detected(d, detectedAt);
+  }
+}

@@ -1,0 +1,15 @@
+import type { Detection } from '@token-ledger/anomaly';
+import type { ThreadError } from '@token-ledger/event-store';
+import type { AnomalyPipelineSettings } from './anomaly-pipeline';
+
+/** What the anomaly engine's thread needs (anomaly-thread.worker.ts). */
+export interface AnomalyThreadData {
+  location: { url: string; schema: string; pollIntervalMs?: number };
+  settings: AnomalyPipelineSettings;
+}
+
+/** Thread → main: carry out a detection's action (answered with `acted`), or a detection recorded. */
+export type AnomalyThreadMessage = { kind: 'act'; id: number; detection: Detection } | { kind: 'detected'; detection: Detection; detectedAt: number };
+
+/** Main → thread: the action's outcome. */
+export type AnomalyThreadCommand = { kind: 'acted'; id: number; error?: ThreadError };
