@@ -1,15 +1,12 @@
+import * as path from 'node:path';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
-import type { EventStore, SqlClient } from '@token-ledger/event-store';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { PostgresEventStore, SupervisedThread, type EventStore, type SqlClient } from '@token-ledger/event-store';
 import {
   DEFAULT_TOPICS,
   ensureTopics,
   InProcessEventSource,
-  KafkaEventSource,
-  KafkaRelay,
-  KafkaRevocationSink,
   positionBefore,
-  RELAY_PRODUCER_CONFIG,
   RevocationHub,
   RevocationPropagator,
   type SqlBackedStore,
@@ -17,6 +14,8 @@ import {
 } from '@token-ledger/messaging';
 import type { LedgerConfig } from '../config/ledger-config';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
+import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
+import type { KafkaThreadData, KafkaThreadMessage } from './kafka-pipeline.worker';
 
 export const REVOCATIONS_OPTIONS = Symbol('REVOCATIONS_OPTIONS');
 
@@ -38,17 +37,18 @@ export interface RevocationsOptions {
  * - always: an in-process feed (store subscription) → RevocationHub, which the SSE endpoint streams.
  *   It starts at the last position older than max access-token TTL + 1 min, so the hub's "active"
  *   set holds every revocation that can still matter; no checkpoint (rebuilt on every start).
- * - with Kafka: the KafkaRelay (store → events.v1, checkpointed in msg_checkpoints) and the
- *   propagator (consumer group `token-ledger-revocations` on events.v1 → revocations.v1).
+ * - with Kafka: the KafkaPipeline — the relay (store → events.v1, checkpointed in msg_checkpoints)
+ *   and the propagator (consumer group `token-ledger-revocations` on events.v1 → revocations.v1) —
+ *   in a worker thread of its own on PostgreSQL (so the API's load does not delay what resource
+ *   servers and the anomaly engine see), inline with the embedded store.
  */
 @Injectable()
 export class RevocationsService implements OnModuleDestroy {
   readonly hub = new RevocationHub();
   private readonly streams = new Set<{ destroy(): void }>();
   private hubFeed?: RevocationPropagator;
-  private relay?: KafkaRelay;
-  private kafkaPropagator?: RevocationPropagator;
-  private producer?: Producer;
+  private kafka?: KafkaPipeline;
+  private kafkaThread?: SupervisedThread<KafkaThreadMessage>;
   private admin?: Admin;
   readonly topics: TopicNames;
 
@@ -63,10 +63,6 @@ export class RevocationsService implements OnModuleDestroy {
 
   get kafkaEnabled(): boolean {
     return !!this.brokers;
-  }
-
-  get relayPosition(): number | undefined {
-    return this.relay?.position;
   }
 
   private get brokers(): string[] | undefined {
@@ -92,16 +88,24 @@ export class RevocationsService implements OnModuleDestroy {
     this.admin = kafka.admin();
     await this.admin.connect();
     await ensureTopics(this.admin, { topics: this.topics, partitions: this.options.partitions });
-    this.relay = new KafkaRelay(kafka, store, { topics: this.topics, name: this.options.relayName, onError: onError('kafka relay') });
-    await this.relay.start();
-    this.producer = kafka.producer(RELAY_PRODUCER_CONFIG);
-    await this.producer.connect();
-    this.kafkaPropagator = new RevocationPropagator(
-      new KafkaEventSource(kafka, { topic: this.topics.events, groupId: this.options.groupId ?? 'token-ledger-revocations' }),
-      [new KafkaRevocationSink(this.producer, this.topics.revocations)],
-      { maxAccessTokenTtlSeconds: ttl },
-    );
-    await this.kafkaPropagator.start();
+    const settings: KafkaPipelineSettings = {
+      brokers,
+      topics: this.topics,
+      relayName: this.options.relayName,
+      groupId: this.options.groupId,
+      maxAccessTokenTtlSeconds: ttl,
+    };
+    if (store instanceof PostgresEventStore) {
+      const data: KafkaThreadData = { location: store.location, settings };
+      this.kafkaThread = new SupervisedThread<KafkaThreadMessage>('kafka', path.join(__dirname, 'kafka-pipeline.worker'), data, {
+        message: (m) => this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
+        error: (error) => this.options.onError?.(error, 'kafka thread'),
+      });
+      await this.kafkaThread.start();
+    } else {
+      this.kafka = new KafkaPipeline(store, settings, (error, component) => this.options.onError?.(error, component));
+      await this.kafka.start();
+    }
   }
 
   /** Open SSE responses, ended when the app shuts down (else the HTTP server waits for them). */
@@ -127,9 +131,8 @@ export class RevocationsService implements OnModuleDestroy {
   }
 
   async stop(): Promise<void> {
-    await this.kafkaPropagator?.stop();
-    await this.relay?.stop();
-    await this.producer?.disconnect().catch(() => undefined);
+    await this.kafkaThread?.stop();
+    await this.kafka?.stop();
     await this.admin?.disconnect().catch(() => undefined);
     await this.hubFeed?.stop();
   }

@@ -1,0 +1,31 @@
+/** Worker-thread entry of the Kafka side of serve on PostgreSQL (RevocationsService): relay and propagator. */
+import { describeError, PostgresEventStore, runThread } from '@token-ledger/event-store';
+import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
+
+export interface KafkaThreadData {
+  location: { url: string; schema: string; pollIntervalMs?: number };
+  settings: KafkaPipelineSettings;
+}
+
+/** Thread → main: an error with the component it came from (the service reports it so). */
+export type KafkaThreadMessage = { kind: 'failed'; component: string; error: ReturnType<typeof describeError> };
+
+runThread<KafkaThreadData, KafkaThreadMessage>(async (data, post) => {
+  // The relay's batch costs a producer round trip (acks=all) and a checkpoint write: reading 5 ms
+  // after a wake-up, rather than once per append on this idle event loop, batches what came meanwhile.
+  const store = await PostgresEventStore.open({ ...data.location, poolSize: 3, wakeDelayMs: 5 });
+  const pipeline = new KafkaPipeline(store, data.settings, (error, component) => post({ kind: 'failed', component, error: describeError(error) }));
+  try {
+    await pipeline.start();
+  } catch (error) {
+    await pipeline.stop().catch(() => undefined);
+    await store.close();
+    throw error;
+  }
+  return {
+    stop: async () => {
+      await pipeline.stop();
+      await store.close();
+    },
+  };
+});
