@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { verifyChain } from '@token-ledger/forensics';
 import { eventually } from '../messaging/support';
 import { LedgerClient, startLedger, type Ledger } from '../support/ledger-harness';
+import { expectReuseRevokedSubject } from './support';
 
 jest.setTimeout(120_000);
 
@@ -38,17 +39,7 @@ describe('anomaly engine in-process on the embedded store', () => {
     expect((await api.refresh(phone.refresh_token, client)).status).toBe(200);
     expect((await api.refresh(phone.refresh_token, client)).body.error).toBe('invalid_grant'); // reuse
 
-    let anomalies: any[] = [];
-    await eventually(async () => {
-      anomalies = (await api.admin('GET', '/v1/anomalies?subject=victim')).body.items;
-      return anomalies.length > 0;
-    }, 'reuse anomaly');
-    expect(anomalies).toEqual([
-      expect.objectContaining({ rule: 'reuse_detected', severity: 'critical', action: 'revoke_subject', familyId: phone.family_id, subject: 'victim' }),
-    ]);
-    await eventually(async () => (await api.admin('GET', `/v1/families/${laptop.family_id}`)).body.status === 'revoked', 'laptop revoked');
-    expect((await api.admin('GET', `/v1/families/${laptop.family_id}`)).body.revokedReason).toBe('anomaly');
-    expect((await api.refresh(laptop.refresh_token, client)).body.error).toBe('invalid_grant');
+    await expectReuseRevokedSubject(api, client, { subject: 'victim', reusedFamilyId: phone.family_id, other: laptop });
     expect((await api.refresh(bystander.refresh_token, client)).status).toBe(200);
 
     // A login after the incident is fine. Rewind the engine to position 0 and restart: it re-reads

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describeWithBackend } from '../backends';
-import { eventually } from '../messaging/support';
 import { LedgerClient, startLedger, type Ledger } from '../support/ledger-harness';
+import { expectReuseRevokedSubject } from './support';
 
 jest.setTimeout(120_000);
 
@@ -42,17 +42,7 @@ describeWithBackend('postgres', 'anomaly engine in its own thread on PostgreSQL 
     expect(others.filter((r) => r.status >= 500)).toEqual([]);
     expect(others.filter((r) => r.status === 200).length).toBe(1); // one rotation wins; the rest reuse it (no grace)
 
-    let anomalies: any[] = [];
-    await eventually(async () => {
-      anomalies = (await api.admin('GET', '/v1/anomalies?subject=victim')).body.items;
-      return anomalies.length > 0;
-    }, 'reuse anomaly');
-    expect(anomalies).toEqual([
-      expect.objectContaining({ rule: 'reuse_detected', severity: 'critical', action: 'revoke_subject', familyId: phone.family_id, subject: 'victim' }),
-    ]);
-    await eventually(async () => (await api.admin('GET', `/v1/families/${laptop.family_id}`)).body.status === 'revoked', 'laptop revoked');
-    expect((await api.admin('GET', `/v1/families/${laptop.family_id}`)).body.revokedReason).toBe('anomaly');
-    expect((await api.refresh(laptop.refresh_token, client)).body.error).toBe('invalid_grant');
+    await expectReuseRevokedSubject(api, client, { subject: 'victim', reusedFamilyId: phone.family_id, other: laptop });
     expect(ledger.logs.join('')).toMatch(/anomaly engine started \(in-process, in its own thread\)/);
   });
 });
