@@ -131,11 +131,16 @@ export class AnomalyPipeline {
   /**
    * Act, record, tell. An anomaly already recorded was acted on before (a redelivery or a replay
    * from an older checkpoint): nothing is repeated, so a replayed revoke_subject never revokes
-   * logins made since. A crash between acting and recording acts once more on the next try.
+   * logins made since. A crash between acting and recording acts once more on the next try; a
+   * detection recorded already is not told again (the append says so).
    */
   private async handle(d: Detection): Promise<void> {
-    if (await isRecorded(this.store, d.anomalyId)) return;
-    if (d.action === 'revoke_family' || d.action === 'revoke_subject') await this.effects.act(d);
+    // Only an action must not run again; an alert is recorded once by the no_stream append alone
+    // (one round trip instead of two: a wave of burst alerts must not delay the detections behind it).
+    if (d.action === 'revoke_family' || d.action === 'revoke_subject') {
+      if (await isRecorded(this.store, d.anomalyId)) return;
+      await this.effects.act(d);
+    }
     const detectedAt = new Date();
     if (!(await recordDetection(this.store, d, detectedAt))) return; // another node got there first
     this.effects.detected(d, detectedAt);
