@@ -76,9 +76,20 @@ export class SupervisedThread<In extends { kind: string }, Out extends { kind: s
         if (!started) return reject(new Error(`${this.name} thread exited with code ${code} before it started`));
         if (this.stopping) return;
         this.handlers.error(new Error(`${this.name} thread exited with code ${code}; starting it again`));
-        this.respawn = setTimeout(() => this.start().catch((e) => this.handlers.error(e)), RESPAWN_DELAY_MS);
+        this.scheduleRespawn();
       });
     });
+  }
+
+  /** Starts the thread again in a second, and again after that for as long as it cannot start (the database is down). */
+  private scheduleRespawn(): void {
+    this.respawn = setTimeout(() => {
+      if (this.stopping) return;
+      this.start().catch((error) => {
+        this.handlers.error(error);
+        if (!this.stopping) this.scheduleRespawn();
+      });
+    }, RESPAWN_DELAY_MS);
   }
 
   /** Posts a message to the running thread (dropped when there is none: it is restarting). */
