@@ -1,3 +1,4 @@
+import { positive, UsageError } from '../common/driver';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -72,14 +73,7 @@ The table goes to stdout, progress to stderr. Exit code 1 when a part broke (ser
 no anomaly detected at all, the CLI failed, a rule the seed triggers detected nothing); a missed
 latency target alone is shown as FAIL in the table (exit code 0). Exit code 2: usage error.`;
 
-export class UsageError extends Error {}
-
-function positive(flag: string, raw: string, { integer = false, allowZero = false } = {}): number {
-  const value = Number(raw);
-  const ok = Number.isFinite(value) && (allowZero ? value >= 0 : value > 0) && (!integer || Number.isInteger(value));
-  if (!ok) throw new UsageError(`${flag} must be a ${integer ? 'positive integer' : 'positive number'}, got "${raw}"`);
-  return value;
-}
+export { UsageError };
 
 export function parseOptions(argv: string[]): AnomalyBenchOptions | 'help' {
   let parsed;

@@ -2,6 +2,7 @@
  * `npm run bench:anomaly`: anomaly detection latency under refresh load, and backtest throughput,
  * on PostgreSQL. See bench/anomaly/README.md.
  */
+import { machineMeta, parseCommandLine, startDriver } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,9 +15,9 @@ import { DEFAULT_RULES, openGeoLocator, RULE_NAMES, userAgentFamily } from '@tok
 import { PostgresEventStore } from '@token-ledger/event-store';
 
 import { log, progress } from '../common/console';
-import { installSignalHandlers, registerCleanup, runCleanups } from '../refresh/processes';
+import { registerCleanup, runCleanups } from '../refresh/processes';
 import { createDatabase } from '../refresh/targets';
-import { parseOptions, USAGE, UsageError, type AnomalyBenchOptions } from './args';
+import { parseOptions, USAGE, type AnomalyBenchOptions } from './args';
 import { readSummary, runCli } from './backtest';
 import { buildIpPool } from './ip-pool';
 import { measureLatency } from './latency';
@@ -205,55 +206,18 @@ async function runBacktestPart(opts: AnomalyBenchOptions, root: string, scratch:
 }
 
 async function main(): Promise<number> {
-  let opts: AnomalyBenchOptions | 'help';
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench:anomaly: ${err.message}\n\n${USAGE}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (opts === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-
-  installSignalHandlers();
-  // On Ctrl-C the throw-away database is dropped WITH (FORCE) under a running seed; the pg
-  // connection that was busy then reports the termination as an 'error' event no one listens to.
-  let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (stopping = true));
-  process.on('uncaughtException', (err) => {
-    if (stopping) return;
-    log(`bench:anomaly: ${err.stack ?? String(err)}`);
-    void runCleanups().finally(() => process.exit(1));
-  });
+  const opts = parseCommandLine<AnomalyBenchOptions>('bench:anomaly', USAGE, parseOptions);
+  if (typeof opts === 'number') return opts;
+  const { scratch, keepScratch } = startDriver('bench:anomaly', { dropsDatabases: true });
   const root = repoRoot();
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-bench-anomaly-'));
-  let keepScratch = false;
-  registerCleanup(async () => {
-    if (!keepScratch) fs.rmSync(scratch, { recursive: true, force: true });
-  });
-
-  const cpus = os.cpus();
-  const meta: AnomalyBenchMeta = {
-    startedAt: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cpus: cpus.length,
-    postgres: await postgresVersion(opts.databaseUrl),
-    loadAverage: os.loadavg(),
-  };
+  const meta: AnomalyBenchMeta = { ...machineMeta(), postgres: await postgresVersion(opts.databaseUrl), loadAverage: os.loadavg() };
 
   const latency = opts.parts.includes('latency') ? await runLatencyPart(opts, root, scratch) : undefined;
   const backtest = opts.parts.includes('backtest') ? await runBacktestPart(opts, root, scratch) : undefined;
 
   const failed = latency?.status === 'failed' || backtest?.status === 'failed';
   if (failed || opts.keepLogs) {
-    keepScratch = true;
+    keepScratch();
     log(`server logs and CLI output kept in ${scratch}`);
   }
   await runCleanups();

@@ -1,3 +1,4 @@
+import { positive, UsageError } from '../common/driver';
 import { parseArgs } from 'node:util';
 
 export const PARTS = ['rebuild', 'lag'] as const;
@@ -75,14 +76,7 @@ Options:
 The table goes to stdout, progress to stderr. Exit code 1 when a part failed or a result check
 failed (a missed target alone is reported as FAIL in the table, exit code 0).`;
 
-export class UsageError extends Error {}
-
-function positive(flag: string, raw: string, { integer = false, allowZero = false } = {}): number {
-  const value = Number(raw);
-  const ok = Number.isFinite(value) && (allowZero ? value >= 0 : value > 0) && (!integer || Number.isInteger(value));
-  if (!ok) throw new UsageError(`${flag} must be a ${integer ? 'positive integer' : 'positive number'}, got "${raw}"`);
-  return value;
-}
+export { UsageError };
 
 export function parseOptions(argv: string[]): ProjectionBenchOptions | 'help' {
   let parsed;

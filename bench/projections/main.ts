@@ -2,9 +2,9 @@
  * `npm run bench:projections`: read-model rebuild throughput and read-model lag under refresh load,
  * on PostgreSQL. See bench/projections/README.md.
  */
+import { machineMeta, parseCommandLine, startDriver } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Client as PgClient } from 'pg';
@@ -12,9 +12,9 @@ import { Client as PgClient } from 'pg';
 import { PostgresEventStore } from '@token-ledger/event-store';
 import { migrateReadModels } from '@token-ledger/projections';
 
-import { installSignalHandlers, registerCleanup, runCleanups } from '../refresh/processes';
+import { registerCleanup, runCleanups } from '../refresh/processes';
 import { createDatabase } from '../refresh/targets';
-import { parseOptions, USAGE, UsageError, type ProjectionBenchOptions } from './args';
+import { parseOptions, USAGE, type ProjectionBenchOptions } from './args';
 import { measureLag } from './lag';
 import { bestRun, configLabel, lagPasses, renderReport, type LagPart, type ProjectionBenchMeta, type RebuildPart } from './report';
 import { checkRebuild, profileReads, resetReadModels, timeRebuild } from './rebuild';
@@ -128,47 +128,11 @@ async function runLagPart(opts: ProjectionBenchOptions, root: string, scratch: s
 }
 
 async function main(): Promise<number> {
-  let opts: ProjectionBenchOptions | 'help';
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench:projections: ${err.message}\n\n${USAGE}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (opts === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-
-  installSignalHandlers();
-  // On Ctrl-C the throw-away database is dropped WITH (FORCE) under a running seed or rebuild; the
-  // pg connection that was busy then reports the termination as an 'error' event no one listens to.
-  let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (stopping = true));
-  process.on('uncaughtException', (err) => {
-    if (stopping) return;
-    log(`bench:projections: ${err.stack ?? String(err)}`);
-    void runCleanups().finally(() => process.exit(1));
-  });
+  const opts = parseCommandLine<ProjectionBenchOptions>('bench:projections', USAGE, parseOptions);
+  if (typeof opts === 'number') return opts;
+  const { scratch, keepScratch } = startDriver('bench:projections', { dropsDatabases: true });
   const root = repoRoot();
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-bench-projections-'));
-  let keepScratch = false;
-  registerCleanup(async () => {
-    if (!keepScratch) fs.rmSync(scratch, { recursive: true, force: true });
-  });
-
-  const cpus = os.cpus();
-  const meta: ProjectionBenchMeta = {
-    startedAt: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cpus: cpus.length,
-    postgres: await postgresVersion(opts.databaseUrl),
-  };
+  const meta: ProjectionBenchMeta = { ...machineMeta(), postgres: await postgresVersion(opts.databaseUrl) };
 
   const rebuild = opts.parts.includes('rebuild') ? await runRebuild(opts) : undefined;
   const lag = opts.parts.includes('lag') ? await runLagPart(opts, root, scratch) : undefined;
@@ -176,7 +140,7 @@ async function main(): Promise<number> {
   const failed =
     rebuild?.status === 'failed' || rebuild?.runs.some((r) => !r.check.ok) === true || lag?.status === 'failed';
   if (lag?.status === 'failed') {
-    keepScratch = true;
+    keepScratch();
     log(`server logs kept in ${scratch}`);
   }
   await runCleanups();

@@ -1,3 +1,4 @@
+import { positive, UsageError } from '../common/driver';
 import { parseArgs } from 'node:util';
 
 export interface PropagationOptions {
@@ -45,7 +46,7 @@ Options:
 The table goes to stdout, progress to stderr. Exit code 0 when the Kafka p99 meets the target,
 1 when it does not (or the run failed), 2 for a usage error.`;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 function integer(flag: string, raw: string, min: number, max: number): number {
   const value = Number(raw);
@@ -55,11 +56,6 @@ function integer(flag: string, raw: string, min: number, max: number): number {
   return value;
 }
 
-function positive(flag: string, raw: string): number {
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number, got "${raw}"`);
-  return value;
-}
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): PropagationOptions | 'help' {
   let parsed;

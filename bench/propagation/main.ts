@@ -2,6 +2,7 @@
  * `npm run bench:propagation`: how long a revocation takes to reach a resource server's verifier,
  * over Kafka and over SSE. See bench/propagation/README.md.
  */
+import { parseCommandLine } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +16,7 @@ import { createVerifier, type Verifier } from '@token-ledger/verifier';
 import { machineBusyCpuSeconds, processCpuSeconds, selfCpuSeconds } from '../refresh/cpu';
 import { mapLimit } from '../refresh/http';
 import { installSignalHandlers, registerCleanup, runCleanups } from '../refresh/processes';
-import { parseOptions, USAGE, UsageError, type PropagationOptions } from './args';
+import { parseOptions, USAGE, type PropagationOptions } from './args';
 import { BrokerUnavailableError, connectAdmin, resetLedgerTopics, waitForQuietPipeline, withTimeout } from './kafka';
 import { startLedger, type Family, type RunningLedger } from './ledger';
 import { measure, type Transport } from './measure';
@@ -169,21 +170,8 @@ async function run(opts: PropagationOptions): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  let opts: PropagationOptions | 'help';
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench:propagation: ${err.message}\n\n${USAGE}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (opts === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  return run(opts);
+  const opts = parseCommandLine<PropagationOptions>('bench:propagation', USAGE, (argv) => parseOptions(argv));
+  return typeof opts === 'number' ? opts : run(opts);
 }
 
 main().then(

@@ -1,3 +1,4 @@
+import { positive, UsageError } from '../common/driver';
 import { parseArgs } from 'node:util';
 
 export const TARGET_NAMES = ['embedded', 'postgres', 'reference'] as const;
@@ -42,14 +43,7 @@ Options:
 Each (target, chains) cell runs on a freshly started server, one server at a time.
 The table goes to stdout, progress to stderr. Exit code 1 if any cell failed.`;
 
-function positiveNumber(flag: string, raw: string, { integer = false, allowZero = false } = {}): number {
-  const value = Number(raw);
-  const ok = Number.isFinite(value) && (allowZero ? value >= 0 : value > 0) && (!integer || Number.isInteger(value));
-  if (!ok) throw new UsageError(`${flag} must be a ${integer ? 'positive integer' : 'positive number'}, got "${raw}"`);
-  return value;
-}
-
-export class UsageError extends Error {}
+export { UsageError };
 
 export function parseOptions(argv: string[]): BenchOptions | 'help' {
   let parsed;
@@ -78,7 +72,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (v.help) return 'help';
 
   const chains = [...new Set(String(v.chains).split(',').map((s) => s.trim()).filter(Boolean))].map((s) =>
-    positiveNumber('--chains', s, { integer: true }),
+    positive('--chains', s, { integer: true }),
   );
   if (chains.length === 0) throw new UsageError('--chains needs at least one value');
   if (chains.some((c) => c > 1024)) throw new UsageError('--chains values above 1024 are not supported');
@@ -93,14 +87,14 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (targets.length === 0) throw new UsageError('--targets needs at least one value');
 
   return {
-    durationSec: positiveNumber('--duration', String(v.duration)),
-    warmupSec: positiveNumber('--warmup', String(v.warmup), { allowZero: true }),
+    durationSec: positive('--duration', String(v.duration)),
+    warmupSec: positive('--warmup', String(v.warmup), { allowZero: true }),
     chains,
     targets,
     jsonFile: v.json,
     databaseUrl: v['database-url'] ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-    startTimeoutSec: positiveNumber('--start-timeout', String(v['start-timeout'])),
-    requestTimeoutSec: positiveNumber('--request-timeout', String(v['request-timeout'])),
+    startTimeoutSec: positive('--start-timeout', String(v['start-timeout'])),
+    requestTimeoutSec: positive('--request-timeout', String(v['request-timeout'])),
     ledgerCli: String(v['ledger-cli']),
   };
 }

@@ -3,15 +3,15 @@
  * and PostgreSQL stores) against panva/oidc-provider as a reference, on the same load driver.
  * See bench/refresh/README.md.
  */
+import { parseCommandLine, startDriver } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { BenchOptions, parseOptions, TargetName, USAGE, UsageError } from './args';
+import { BenchOptions, parseOptions, TargetName, USAGE } from './args';
 import { controlPool, mapLimit } from './http';
 import { runLoad } from './load';
-import { installSignalHandlers, registerCleanup, runCleanups } from './processes';
+import { runCleanups } from './processes';
 import { attachRatios, benchMeta, CellResult, renderTable } from './report';
 import { Chain, RunningTarget, startTarget } from './targets';
 import { verifyTarget } from './verify';
@@ -90,28 +90,10 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
 }
 
 async function main(): Promise<number> {
-  let opts: BenchOptions | 'help';
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench:refresh: ${err.message}\n\n${USAGE}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (opts === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-
-  installSignalHandlers();
+  const opts = parseCommandLine<BenchOptions>('bench:refresh', USAGE, parseOptions);
+  if (typeof opts === 'number') return opts;
+  const { scratch, keepScratch } = startDriver('bench:refresh');
   const root = repoRoot();
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-bench-refresh-'));
-  let keepScratch = false;
-  registerCleanup(async () => {
-    if (!keepScratch) fs.rmSync(scratch, { recursive: true, force: true });
-  });
 
   const meta = benchMeta({ warmupSec: opts.warmupSec, durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets });
   const results: CellResult[] = [];
@@ -125,7 +107,7 @@ async function main(): Promise<number> {
 
   const failed = results.some((r) => r.status !== 'ok');
   if (failed) {
-    keepScratch = true;
+    keepScratch();
     log(`server logs kept in ${scratch}`);
   }
   await runCleanups();

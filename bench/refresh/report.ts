@@ -1,4 +1,4 @@
-import * as os from 'node:os';
+import { machineMeta } from '../common/driver';
 
 import { TargetName } from './args';
 import { LoadResult } from './load';
@@ -28,15 +28,7 @@ export interface BenchMeta {
 }
 
 export function benchMeta(o: { warmupSec: number; durationSec: number; chains: number[]; targets: TargetName[] }): BenchMeta {
-  const cpus = os.cpus();
-  return {
-    startedAt: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cpus: cpus.length,
-    ...o,
-  };
+  return { ...machineMeta(), ...o };
 }
 
 export function attachRatios(results: CellResult[]): void {
