@@ -17,4 +17,4 @@ export { openEventStore } from './open-event-store';
 export type { EventStoreConfig } from './open-event-store';
 export { BatchedConsumer, type BatchedConsumerHooks } from './batched-consumer';
 export { Batcher } from './batcher';
-export { describeError, runThread, SupervisedThread, type SupervisedThreadHandlers, type ThreadError } from './store-thread';
+export { describeError, runThread, startOnStore, SupervisedThread, type SupervisedThreadHandlers, type ThreadError } from './store-thread';

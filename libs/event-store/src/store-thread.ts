@@ -144,6 +144,27 @@ export function runThread<D, Out extends { kind: string }, In extends { kind: st
   );
 }
 
+/**
+ * Starts `work` on the store a thread opened: if it cannot start, it is stopped (what it did start
+ * is let go) and the store closed before the error goes on; the returned stop stops it, then closes
+ * the store.
+ */
+export async function startOnStore(store: { close(): Promise<void> }, work: { start(): Promise<void>; stop(): Promise<void> }): Promise<{ stop(): Promise<void> }> {
+  try {
+    await work.start();
+  } catch (error) {
+    await work.stop().catch(() => undefined);
+    await store.close();
+    throw error;
+  }
+  return {
+    stop: async () => {
+      await work.stop();
+      await store.close();
+    },
+  };
+}
+
 function spawnWorker(entry: string, data: unknown): Worker {
   const compiled = `${entry}.js`;
   if (existsSync(compiled)) return new Worker(compiled, { workerData: data });

@@ -1,5 +1,5 @@
 /** Worker-thread entry of ThreadedProjectionRunner (projection-thread.ts): one ProjectionRunner, its own store. */
-import { describeError, PostgresEventStore, runThread } from '@token-ledger/event-store';
+import { describeError, PostgresEventStore, runThread, startOnStore } from '@token-ledger/event-store';
 import { ALL_PROJECTIONS } from './index';
 import { ProjectionRunner } from './projection-runner';
 import type { ProjectionThreadData, ProjectionThreadMessage } from './projection-thread';
@@ -18,17 +18,6 @@ runThread<ProjectionThreadData, ProjectionThreadMessage>(async (data, post) => {
       onError: (e) => post({ kind: 'error', error: describeError(e) }),
     },
   );
-  try {
-    await runner.start();
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  return {
-    position: runner.position,
-    stop: async () => {
-      await runner.stop();
-      await store.close();
-    },
-  };
+  const running = await startOnStore(store, runner);
+  return { ...running, position: runner.position };
 });

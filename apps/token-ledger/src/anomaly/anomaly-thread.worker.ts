@@ -2,7 +2,7 @@
  * Worker-thread entry of the anomaly engine on PostgreSQL (AnomalyService): the pipeline with a store
  * of its own. Actions go back to the main thread, which owns the command side.
  */
-import { describeError, PostgresEventStore, runThread } from '@token-ledger/event-store';
+import { describeError, PostgresEventStore, runThread, startOnStore } from '@token-ledger/event-store';
 import { AnomalyPipeline } from './anomaly-pipeline';
 import type { AnomalyThreadCommand, AnomalyThreadData, AnomalyThreadMessage } from './anomaly-thread';
 
@@ -23,22 +23,14 @@ runThread<AnomalyThreadData, AnomalyThreadMessage, AnomalyThreadCommand>(async (
     detected: (detection, detectedAt) => post({ kind: 'detected', detection, detectedAt: detectedAt.getTime() }),
     onError: (error) => post({ kind: 'error', error: describeError(error) }),
   });
-  try {
-    await pipeline.start();
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
+  const running = await startOnStore(store, pipeline);
   return {
+    ...running,
     onMessage: (m) => {
       const waiting = acting.get(m.id);
       acting.delete(m.id);
       if (m.error) waiting?.reject(Object.assign(new Error(m.error.message), m.error));
       else waiting?.resolve();
-    },
-    stop: async () => {
-      await pipeline.stop();
-      await store.close();
     },
   };
 });

@@ -1,5 +1,5 @@
 /** Worker-thread entry of the Kafka side of serve on PostgreSQL (RevocationsService): relay and propagator. */
-import { describeError, PostgresEventStore, runThread } from '@token-ledger/event-store';
+import { describeError, PostgresEventStore, runThread, startOnStore } from '@token-ledger/event-store';
 import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
 
 export interface KafkaThreadData {
@@ -15,17 +15,5 @@ runThread<KafkaThreadData, KafkaThreadMessage>(async (data, post) => {
   // after a wake-up, rather than once per append on this idle event loop, batches what came meanwhile.
   const store = await PostgresEventStore.open({ ...data.location, poolSize: 3, wakeDelayMs: 5 });
   const pipeline = new KafkaPipeline(store, data.settings, (error, component) => post({ kind: 'failed', component, error: describeError(error) }));
-  try {
-    await pipeline.start();
-  } catch (error) {
-    await pipeline.stop().catch(() => undefined);
-    await store.close();
-    throw error;
-  }
-  return {
-    stop: async () => {
-      await pipeline.stop();
-      await store.close();
-    },
-  };
+  return startOnStore(store, pipeline);
 });
