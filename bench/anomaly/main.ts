@@ -2,14 +2,13 @@
  * `npm run bench:anomaly`: anomaly detection latency under refresh load, and backtest throughput,
  * on PostgreSQL. See bench/anomaly/README.md.
  */
-import { machineMeta, parseCommandLine, startDriver } from '../common/driver';
+import { machineMeta, parseCommandLine, postgresVersion, repoRoot, runMain, startDriver } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { Client as PgClient } from 'pg';
 
 import { DEFAULT_RULES, openGeoLocator, RULE_NAMES, userAgentFamily } from '@token-ledger/anomaly';
 import { PostgresEventStore } from '@token-ledger/event-store';
@@ -25,31 +24,6 @@ import { latencyPasses, renderReport, type AnomalyBenchMeta, type BacktestPart, 
 import { DEVICE_SWITCH, planSeed, seed, USER_AGENTS, USER_AGENTS_UPDATED } from './seed';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
-
-/** The repository root: the first ancestor whose package.json is token-ledger's. */
-function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'token-ledger') return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
-    dir = parent;
-  }
-}
-
-async function postgresVersion(url: string): Promise<string | undefined> {
-  const client = new PgClient({ connectionString: url });
-  try {
-    await client.connect();
-    const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
-    return `PostgreSQL ${rows[0].v.split(' ')[0]}`;
-  } catch {
-    return undefined;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 /** The seed relies on these user-agent families: check them against the engine's own parser. */
 function checkUserAgents(): void {
@@ -249,13 +223,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    log(`bench:anomaly: ${(err as Error)?.stack ?? String(err)}`);
-    await runCleanups();
-    process.exitCode = 1;
-  },
-);
+runMain('bench:anomaly', main);

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Client as PgClient } from 'pg';
 import { installSignalHandlers, registerCleanup, runCleanups } from '../refresh/processes';
 import { log } from './console';
 
@@ -72,4 +73,44 @@ export function machineMeta(): { startedAt: string; node: string; platform: stri
     cpu: cpus[0]?.model.trim() ?? 'unknown',
     cpus: cpus.length,
   };
+}
+
+/** The repository root: the first ancestor whose package.json is token-ledger's. */
+export function repoRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'token-ledger') return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/** "PostgreSQL 15.20" for the server at `url`, or undefined when it does not answer. */
+export async function postgresVersion(url: string): Promise<string | undefined> {
+  const client = new PgClient({ connectionString: url });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
+    return `PostgreSQL ${rows[0].v.split(' ')[0]}`;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Runs a driver's main: its result is the exit code; a throw is logged, the cleanups run, exit code 1. */
+export function runMain(name: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    async (err: unknown) => {
+      log(`${name}: ${(err as Error)?.stack ?? String(err)}`);
+      await runCleanups();
+      process.exitCode = 1;
+    },
+  );
 }

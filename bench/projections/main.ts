@@ -2,12 +2,10 @@
  * `npm run bench:projections`: read-model rebuild throughput and read-model lag under refresh load,
  * on PostgreSQL. See bench/projections/README.md.
  */
-import { machineMeta, parseCommandLine, startDriver } from '../common/driver';
+import { machineMeta, parseCommandLine, postgresVersion, repoRoot, runMain, startDriver } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
-import { Client as PgClient } from 'pg';
 
 import { PostgresEventStore } from '@token-ledger/event-store';
 import { migrateReadModels } from '@token-ledger/projections';
@@ -21,33 +19,7 @@ import { checkRebuild, profileReads, resetReadModels, timeRebuild } from './rebu
 import { planSeed, seed } from './seed';
 import { log, progress } from '../common/console';
 
-
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
-
-/** The repository root: the first ancestor whose package.json is token-ledger's. */
-function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'token-ledger') return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
-    dir = parent;
-  }
-}
-
-async function postgresVersion(url: string): Promise<string | undefined> {
-  const client = new PgClient({ connectionString: url });
-  try {
-    await client.connect();
-    const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
-    return `PostgreSQL ${rows[0].v.split(' ')[0]}`;
-  } catch {
-    return undefined;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 async function runRebuild(opts: ProjectionBenchOptions): Promise<RebuildPart> {
   const part: RebuildPart = { status: 'ok', runs: [] };
@@ -161,13 +133,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    log(`bench:projections: ${(err as Error)?.stack ?? String(err)}`);
-    await runCleanups();
-    process.exitCode = 1;
-  },
-);
+runMain('bench:projections', main);

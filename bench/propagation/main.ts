@@ -2,7 +2,7 @@
  * `npm run bench:propagation`: how long a revocation takes to reach a resource server's verifier,
  * over Kafka and over SSE. See bench/propagation/README.md.
  */
-import { parseCommandLine } from '../common/driver';
+import { parseCommandLine, repoRoot } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -23,17 +23,6 @@ import { measure, type Transport } from './measure';
 import { buildReport, renderReport } from './report';
 import { readTopicTimes } from './stages';
 import { log, progress } from '../common/console';
-
-
-function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'bench', 'propagation'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
-    dir = parent;
-  }
-}
 
 /** A verifier per transport, both fail-closed, ready = bootstrapped (topic read to its end / SSE `ready`). */
 function startVerifiers(ledger: RunningLedger, brokers: string[]): Record<Transport, Verifier> {

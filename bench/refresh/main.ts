@@ -3,7 +3,7 @@
  * and PostgreSQL stores) against panva/oidc-provider as a reference, on the same load driver.
  * See bench/refresh/README.md.
  */
-import { parseCommandLine, startDriver } from '../common/driver';
+import { parseCommandLine, repoRoot, runMain, startDriver } from '../common/driver';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,20 +16,6 @@ import { attachRatios, benchMeta, CellResult, renderTable } from './report';
 import { Chain, RunningTarget, startTarget } from './targets';
 import { verifyTarget } from './verify';
 import { log, progress } from '../common/console';
-
-
-/** The repository root: the first ancestor holding bench/refresh/reference-server.mjs. */
-function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'bench', 'refresh', 'reference-server.mjs')) && fs.existsSync(path.join(dir, 'package.json'))) {
-      return dir;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the repository root above ${__dirname}`);
-    dir = parent;
-  }
-}
 
 async function runCell(target: TargetName, chainCount: number, opts: BenchOptions, root: string, scratch: string): Promise<CellResult> {
   const label = `${target} ×${chainCount}`;
@@ -120,13 +106,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    log(`bench:refresh: ${(err as Error)?.stack ?? String(err)}`);
-    await runCleanups();
-    process.exitCode = 1;
-  },
-);
+runMain('bench:refresh', main);
