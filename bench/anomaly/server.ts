@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import type { Pool } from 'undici';
 
 import { basicAuthorization, controlPool, describeResponse, jsonBody, requestJson, stringField } from '../refresh/http';
-import { freePort, sleep, spawnServer, type ChildServer } from '../refresh/processes';
-import { createDatabase, SCOPE, type Chain, type RunningTarget } from '../refresh/targets';
+import { freePort, spawnServer, type ChildServer } from '../refresh/processes';
+import { createDatabase, SCOPE, waitReady, type Chain, type RunningTarget } from '../refresh/targets';
 
 /**
  * `token-ledger serve` with LEDGER_STORE=postgres on a fresh database `tl_bench_<runId>` (created
@@ -95,7 +95,7 @@ export async function startServer(ctx: ServerContext): Promise<AnomalyServer> {
       env: serverEnv(env),
       logFile: path.join(ctx.workDir, 'token-ledger.log'),
     });
-    await waitReady(server, control, ctx.startTimeoutMs);
+    await waitReady('token-ledger', server, control, ctx.startTimeoutMs);
   } catch (err) {
     await control.close().catch(() => undefined);
     await server?.stop();
@@ -154,23 +154,3 @@ export async function startServer(ctx: ServerContext): Promise<AnomalyServer> {
   };
 }
 
-async function waitReady(server: ChildServer, control: Pool, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  void server.exited.then(() => (exited = true));
-  let last = '';
-  for (;;) {
-    if (exited) throw new Error(`token-ledger exited before it was ready (log ${server.logFile}):\n${server.tail()}`);
-    try {
-      const res = await requestJson(control, { method: 'GET', path: '/readyz' });
-      if (res.status === 200) return;
-      last = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`token-ledger not ready after ${timeoutMs / 1000} s (last /readyz: ${last}; log ${server.logFile}):\n${server.tail()}`);
-    }
-    await sleep(100);
-  }
-}

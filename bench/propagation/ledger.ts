@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { Pool } from 'undici';
 
 import { describeResponse, jsonBody, requestJson, stringField } from '../refresh/http';
-import { freePort, sleep, spawnServer, type ChildServer } from '../refresh/processes';
-import { createDatabase } from '../refresh/targets';
+import { freePort, spawnServer, type ChildServer } from '../refresh/processes';
+import { createDatabase, waitReady } from '../refresh/targets';
 
 export const SCOPE = 'api:read';
 
@@ -81,7 +81,7 @@ export async function startLedger(ctx: LedgerContext): Promise<RunningLedger> {
       }),
       logFile: path.join(ctx.workDir, 'token-ledger.log'),
     });
-    await waitReady(server, pool, ctx.startTimeoutMs);
+    await waitReady('token-ledger', server, pool, ctx.startTimeoutMs);
   } catch (err) {
     await pool.close().catch(() => undefined);
     await server?.stop();
@@ -130,23 +130,3 @@ export async function startLedger(ctx: LedgerContext): Promise<RunningLedger> {
   };
 }
 
-async function waitReady(server: ChildServer, pool: Pool, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  void server.exited.then(() => (exited = true));
-  let last = '';
-  for (;;) {
-    if (exited) throw new Error(`token-ledger exited before it was ready (log ${server.logFile}):\n${server.tail()}`);
-    try {
-      const res = await requestJson(pool, { method: 'GET', path: '/readyz' });
-      if (res.status === 200) return;
-      last = res.text.slice(0, 300);
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`token-ledger not ready after ${timeoutMs / 1000} s (last /readyz: ${last}; log ${server.logFile}):\n${server.tail()}`);
-    }
-    await sleep(100);
-  }
-}

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Client as PgClient } from 'pg';
+import type { Pool } from 'undici';
 
 import { TargetName } from './args';
 import {
@@ -123,6 +124,8 @@ async function waitUntil(
   server: ChildServer,
   timeoutMs: number,
   probe: () => Promise<boolean>,
+  /** What the last probe saw, for the timeout's message. */
+  lastSeen?: () => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
@@ -135,10 +138,27 @@ async function waitUntil(
     }
     if (await probe().catch(() => false)) return;
     if (Date.now() > deadline) {
-      throw new Error(`${what} not ready after ${timeoutMs / 1000}s (log ${server.logFile}):\n${server.tail()}`);
+      const seen = lastSeen ? `${lastSeen()}; ` : '';
+      throw new Error(`${what} not ready after ${timeoutMs / 1000}s (${seen}log ${server.logFile}):\n${server.tail()}`);
     }
     await sleep(100);
   }
+}
+
+/** Waits until a token-ledger server answers GET /readyz with 200 (fails when it exits or times out). */
+export async function waitReady(what: string, server: ChildServer, control: Pool, timeoutMs: number): Promise<void> {
+  let last = '';
+  const probe = async () => {
+    try {
+      const res = await requestJson(control, { method: 'GET', path: '/readyz' });
+      if (res.status === 200) return true;
+      last = `HTTP ${res.status} ${res.text.slice(0, 200)}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    return false;
+  };
+  await waitUntil(what, server, timeoutMs, probe, () => `last /readyz: ${last}`);
 }
 
 async function startLedger(name: 'embedded' | 'postgres', ctx: TargetContext): Promise<RunningTarget> {
@@ -175,10 +195,7 @@ async function startLedger(name: 'embedded' | 'postgres', ctx: TargetContext): P
   const origin = `http://127.0.0.1:${port}`;
   const control = controlPool(origin);
   try {
-    await waitUntil(`token-ledger (${name})`, server, ctx.startTimeoutMs, async () => {
-      const res = await requestJson(control, { method: 'GET', path: '/readyz' });
-      return res.status === 200;
-    });
+    await waitReady(`token-ledger (${name})`, server, control, ctx.startTimeoutMs);
   } catch (err) {
     await control.close().catch(() => undefined);
     await server.stop();
