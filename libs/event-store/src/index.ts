@@ -16,5 +16,4 @@ export type { EventStoreDbClientLike, EventStoreDbEventStore, EventStoreDbEventS
 export { openEventStore } from './open-event-store';
 export type { EventStoreConfig } from './open-event-store';
 export { BatchedConsumer, type BatchedConsumerHooks } from './batched-consumer';
-export { Batcher } from './batcher';
 export { describeError, runThread, startOnStore, SupervisedThread, type SupervisedThreadHandlers, type ThreadError } from './store-thread';

@@ -94,25 +94,49 @@ export interface KafkaEventSourceOptions {
   dedupCapacity?: number;
   consumer?: Partial<ConsumerConfig>;
   /**
-   * Partitions whose batches the handler may work on at once (kafkajs' partitionsConsumedConcurrently;
-   * default 1). Order still holds within a partition, i.e. per subject.
-   */
-  partitionsConsumedConcurrently?: number;
-  /**
-   * Commit offsets at most this often instead of after every batch (one OffsetCommit round trip per
-   * partition batch otherwise). A crash then redelivers up to this much: fine for a handler that
-   * deduplicates anyway. Default: after every batch.
+   * Commit offsets at most this often instead of after every handled batch (one OffsetCommit round
+   * trip each otherwise). A crash then redelivers up to this much: fine for a handler that
+   * deduplicates anyway. Default: after every handled batch.
    */
   autoCommitIntervalMs?: number;
+  /** Events fetched but not yet handled before fetching pauses (default 10,000). */
+  maxPendingEvents?: number;
+  /** Pause before re-joining after the handler failed (default 500 ms). */
+  retryDelayMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+/** Fetched records of one partition, waiting for the handler. */
+interface PendingPart {
+  partition: number;
+  events: PublicEvent[];
+  /** The partition's offset to commit once these are handled (last offset + 1). */
+  next: string;
 }
 
 /**
- * `token-ledger.events.v1` through a consumer group as an EventSource. Offsets are committed only
- * after the handler finished a batch (at-least-once); records are JSON public events.
+ * `token-ledger.events.v1` through a consumer group as an EventSource; records are JSON public
+ * events. Fetching and handling overlap: kafkajs fetches again only once its batch callbacks
+ * return, so they only queue the records and return, and the handler takes everything queued
+ * (all partitions, in arrival order, so each partition's order holds) whenever its previous call is
+ * done. A record waits for the handler's current call, never for a fetch round trip after it.
+ * Offsets are committed only for handled records (at-least-once); a handler failure re-joins the
+ * group after a pause and resumes from the committed offsets.
  */
 export class KafkaEventSource implements EventSource {
   private consumer?: Consumer;
   private readonly seen: LruSet;
+  private handler: EventBatchHandler = async () => undefined;
+  /** Bumped on every (re)connect and stop: work of an older consumer is dropped. */
+  private epoch = 0;
+  private queue: PendingPart[] = [];
+  private pending = 0;
+  private draining?: Promise<void>;
+  /** Offsets of handled records, per partition, not committed yet. */
+  private readonly handled = new Map<number, string>();
+  private commitTimer?: NodeJS.Timeout;
+  private restartTimer?: NodeJS.Timeout;
+  private stopped = true;
 
   constructor(
     private readonly kafka: Kafka,
@@ -122,6 +146,29 @@ export class KafkaEventSource implements EventSource {
   }
 
   async start(handler: EventBatchHandler): Promise<void> {
+    this.handler = handler;
+    this.stopped = false;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.commitTimer);
+    const epoch = this.epoch;
+    // Let the handler finish what it has, commit that, then leave the group.
+    await this.draining;
+    await this.commit(epoch);
+    this.epoch++;
+    await this.consumer?.disconnect().catch(() => undefined);
+    this.consumer = undefined;
+  }
+
+  private async connect(): Promise<void> {
+    const epoch = ++this.epoch;
+    this.queue = [];
+    this.pending = 0;
+    this.handled.clear();
     const consumer = this.kafka.consumer({
       groupId: this.options.groupId,
       sessionTimeout: 10_000,
@@ -139,31 +186,85 @@ export class KafkaEventSource implements EventSource {
         resolve();
       });
     });
+    const maxPending = this.options.maxPendingEvents ?? 10_000;
     await consumer.run({
-      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatchAutoResolve: false,
-      autoCommit: true,
-      ...(this.options.autoCommitIntervalMs ? { autoCommitInterval: this.options.autoCommitIntervalMs } : {}),
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      autoCommit: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        // Not resolved: kafkajs fetches these again (after a rebalance, from the committed offset).
+        if (epoch !== this.epoch || this.stopped || !isRunning() || isStale()) return;
         const events: PublicEvent[] = [];
         for (const message of batch.messages) {
           if (!message.value) continue;
           const event = JSON.parse(message.value.toString('utf8')) as PublicEvent;
           if (!this.seen.has(event.eventId)) events.push(event);
         }
-        if (!isRunning() || isStale()) return;
-        if (events.length > 0) await handler(events);
-        for (const e of events) this.seen.add(e.eventId);
+        this.queue.push({ partition: batch.partition, events, next: (BigInt(batch.lastOffset()) + 1n).toString() });
+        this.pending += events.length;
+        this.drainSoon(epoch);
         resolveOffset(batch.lastOffset());
-        await commitOffsetsIfNecessary();
+        // Back-pressure: a handler far behind stops the fetching until it catches up.
+        while (this.pending > maxPending && this.draining && epoch === this.epoch) await this.draining;
         await heartbeat();
       },
     });
     await joined;
+    const interval = this.options.autoCommitIntervalMs;
+    if (interval) {
+      this.commitTimer = setInterval(() => void this.commit(epoch), interval);
+      this.commitTimer.unref();
+    }
   }
 
-  async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
-    this.consumer = undefined;
+  private drainSoon(epoch: number): void {
+    this.draining ??= this.drain(epoch).finally(() => (this.draining = undefined));
+  }
+
+  /** Hands everything queued to the handler, one call at a time, until the queue is empty. */
+  private async drain(epoch: number): Promise<void> {
+    while (this.queue.length > 0 && epoch === this.epoch) {
+      const parts = this.queue;
+      this.queue = [];
+      const events = parts.flatMap((p) => p.events);
+      try {
+        if (events.length > 0) await this.handler(events);
+      } catch (error) {
+        this.fail(error, epoch);
+        return;
+      }
+      for (const e of events) this.seen.add(e.eventId);
+      this.pending -= events.length;
+      for (const p of parts) this.handled.set(p.partition, p.next);
+      if (!this.options.autoCommitIntervalMs) await this.commit(epoch);
+    }
+  }
+
+  private async commit(epoch: number): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer || epoch !== this.epoch || this.handled.size === 0) return;
+    const offsets = [...this.handled].map(([partition, offset]) => ({ topic: this.options.topic, partition, offset }));
+    this.handled.clear();
+    await consumer.commitOffsets(offsets).catch(() => {
+      // Usually a rebalance took the partition away (its new owner redelivers from the last commit,
+      // which the handler tolerates); otherwise the next commit carries these offsets again.
+      for (const o of offsets) if (!this.handled.has(o.partition)) this.handled.set(o.partition, o.offset);
+    });
+  }
+
+  /** The handler failed: drop what is queued and re-join from the committed offsets after a pause. */
+  private fail(error: unknown, epoch: number): void {
+    if (epoch !== this.epoch || this.stopped) return;
+    this.epoch++;
+    this.options.onError?.(error);
+    clearInterval(this.commitTimer);
+    const old = this.consumer;
+    this.restartTimer = setTimeout(() => {
+      void (async () => {
+        await old?.disconnect().catch(() => undefined);
+        if (this.stopped) return;
+        await this.connect().catch((e) => this.fail(e, this.epoch));
+      })();
+    }, this.options.retryDelayMs ?? 500);
+    this.restartTimer.unref();
   }
 }

@@ -45,10 +45,13 @@ export function toKafkaMessage(event: PublicEvent, streamId?: string): Message {
  *
  * Follows the store's global order from the checkpoint in `msg_checkpoints` (catch-up, then live),
  * sends batches with an idempotent producer (acks = all, one request in flight) and moves the
- * checkpoint only after the broker acknowledged the batch. Any failure drops the buffer, recreates
- * the producer and restarts from the committed checkpoint after `retryDelayMs`: a crash or an
- * outage re-sends at most the unacknowledged batch (at-least-once; consumers dedupe by eventId) and
- * never skips an event. Per-key order holds: one send at a time, in position order.
+ * checkpoint only after the broker acknowledged the batch. The checkpoint is written beside the
+ * sends, not between them (one write at a time, always of the latest acknowledged position), so a
+ * send never waits for a database commit. Any failure drops the buffer, recreates the producer and
+ * restarts from the stored checkpoint after `retryDelayMs`: a crash or an outage re-sends what was
+ * not yet acknowledged or not yet checkpointed (at-least-once; consumers dedupe by eventId) and never
+ * skips an event; `stop()` writes the last checkpoint. Per-key order holds: one send at a time, in
+ * position order.
  *
  * Two relays on one checkpoint (two nodes) would both publish (duplicates, still no loss); run one
  * relay per deployment or accept the duplicates.
@@ -58,7 +61,11 @@ export class KafkaRelay {
   private readonly name: string;
   private producer?: Producer;
   private committed = 0;
+  /** Position the stored checkpoint holds, as far as this relay knows. */
+  private checkpointed = 0;
   private readonly consumer: BatchedConsumer;
+  /** The checkpoint write in progress, if any (it loops until the checkpoint holds `committed`). */
+  private checkpointing?: Promise<void>;
 
   constructor(
     private readonly kafka: Kafka,
@@ -76,15 +83,15 @@ export class KafkaRelay {
           await producer.connect();
           this.producer = producer;
         },
-        resumeAfter: async () => (this.committed = await readCheckpoint(this.store.sql, this.name)),
+        resumeAfter: async () => (this.committed = this.checkpointed = await readCheckpoint(this.store.sql, this.name)),
         commit: async (events) => {
           const producer = this.producer;
           if (!producer) throw new Error('relay producer is not connected');
           await producer.sendBatch({ topicMessages: this.toTopicMessages(events), acks: -1 });
           const last = events[events.length - 1].position;
-          // Only now, after the broker acknowledged: a crash before this line re-sends the batch.
-          await writeCheckpoint(this.store.sql, this.name, last);
+          // Only now, after the broker acknowledged: a crash before the checkpoint re-sends the batch.
           this.committed = last;
+          this.checkpointSoon();
           this.options.onBatch?.({ count: events.length, position: last });
         },
         // A failed send may leave the producer in any state: start over with a new one.
@@ -100,7 +107,7 @@ export class KafkaRelay {
     );
   }
 
-  /** Last store position the broker acknowledged (and the checkpoint holds). */
+  /** Last store position the broker acknowledged (the checkpoint follows it within one write). */
   get position(): number {
     return this.committed;
   }
@@ -121,8 +128,29 @@ export class KafkaRelay {
 
   async stop(): Promise<void> {
     await this.consumer.stop();
+    // What was acknowledged is checkpointed before stopping, so a clean restart re-sends nothing.
+    this.checkpointSoon();
+    await this.checkpointing;
     await this.producer?.disconnect().catch(() => undefined);
     this.producer = undefined;
+  }
+
+  /**
+   * Writes `committed` to the checkpoint unless a write is already running (that one goes on with
+   * the newest position when it is done). A failed write is reported and retried with the next batch
+   * or at stop(); until then a restart merely re-sends a little more.
+   */
+  private checkpointSoon(): void {
+    if (this.checkpointing) return;
+    this.checkpointing = (async () => {
+      while (this.checkpointed < this.committed) {
+        const position = this.committed;
+        await writeCheckpoint(this.store.sql, this.name, position);
+        this.checkpointed = Math.max(this.checkpointed, position);
+      }
+    })()
+      .catch((error: unknown) => this.options.onError?.(error))
+      .finally(() => (this.checkpointing = undefined));
   }
 
   private toTopicMessages(events: RecordedEvent[]): TopicMessages[] {

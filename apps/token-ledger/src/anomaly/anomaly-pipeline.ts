@@ -10,7 +10,6 @@ import {
   type GeoLocator,
   type RulesConfig,
 } from '@token-ledger/anomaly';
-import { Batcher } from '@token-ledger/event-store';
 import type { PublicEvent } from '@token-ledger/forensics';
 import { InProcessEventSource, KafkaEventSource, type EventSource, type SqlBackedStore } from '@token-ledger/messaging';
 
@@ -32,8 +31,6 @@ export interface AnomalyPipelineEffects {
 }
 
 const PRUNE_INTERVAL_MS = 3600_000;
-/** Kafka partitions handed over at once (events.v1 has 12); their batches are merged, see start(). */
-const PARTITIONS_CONCURRENTLY = 12;
 const MAX_STATE_ATTEMPTS = 20;
 
 /** The geo database is read-only and large: one open copy per path per thread. */
@@ -77,9 +74,9 @@ export class AnomalyPipeline {
       ? new KafkaEventSource(new Kafka({ clientId: 'token-ledger-anomaly', brokers: kafka.brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 }), {
           topic: kafka.topic,
           groupId: kafka.groupId,
-          partitionsConsumedConcurrently: PARTITIONS_CONCURRENTLY,
           // Redelivery is harmless (state and anomaly ids deduplicate), round trips per batch are not.
           autoCommitIntervalMs: 1000,
+          onError: (error) => this.effects.onError(error),
         })
       : new InProcessEventSource(this.store, { name: 'anomaly-engine', onError: (error) => this.effects.onError(error) });
     const runBatch = async (events: PublicEvent[]): Promise<void> => {
@@ -95,17 +92,9 @@ export class AnomalyPipeline {
         }
       }
     };
-    // Kafka hands over one batch per partition. Batches that arrive while one is being worked on go
-    // together into the next (one state load, one save), so twelve partitions cost about what one
-    // does; each partition's order holds, as kafkajs waits for a partition's batch before its next.
-    const batches = new Batcher<PublicEvent[], void>(
-      async (parts) => {
-        await runBatch(parts.flat());
-        return parts.map(() => ({ status: 'fulfilled', value: undefined }));
-      },
-      { maxInFlight: 1, maxBatch: 64 },
-    );
-    await this.source.start((events) => batches.submit(events));
+    // Both sources hand over whatever arrived while the previous batch ran as one batch (all Kafka
+    // partitions together): one state load and one save however many partitions it spans.
+    await this.source.start(runBatch);
     const prune = () => void stateStore.prune().catch((error) => this.effects.onError(error));
     prune();
     this.pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);

@@ -48,7 +48,11 @@ export class KafkaPipeline {
     this.producer = kafka.producer(RELAY_PRODUCER_CONFIG);
     await this.producer.connect();
     this.propagator = new RevocationPropagator(
-      new KafkaEventSource(kafka, { topic: topics.events, groupId: this.settings.groupId ?? 'token-ledger-revocations' }),
+      new KafkaEventSource(kafka, {
+        topic: topics.events,
+        groupId: this.settings.groupId ?? 'token-ledger-revocations',
+        onError: (e) => this.onError(e, 'revocation propagator'),
+      }),
       [new KafkaRevocationSink(this.producer, topics.revocations)],
       { maxAccessTokenTtlSeconds: this.settings.maxAccessTokenTtlSeconds },
     );
