@@ -39,11 +39,14 @@ export async function startGroupsAtEnd(admin: Admin, log: (line: string) => void
       );
     }
     if (!topics.has(topic)) continue; // the server creates it, empty: a new group reads it from the start
-    await retrying(() => admin.resetOffsets({ groupId, topic, earliest: false }), 20_000);
-    const high = (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high), 0);
-    const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))
-      .flatMap((t) => t.partitions)
-      .reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-    log(`consumer group ${groupId}: offsets moved to the end of ${topic} (${committed.toLocaleString('en-US')} of ${high.toLocaleString('en-US')} records behind it)`);
+    // The end as numbers: admin.resetOffsets commits -1 ("latest"), which a consumer takes for "no
+    // offset" and, with fromBeginning (the server's default), reads the whole topic from the start.
+    const ends = await admin.fetchTopicOffsets(topic);
+    await retrying(() => admin.setOffsets({ groupId, topic, partitions: ends.map((o) => ({ partition: o.partition, offset: o.high })) }), 20_000);
+    const committed = (await admin.fetchOffsets({ groupId, topics: [topic] })).flatMap((t) => t.partitions);
+    const behind = ends.reduce((n, o) => n + Number(o.high) - Number(committed.find((p) => p.partition === o.partition)?.offset ?? 0), 0);
+    if (behind !== 0) throw new Error(`consumer group ${groupId}: could not move its offsets to the end of ${topic} (${behind} records short)`);
+    const records = ends.reduce((n, o) => n + Number(o.high), 0);
+    log(`consumer group ${groupId}: offsets moved to the end of ${topic} (${records.toLocaleString('en-US')} earlier records skipped)`);
   }
 }
