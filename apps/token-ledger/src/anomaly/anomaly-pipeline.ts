@@ -4,6 +4,7 @@ import {
   AnomalyStateConflictError,
   isRecorded,
   openGeoLocator,
+  mostSevereFirst,
   recordDetection,
   SqlAnomalyStateStore,
   type Detection,
@@ -108,13 +109,15 @@ export class AnomalyPipeline {
   }
 
   /**
-   * A batch's detections are handled concurrently: their appends share group commits instead of
-   * queueing one behind another (a wave of bursts must not delay a reuse alert behind it).
+   * A batch's detections are handled concurrently, so their appends share group commits; the most
+   * severe go first, in a commit of their own (mostSevereFirst).
    */
   private async handleAll(detections: Detection[]): Promise<void> {
-    const results = await Promise.allSettled(detections.map((d) => this.handle(d)));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    for (const group of mostSevereFirst(detections)) {
+      const results = await Promise.allSettled(group.map((d) => this.handle(d)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
   }
 
   /**
