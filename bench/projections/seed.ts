@@ -4,8 +4,8 @@ import type { SqlClient } from '@token-ledger/event-store';
 
 /**
  * Fills an empty event store with realistic history in a few SQL statements (not timed): F token
- * families, each written as the app writes them (see apps/token-ledger/src/ledger/event-envelope.ts,
- * libs/domain/src/events.ts and the hash chain of libs/forensics):
+ * families, each written as the app writes them (see libs/envelope/src/new-event.ts,
+ * libs/domain/src/events.ts and the hash chain of libs/envelope):
  *
  *   subject-<sub>    FamilyLinkedToSubject           (actor admin, same request as the issue)
  *   family-<fam>     TokenFamilyIssued               revision 0, generation 1

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { sealEvents } from '@token-ledger/forensics';
+import { sealEvents } from '@token-ledger/envelope';
 
 const FAMILIES_PER_BLOCK = 1000;
 const FAMILIES_PER_SUBJECT = 5;

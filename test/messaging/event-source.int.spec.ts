@@ -1,6 +1,6 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { ensureTopics, KafkaEventSource, RELAY_PRODUCER_CONFIG, toKafkaMessage, type TopicNames } from '@token-ledger/messaging';
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 import { describeWithBackend } from '../backends';
 import { deleteTopics, eventually, kafkaClient, runId, testTopics } from './support';
 

@@ -12,7 +12,7 @@ import {
   type RevocationRecord,
   type TopicNames,
 } from '@token-ledger/messaging';
-import { toPublicEvent } from '@token-ledger/forensics';
+import { toPublicEvent } from '@token-ledger/envelope';
 import { describeWithBackend } from '../backends';
 import { collect, deleteTopics, eventually, familyEvent, kafkaClient, openTempStore, runId, testTopics } from './support';
 

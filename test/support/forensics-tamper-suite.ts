@@ -162,7 +162,7 @@ export function forensicsTamperSuite(storeKind: () => StoreKind): void {
   });
 
   it('an event replaced with a correctly re-hashed forgery: the broken link after it names the spot', async () => {
-    const { computeEventHash } = await import('@token-ledger/forensics');
+    const { computeEventHash } = await import('@token-ledger/envelope');
     const victim = await at(stream(), 2);
     const forged = { ...victim, data: { ...(victim.data as object), context: { ip: '10.0.0.1' } } };
     const metadata = { ...victim.metadata, hash: computeEventHash({ ...forged, streamId: forged.stream_id, revision: Number(forged.revision), eventId: forged.event_id }) };

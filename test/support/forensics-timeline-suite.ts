@@ -1,5 +1,6 @@
 import { formatRefreshToken, parseRefreshToken } from '@token-ledger/domain';
-import type { FamilyTimeline, FamilyView } from '@token-ledger/forensics';
+import type { FamilyView } from '@token-ledger/domain';
+import type { FamilyTimeline } from '@token-ledger/forensics';
 import { LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
 
 /** What the live API said right after a command, and when. */

@@ -1,4 +1,4 @@
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 import type { Detection } from './detection';
 import { AnomalyEngine, type RuleContext } from './engine';
 import { MemoryStateStore } from './state';

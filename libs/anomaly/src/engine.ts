@@ -1,4 +1,4 @@
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 import { anomalyIdOf, type Detection, type Finding } from './detection';
 import type { GeoPoint } from './geo';
 import { observe, type Observation } from './observation';

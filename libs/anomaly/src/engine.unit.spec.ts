@@ -1,4 +1,4 @@
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 import { AnomalyEngine, type RuleContext } from './engine';
 import type { Detection } from './detection';
 import { DEFAULT_RULES, parseRulesConfig } from './rules-config';

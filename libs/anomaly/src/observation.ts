@@ -1,4 +1,4 @@
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 
 /** What the rules need of one event, whatever transport brought it. */
 export interface Observation {

@@ -1,43 +1,38 @@
 import { createHash } from 'node:crypto';
-import { SCHEMA_VERSION } from '@token-ledger/domain';
+import { anomalyStreamId, sealEvents, toNewEvent } from '@token-ledger/envelope';
 import { DuplicateEventIdError, WrongExpectedRevisionError, type EventStore, type NewEvent } from '@token-ledger/event-store';
-import { sealEvents } from '@token-ledger/forensics';
 import type { Detection } from './detection';
 
-export const ANOMALY_STREAM_PREFIX = 'anomaly-';
 export const ANOMALY_ACTOR = 'anomaly-engine';
 
 /** The AnomalyDetected event of a detection (SPEC §2, §5); its eventId follows from the anomalyId. */
 export function anomalyDetectedEvent(d: Detection, detectedAt: Date): NewEvent {
-  return {
-    eventId: uuidFrom(d.anomalyId),
-    type: 'AnomalyDetected',
-    data: {
-      anomalyId: d.anomalyId,
-      rule: d.rule,
-      severity: d.severity,
-      action: d.action,
-      scope: d.scope,
-      scopeKey: d.scopeKey,
-      evidence: d.evidence,
-      trigger: d.trigger,
-    },
-    metadata: {
+  return toNewEvent(
+    {
+      type: 'AnomalyDetected',
       familyId: d.familyId,
       subject: d.subject,
       clientId: d.clientId,
       occurredAt: detectedAt.toISOString(),
-      schemaVersion: SCHEMA_VERSION,
-      ...(d.trigger.correlationId ? { correlationId: d.trigger.correlationId } : {}),
-      causationId: d.trigger.eventId,
-      actor: ANOMALY_ACTOR,
+      data: {
+        anomalyId: d.anomalyId,
+        rule: d.rule,
+        severity: d.severity,
+        action: d.action,
+        scope: d.scope,
+        scopeKey: d.scopeKey,
+        evidence: d.evidence,
+        trigger: d.trigger,
+      },
     },
-  };
+    { correlationId: d.trigger.correlationId || undefined, causationId: d.trigger.eventId, actor: ANOMALY_ACTOR },
+    uuidFrom(d.anomalyId),
+  );
 }
 
 /** Whether the anomaly has been recorded (its stream exists). */
 export async function isRecorded(store: EventStore, anomalyId: string): Promise<boolean> {
-  const events = await store.readStream(`${ANOMALY_STREAM_PREFIX}${anomalyId}`, { maxCount: 1 });
+  const events = await store.readStream(anomalyStreamId(anomalyId), { maxCount: 1 });
   return events.length > 0;
 }
 
@@ -47,7 +42,7 @@ export async function isRecorded(store: EventStore, anomalyId: string): Promise<
  * redeliveries and nodes. Resolves false when it was already recorded.
  */
 export async function recordDetection(store: EventStore, d: Detection, detectedAt: Date): Promise<boolean> {
-  const streamId = `${ANOMALY_STREAM_PREFIX}${d.anomalyId}`;
+  const streamId = anomalyStreamId(d.anomalyId);
   const { events } = sealEvents(streamId, 0, null, [anomalyDetectedEvent(d, detectedAt)]);
   try {
     await store.append(streamId, events, { expectedRevision: 'no_stream' });

@@ -12,3 +12,4 @@ export * from './family-decider';
 export * from './subject-decider';
 export * from './client-policy';
 export { toIso, fromIso } from './time';
+export * from './family-view';

@@ -1,6 +1,6 @@
 /**
  * PostgreSQL's jsonb text → the exact bytes of JSON.stringify(JSON.parse(text)) in UTF-8, without
- * building the object: the NDJSON export copies stored JSON through (envelope.ts, PublicEventJson).
+ * building the object: the NDJSON export copies stored JSON through (public-event-json.ts, PublicEventJson).
  *
  * Why a copy can be exact: jsonb output and JSON.stringify escape strings the same way (\" \\ \b \f
  * \n \r \t, other control characters as lowercase \u00xx, everything else as it is — PostgreSQL text

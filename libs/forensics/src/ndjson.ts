@@ -4,7 +4,8 @@
  */
 import type { Writable } from 'node:stream';
 import type { EventStore, ReadAllJsonTextOptions } from '@token-ledger/event-store';
-import { PublicEventJson, toPublicEvent, type JsonTextEvent, type PublicEvent } from './envelope';
+import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
+import { PublicEventJson, type JsonTextEvent } from './public-event-json';
 import { readAllPages } from './read';
 import { inRange } from './timeline';
 

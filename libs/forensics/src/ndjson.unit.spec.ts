@@ -1,6 +1,6 @@
 import { PassThrough, Writable } from 'node:stream';
 import { formatFamilyId } from '@token-ledger/domain';
-import { familyStreamId, toPublicEvent } from './envelope';
+import { familyStreamId, toPublicEvent } from '@token-ledger/envelope';
 import { exportAllNdjson, writeChunk, writeNdjson } from './ndjson';
 import { append, ev, T0, S } from './testing/fixtures';
 import { MemoryEventStore } from './testing/memory-event-store';

@@ -14,7 +14,8 @@ import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type EventS
 import { describeWithBackend } from '../../../test/backends';
 import * as replay from '../../../apps/cli/src/commands/replay';
 import type { LedgerConfig } from '../../../apps/token-ledger/src';
-import { dataIsPublicAsIs, PublicEventJson, toPublicEvent } from './envelope';
+import { toPublicEvent } from '@token-ledger/envelope';
+import { dataIsPublicAsIs, PublicEventJson } from './public-event-json';
 import { exportAllNdjson, readJsonTextPages, readsJsonText } from './ndjson';
 import { append, iso, POLICY, S, T0 } from './testing/fixtures';
 

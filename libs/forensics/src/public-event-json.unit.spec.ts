@@ -1,4 +1,5 @@
-import { dataIsPublicAsIs, PublicEventJson, toPublicEvent, type JsonTextEvent } from './envelope';
+import { toPublicEvent } from '@token-ledger/envelope';
+import { dataIsPublicAsIs, PublicEventJson, type JsonTextEvent } from './public-event-json';
 
 /** jsonb's text form (keys by length, then bytes; ", " and ": "): what readAllJsonText hands over. */
 function jsonb(value: unknown): string {

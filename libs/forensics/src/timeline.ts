@@ -3,8 +3,9 @@
  * state as of any instant; a subject's events across all its families over a time range.
  */
 import type { EventStore, RecordedEvent } from '@token-ledger/event-store';
-import { familyStreamId, occurredAtMs, subjectStreamId, toPublicEvent, type PublicEvent } from './envelope';
-import { FamilyStateAt, type FamilyView } from './family-state-at';
+import { familyStreamId, occurredAtMs, subjectStreamId, toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
+import type { FamilyView } from '@token-ledger/domain';
+import { FamilyStateAt } from './family-state-at';
 import { mergeByPosition, readStreamPaged } from './read';
 
 /** An instant: Date, epoch ms, or an ISO-8601 string. */

@@ -1,5 +1,5 @@
 import { formatFamilyId } from '@token-ledger/domain';
-import { familyStreamId, subjectStreamId } from './envelope';
+import { familyStreamId, subjectStreamId } from '@token-ledger/envelope';
 import { familyTimeline, subjectEvents, subjectFamilyStatesAt, subjectTimeline } from './timeline';
 import { append, ev, iso, POLICY, S, T0 } from './testing/fixtures';
 import { MemoryEventStore } from './testing/memory-event-store';

@@ -4,8 +4,7 @@
  * whole store — one readAll page at a time, keeping only each stream's last link in memory.
  */
 import type { EventStore, RecordedEvent } from '@token-ledger/event-store';
-import { familyStreamId } from './envelope';
-import { computeEventHash, storedHash, storedPrevHash } from './hash-chain';
+import { computeEventHash, familyStreamId, storedHash, storedPrevHash } from '@token-ledger/envelope';
 import { readAllPages, readStreamPaged } from './read';
 
 export type VerifyTarget = { familyId: string } | { streamId: string } | { all: true };

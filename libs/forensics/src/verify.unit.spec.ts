@@ -1,7 +1,6 @@
 import { formatFamilyId } from '@token-ledger/domain';
 import type { RecordedEvent } from '@token-ledger/event-store';
-import { familyStreamId, subjectStreamId } from './envelope';
-import { computeEventHash } from './hash-chain';
+import { computeEventHash, familyStreamId, subjectStreamId } from '@token-ledger/envelope';
 import { describeProblem, verifyChain, type VerifyTarget } from './verify';
 import { append, envelope, ev, S, T0 } from './testing/fixtures';
 import { MemoryEventStore } from './testing/memory-event-store';

@@ -1,6 +1,6 @@
 import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs';
 import { BatchedConsumer } from '@token-ledger/event-store';
-import { toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
+import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { SqlBackedStore } from './kafka-relay';
 import { LruSet } from './lru-set';

@@ -1,6 +1,6 @@
 import type { Kafka, Message, Producer, ProducerConfig, TopicMessages } from 'kafkajs';
 import { BatchedConsumer, type EventStore, type RecordedEvent, type SqlClient } from '@token-ledger/event-store';
-import { toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
+import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { DEFAULT_TOPICS, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, type TopicNames } from './topics';
 

@@ -1,5 +1,5 @@
 import type { Producer } from 'kafkajs';
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 import type { EventSource } from './event-source';
 import { HEADER_EVENT_ID } from './topics';
 

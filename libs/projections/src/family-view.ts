@@ -1,5 +1,5 @@
 import type { RequestContext } from '@token-ledger/domain';
-import type { FamilyView } from '@token-ledger/forensics';
+import type { FamilyView } from '@token-ledger/domain';
 import type { RecordedEvent, SqlQueryable } from '@token-ledger/event-store';
 import { header, type Projection, type SqlRebuild } from './projection';
 

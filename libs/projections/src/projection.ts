@@ -34,7 +34,7 @@ export interface SqlRebuild {
   fill(q: SqlQueryable, tables: Readonly<Record<string, string>>, events: { where: string; params: unknown[] }): Promise<void>;
 }
 
-/** The ledger's header fields, which the envelope keeps in metadata (see event-envelope.ts). */
+/** The ledger's header fields, which the envelope keeps in metadata (libs/envelope/src/new-event.ts). */
 export function header(event: RecordedEvent): { familyId: string; subject: string; clientId: string; occurredAt: string } {
   const m = event.metadata as Record<string, string>;
   return { familyId: m.familyId ?? '', subject: m.subject ?? '', clientId: m.clientId ?? '', occurredAt: m.occurredAt };

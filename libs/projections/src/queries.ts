@@ -1,5 +1,5 @@
 import type { SqlQueryable } from '@token-ledger/event-store';
-import { toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
+import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { rowToFamilyView, type FamilyView } from './family-view';
 
 /** A list answer (SPEC §3). */

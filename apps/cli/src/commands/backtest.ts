@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { backtest, loadRulesFile, openGeoLocator, RulesFileError, type Detection } from '@token-ledger/anomaly';
-import { parseIsoInstant, readAllPages, toPublicEvent, type PublicEvent } from '@token-ledger/forensics';
+import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
+import { parseIsoInstant, readAllPages } from '@token-ledger/forensics';
 import { positionBefore } from '@token-ledger/messaging';
 import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
 import { processIo, storeOpener, type CliIo } from './cli-io';

@@ -4,23 +4,19 @@
  */
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
+import type { FamilyView } from '@token-ledger/domain';
+import { FAMILY_STREAM_PREFIX, familyStreamId, subjectStreamId, toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import type { EventStore, RecordedEvent } from '@token-ledger/event-store';
 import {
   exportAllNdjson,
   familyEvents,
-  FAMILY_STREAM_PREFIX,
-  familyStreamId,
   FamilyStateAt,
   inRange,
   parseIsoInstant,
   readAllPages,
   subjectEvents,
   subjectFamilyIds,
-  subjectStreamId,
-  toPublicEvent,
   writeChunk,
-  type FamilyView,
-  type PublicEvent,
 } from '@token-ledger/forensics';
 import type { LedgerConfig } from '../../../token-ledger/src';
 import { processIo, storeOpener, type CliIo } from './cli-io';

@@ -5,7 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { describeProblem, familyStreamId, verifyChain, type VerifyReport, type VerifyTarget } from '@token-ledger/forensics';
+import { familyStreamId } from '@token-ledger/envelope';
+import { describeProblem, verifyChain, type VerifyReport, type VerifyTarget } from '@token-ledger/forensics';
 import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
 import { processIo, storeOpener, type CliIo } from './cli-io';
 import { fmt, ProgressBar } from './progress';

@@ -11,7 +11,7 @@ import {
   type GeoLocator,
   type RulesConfig,
 } from '@token-ledger/anomaly';
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 import { InProcessEventSource, KafkaEventSource, type EventSource, type SqlBackedStore } from '@token-ledger/messaging';
 
 /** Everything the pipeline needs, as plain data (it also crosses into a worker thread). */

@@ -8,7 +8,7 @@ import type { LedgerConfig } from '../config/ledger-config';
 import { LedgerMetrics } from '../health/metrics';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RevokeSubjectCommand } from '../ledger/commands/revoke-subject.command';
-import type { CommandMetadata } from '../ledger/event-envelope';
+import type { CommandMetadata } from '@token-ledger/envelope';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
 import { AnomalyPipeline, type AnomalyPipelineSettings } from './anomaly-pipeline';
 import type { AnomalyThreadCommand, AnomalyThreadData, AnomalyThreadMessage } from './anomaly-thread';

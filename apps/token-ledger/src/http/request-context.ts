@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { RequestContext } from '@token-ledger/domain';
-import type { CommandMetadata } from '../ledger/event-envelope';
+import type { CommandMetadata } from '@token-ledger/envelope';
 
 const MAX_HEADER_VALUE = 512;
 

@@ -1,7 +1,6 @@
 import type { LedgerEvent } from '@token-ledger/domain';
 import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '@token-ledger/event-store';
-import { chainHashOf, sealEvents } from '@token-ledger/forensics';
-import { toDomainEvent, toNewEvent, type CommandMetadata } from './event-envelope';
+import { chainHashOf, sealEvents, toDomainEvent, toNewEvent, type CommandMetadata } from '@token-ledger/envelope';
 
 export interface Aggregate<S extends { v: number }, E extends LedgerEvent> {
   streamPrefix: string;
@@ -49,7 +48,7 @@ export class ConcurrencyExhaustedError extends Error {
 /**
  * Load → decide → append with expected revision, re-reading and re-deciding on a conflict. This is
  * the only way commands change state, so every decision is made on the latest stored state. Every
- * append is chained (libs/forensics/src/hash-chain.ts): each event's metadata carries prevHash and
+ * append is chained (libs/envelope/src/hash-chain.ts): each event's metadata carries prevHash and
  * hash, and the snapshot keeps the last hash.
  */
 export class AggregateRepository<S extends { v: number }, E extends LedgerEvent> {

@@ -1,6 +1,7 @@
 import { formatFamilyId, type FamilyEvent, type FamilyState } from '@token-ledger/domain';
 import type { AppendOptions, NewEvent } from '@token-ledger/event-store';
-import { computeEventHash, verifyChain } from '@token-ledger/forensics';
+import { computeEventHash } from '@token-ledger/envelope';
+import { verifyChain } from '@token-ledger/forensics';
 import { ev, T0, S, envelope } from '../../../../libs/forensics/src/testing/fixtures';
 import { MemoryEventStore } from '../../../../libs/forensics/src/testing/memory-event-store';
 import { AggregateRepository, ConcurrencyExhaustedError } from './aggregate-repository';
@@ -38,7 +39,7 @@ describe('AggregateRepository hash chain', () => {
     await repo.execute(FAM, {}, issue);
     // Someone appended (chained) without a snapshot: the snapshot is now one event behind.
     const [last] = await store.readStream(STREAM, { direction: 'backwards', maxCount: 1 });
-    const { sealEvents } = await import('@token-ledger/forensics');
+    const { sealEvents } = await import('@token-ledger/envelope');
     const sealed = sealEvents(STREAM, 1, last.metadata.hash as string, [envelope(ev.rotated(FAM, 'alice', T0 + S, 2))]);
     await store.append(STREAM, sealed.events, { expectedRevision: 0 });
     const loaded = await repo.load(FAM);

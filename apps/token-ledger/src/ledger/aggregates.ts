@@ -12,23 +12,24 @@ import {
   type SubjectEvent,
   type SubjectState,
 } from '@token-ledger/domain';
+import { CLIENT_STREAM_PREFIX, FAMILY_STREAM_PREFIX, SUBJECT_STREAM_PREFIX } from '@token-ledger/envelope';
 import type { Aggregate } from './aggregate-repository';
 
 /** Stream naming: one stream per family, per subject and per client. */
 export const familyAggregate: Aggregate<FamilyState, FamilyEvent> = {
-  streamPrefix: 'family-',
+  streamPrefix: FAMILY_STREAM_PREFIX,
   initial: () => initialFamilyState(),
   evolve: evolveFamily,
 };
 
 export const subjectAggregate: Aggregate<SubjectState, SubjectEvent> = {
-  streamPrefix: 'subject-',
+  streamPrefix: SUBJECT_STREAM_PREFIX,
   initial: (subject) => initialSubjectState(subject),
   evolve: evolveSubject,
 };
 
 export const clientAggregate: Aggregate<ClientState, ClientRegistered> = {
-  streamPrefix: 'client-',
+  streamPrefix: CLIENT_STREAM_PREFIX,
   initial: (clientId) => initialClientState(clientId),
   evolve: evolveClient,
 };

@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Query, Req, Res, UseGuards } from '@nestjs/com
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventStore } from '@token-ledger/event-store';
-import { toPublicEvent } from '@token-ledger/forensics';
+import { toPublicEvent } from '@token-ledger/envelope';
 import { toRevocationRecord, type RevocationRecord } from '@token-ledger/messaging';
 import { AdminAuthGuard } from '../admin/admin-auth.guard';
 import type { LedgerConfig } from '../config/ledger-config';

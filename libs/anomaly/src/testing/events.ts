@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { PublicEvent } from '@token-ledger/forensics';
+import type { PublicEvent } from '@token-ledger/envelope';
 
 /**
  * Builds public events shaped like the ledger's (libs/domain/src/events.ts) for rule tests, with a

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_VERSION, type FamilyPolicy, type LedgerEvent } from '@token-ledger/domain';
 import type { EventStore, NewEvent } from '@token-ledger/event-store';
-import { appendChained } from '../append-chained';
+import { appendChained } from '@token-ledger/envelope';
 
 export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 export const S = 1000;

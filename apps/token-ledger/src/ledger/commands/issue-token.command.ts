@@ -20,7 +20,7 @@ import type { LedgerConfig } from '../../config/ledger-config';
 import { AccessTokenMinter } from '../access-token-minter';
 import type { AggregateRepository } from '../aggregate-repository';
 import { ClientRegistry } from '../client-registry';
-import type { CommandMetadata } from '../event-envelope';
+import type { CommandMetadata } from '@token-ledger/envelope';
 import { activeFamiliesOf } from '@token-ledger/projections';
 import { FAMILY_REPOSITORY, LEDGER_CONFIG, READ_MODELS, SUBJECT_REPOSITORY, type ReadModels } from '../tokens';
 import { RevokeFamilyCommand } from './revoke-family.command';

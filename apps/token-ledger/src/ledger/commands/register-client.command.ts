@@ -5,7 +5,7 @@ import { normaliseClientRegistration, type ClientRegistered, type ClientState } 
 import { ProblemError } from '../../http/problem';
 import type { LedgerConfig } from '../../config/ledger-config';
 import type { AggregateRepository } from '../aggregate-repository';
-import type { CommandMetadata } from '../event-envelope';
+import type { CommandMetadata } from '@token-ledger/envelope';
 import { CLIENT_REPOSITORY, LEDGER_CONFIG } from '../tokens';
 
 export interface RegisteredClient {

@@ -3,7 +3,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { LedgerSecrets } from '@token-ledger/crypto';
 import { decideFamily, type FamilyEvent, type FamilyState, type RevocationReason } from '@token-ledger/domain';
 import type { AggregateRepository } from '../aggregate-repository';
-import type { CommandMetadata } from '../event-envelope';
+import type { CommandMetadata } from '@token-ledger/envelope';
 import { FAMILY_REPOSITORY } from '../tokens';
 
 export interface FamilyRevocation {

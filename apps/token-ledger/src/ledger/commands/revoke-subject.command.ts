@@ -2,7 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { decideSubject, type RevocationReason, type SubjectEvent, type SubjectState } from '@token-ledger/domain';
 import type { AggregateRepository } from '../aggregate-repository';
-import type { CommandMetadata } from '../event-envelope';
+import type { CommandMetadata } from '@token-ledger/envelope';
 import { SUBJECT_REPOSITORY } from '../tokens';
 import { RevokeFamilyCommand } from './revoke-family.command';
 

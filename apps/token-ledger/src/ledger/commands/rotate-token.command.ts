@@ -12,7 +12,7 @@ import {
 import { OAuthError } from '../../oauth/oauth-error';
 import { AccessTokenMinter } from '../access-token-minter';
 import type { AggregateRepository } from '../aggregate-repository';
-import type { CommandMetadata } from '../event-envelope';
+import type { CommandMetadata } from '@token-ledger/envelope';
 import { FAMILY_REPOSITORY } from '../tokens';
 
 export interface RotatedTokens {

@@ -1,12 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { SCHEMA_VERSION, type LedgerEvent, type RequestContext } from '@token-ledger/domain';
+import { SCHEMA_VERSION, type AnomalyDetected, type LedgerEvent, type RequestContext } from '@token-ledger/domain';
 import type { NewEvent } from '@token-ledger/event-store';
-
-/**
- * The stored → domain and stored → public mappings live in @token-ledger/forensics (which replays
- * history without the app); re-exported here so the app keeps one envelope module.
- */
-export { toDomainEvent, toPublicEvent, type PublicEvent, type PublicEventMetadata } from '@token-ledger/forensics';
 
 /** Who caused a command and why: recorded in every event's metadata (SPEC §2). */
 export interface CommandMetadata {
@@ -18,12 +12,13 @@ export interface CommandMetadata {
 
 /**
  * Domain events carry their header (familyId, subject, clientId, occurredAt) next to `data`; in the
- * store those header fields travel in metadata so the store stays generic. The hash-chain fields
- * (prevHash, hash) are added by the AggregateRepository, which knows the stream and revision.
+ * store those header fields travel in metadata so the store stays generic (public-event.ts reads
+ * them back). The hash-chain fields (prevHash, hash) are added by sealEvents, which knows the stream
+ * and revision. `eventId` is random unless the writer derives it (an anomaly's follows from its id).
  */
-export function toNewEvent(event: LedgerEvent, meta: CommandMetadata): NewEvent {
+export function toNewEvent(event: LedgerEvent | AnomalyDetected, meta: CommandMetadata, eventId: string = randomUUID()): NewEvent {
   return {
-    eventId: randomUUID(),
+    eventId,
     type: event.type,
     data: event.data,
     metadata: {

@@ -1,0 +1,14 @@
+/**
+ * Stream naming, defined once: the command side writes these streams, and projections, forensics and
+ * the anomaly engine read them back by the same names.
+ */
+export const FAMILY_STREAM_PREFIX = 'family-';
+export const SUBJECT_STREAM_PREFIX = 'subject-';
+export const CLIENT_STREAM_PREFIX = 'client-';
+/** One stream per detected anomaly, appended with "no stream" so each is recorded once. */
+export const ANOMALY_STREAM_PREFIX = 'anomaly-';
+
+export const familyStreamId = (familyId: string): string => `${FAMILY_STREAM_PREFIX}${familyId}`;
+export const subjectStreamId = (subject: string): string => `${SUBJECT_STREAM_PREFIX}${subject}`;
+export const clientStreamId = (clientId: string): string => `${CLIENT_STREAM_PREFIX}${clientId}`;
+export const anomalyStreamId = (anomalyId: string): string => `${ANOMALY_STREAM_PREFIX}${anomalyId}`;
