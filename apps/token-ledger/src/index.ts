@@ -1,6 +1,6 @@
 export { loadConfig, ConfigError, type LedgerConfig } from './config/ledger-config';
 export { createLogger } from './http/logger';
-export { createApp } from './http/create-app';
+export { createApp } from './create-app';
 export { openRuntime, type LedgerRuntime, type MessagingNames } from './runtime';
 export { serve } from './serve';
 export { startBackgroundWork } from './background';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { LedgerConfig } from './config/ledger-config';
-import { createApp } from './http/create-app';
+import { createApp } from './create-app';
 import { startBackgroundWork } from './background';
 import { openRuntime } from './runtime';
 

@@ -25,3 +25,51 @@ export class EventStoreClosedError extends Error {
     this.name = 'EventStoreClosedError';
   }
 }
+
+/**
+ * Node socket errors of a store connection that cannot be made or was lost: the database host is
+ * down, unreachable or not resolvable right now. (Node's AggregateError for a host with several
+ * addresses carries the first one's code.)
+ */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * SQLSTATEs of a server that is going away or not taking connections: class 08 (connection
+ * exception), 57P01 admin_shutdown (also pg_terminate_backend), 57P02 crash_shutdown,
+ * 57P03 cannot_connect_now (starting up, shutting down, in recovery), 53300 too_many_connections.
+ */
+const SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
+
+/**
+ * What the drivers raise, without a code, when a connection is gone or the client was closed
+ * (pg's Client and Pool, PGlite). The pool has no connect or query timeout configured, so pg's
+ * timeout errors cannot occur and are not listed.
+ */
+const CLOSED_MESSAGES = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+  'Cannot use a pool after calling end on the pool',
+  'PGlite is closed',
+  'PGlite is closing',
+]);
+
+/** @eventstore/db-client error types of a node that cannot answer now (gRPC UNAVAILABLE, deadline, a leader change). */
+const ESDB_TYPES = new Set(['unavailable', 'deadline-exceeded', 'not-leader']);
+
+/**
+ * True when `error` says the store cannot be reached right now — closed, connection refused or lost,
+ * server restarting or out of connections — as opposed to a fault of the request or of the code.
+ * Callers answer such a failure with "try again later", never as a bug. Any store adapter's errors
+ * (and those of the SQL client the read models share with it) may be passed.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  if (error instanceof EventStoreClosedError) return true;
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, type, message } = error as { code?: unknown; type?: unknown; message?: unknown };
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || SQLSTATE.test(code))) return true;
+  if (typeof type === 'string' && ESDB_TYPES.has(type)) return true;
+  // No instanceof Error: socket errors and PGlite's come from the host realm under jest.
+  return typeof message === 'string' && CLOSED_MESSAGES.has(message);
+}

@@ -1,8 +1,9 @@
 import { CommandBus } from '@nestjs/cqrs';
+import { DomainError } from '@token-ledger/domain';
 import type { Logger } from 'pino';
 import { createApp, openRuntime, type LedgerConfig } from '../../../token-ledger/src';
 import { RegisterClientCommand } from '../../../token-ledger/src/ledger/commands/register-client.command';
-import { ProblemError } from '../../../token-ledger/src/http/problem';
+import { LedgerError } from '../../../token-ledger/src/ledger/ledger-error';
 
 /** `clients add`: the same command as POST /v1/clients, run in-process against the configured store. */
 export async function addClient(config: LedgerConfig, logger: Logger, values: Record<string, string | undefined>): Promise<number> {
@@ -33,8 +34,9 @@ export async function addClient(config: LedgerConfig, logger: Logger, values: Re
     if (generatedSecret) process.stdout.write(`client secret (shown once): ${generatedSecret}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof ProblemError) {
-      process.stderr.write(`token-ledger clients add: ${error.detail ?? error.title}\n`);
+    // An invalid registration, or the id is taken: both messages are meant for the operator.
+    if (error instanceof LedgerError || error instanceof DomainError) {
+      process.stderr.write(`token-ledger clients add: ${error.message}\n`);
       return 1;
     }
     throw error;

@@ -1,12 +1,15 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { OAuthError } from '../oauth/oauth-error';
+import { asLedgerError, type LedgerError, type LedgerErrorKind } from '../ledger/ledger-error';
+import { OAuthError, type OAuthErrorCode } from '../oauth/oauth-error';
 import { ProblemError } from './problem';
 
 /**
  * One place that turns any error into an RFC-shaped answer: RFC 6749 §5.2 JSON under /oauth,
- * RFC 9457 problem details elsewhere. Client mistakes keep their 4xx; only genuine faults are 5xx,
- * and those are logged (without request bodies, which may hold tokens).
+ * RFC 9457 problem details elsewhere. Handlers throw LedgerErrors, which know no HTTP; the HTTP
+ * layer's own OAuthError and ProblemError are already shaped. Client mistakes keep their 4xx, a
+ * store that cannot be reached is a 503 with Retry-After, and only genuine faults are 500. Every
+ * 5xx is logged (without request bodies, which may hold tokens).
  */
 @Catch()
 export class LedgerExceptionFilter implements ExceptionFilter {
@@ -21,22 +24,49 @@ export class LedgerExceptionFilter implements ExceptionFilter {
 }
 
 export function sendError(reply: FastifyReply, url: string, exception: unknown, logger: Pick<Logger, 'error'>): void {
-  const status = statusOf(exception);
-  if (status >= 500) logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
+  const known = exception instanceof OAuthError || exception instanceof ProblemError ? undefined : asLedgerError(exception);
+  const oauth = url.startsWith('/oauth/');
+  const answer = oauth ? toOAuthError(exception, known) : toProblem(exception, known);
+  if (answer.status >= 500) logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
   reply.header('cache-control', 'no-store');
-  if (url.startsWith('/oauth/')) {
-    const err = exception instanceof OAuthError ? exception : toOAuthError(exception, status);
-    if (err.status === 401) reply.header('www-authenticate', 'Basic realm="token-ledger", charset="UTF-8"');
-    reply.header('pragma', 'no-cache').status(err.status).type('application/json').send(err.toJSON());
+  if (known?.kind === 'unavailable') reply.header('retry-after', String(known.retryAfterSeconds));
+  if (answer instanceof OAuthError) {
+    if (answer.status === 401) reply.header('www-authenticate', 'Basic realm="token-ledger", charset="UTF-8"');
+    reply.header('pragma', 'no-cache').status(answer.status).type('application/json').send(answer.toJSON());
     return;
   }
-  const problem = exception instanceof ProblemError ? exception : toProblem(exception, status);
-  if (problem.status === 401) reply.header('www-authenticate', 'Bearer realm="token-ledger"');
-  reply.status(problem.status).type('application/problem+json').send(problem.toJSON());
+  if (answer.status === 401) reply.header('www-authenticate', 'Bearer realm="token-ledger"');
+  reply.status(answer.status).type('application/problem+json').send(answer.toJSON());
 }
 
+/** RFC 6749 §5.2 code of each kind; the refresh grant's own codes are the kinds themselves. */
+const OAUTH_CODE: Record<LedgerErrorKind, OAuthErrorCode> = {
+  invalid_request: 'invalid_request',
+  invalid_grant: 'invalid_grant',
+  invalid_scope: 'invalid_scope',
+  invalid_client: 'invalid_client',
+  unauthorized_client: 'unauthorized_client',
+  not_found: 'invalid_request',
+  conflict: 'invalid_request',
+  unavailable: 'temporarily_unavailable',
+};
+
+/**
+ * RFC 9457 status of each kind. invalid_client is not 401 here: on /v1 a 401 means the admin
+ * bearer was refused, while this kind says the client named in the request is not a usable one.
+ */
+const PROBLEM_STATUS: Record<LedgerErrorKind, number> = {
+  invalid_request: 400,
+  invalid_grant: 400,
+  invalid_scope: 400,
+  invalid_client: 400,
+  unauthorized_client: 403,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+};
+
 function statusOf(exception: unknown): number {
-  if (exception instanceof OAuthError || exception instanceof ProblemError) return exception.status;
   if (exception instanceof HttpException) return exception.getStatus();
   const s = (exception as { statusCode?: unknown })?.statusCode;
   return typeof s === 'number' && s >= 400 && s < 600 ? s : 500;
@@ -54,7 +84,11 @@ function messageOf(exception: unknown): string | undefined {
   return exception instanceof Error ? exception.message : undefined;
 }
 
-function toOAuthError(exception: unknown, status: number): OAuthError {
+function toOAuthError(exception: unknown, known: LedgerError | undefined): OAuthError {
+  if (exception instanceof OAuthError) return exception;
+  if (known) return new OAuthError(OAUTH_CODE[known.kind], known.description);
+  // A ProblemError has its status; anything else (Fastify's parser errors, Nest's) by statusCode.
+  const status = exception instanceof ProblemError ? exception.status : statusOf(exception);
   if (status >= 500) return new OAuthError('server_error', 'the server could not process the request');
   if (status === 404) return new OAuthError('invalid_request', 'no such endpoint');
   return new OAuthError('invalid_request', messageOf(exception));
@@ -74,7 +108,14 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-function toProblem(exception: unknown, status: number): ProblemError {
+function toProblem(exception: unknown, known: LedgerError | undefined): ProblemError {
+  if (exception instanceof ProblemError) return exception;
+  if (known) {
+    const status = PROBLEM_STATUS[known.kind];
+    return new ProblemError(status, known.title ?? TITLES[status], known.description, { ...known.members });
+  }
+  // An OAuthError has its status; anything else (Fastify's parser errors, Nest's) by statusCode.
+  const status = exception instanceof OAuthError ? exception.status : statusOf(exception);
   if (status >= 500) return new ProblemError(500, 'Internal Server Error');
   return new ProblemError(status, TITLES[status] ?? 'Error', messageOf(exception));
 }

@@ -9,6 +9,7 @@ import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RotateTokenCommand, type RotatedTokens } from '../ledger/commands/rotate-token.command';
 import { LedgerMetrics } from '../health/metrics';
+import { LedgerError } from '../ledger/ledger-error';
 import { introspection, ResolveTokenQuery, type Introspection } from '../ledger/queries/introspect-token.query';
 import { ClientAuthenticator } from './client-authenticator';
 import { OAuthError } from './oauth-error';
@@ -48,7 +49,7 @@ export class OAuthController {
     try {
       result = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta));
     } catch (error) {
-      this.metrics.refreshes.inc({ outcome: error instanceof OAuthError ? error.code : 'error' });
+      this.metrics.refreshes.inc({ outcome: error instanceof LedgerError ? error.kind : 'error' });
       throw error;
     }
     this.metrics.refreshes.inc({ outcome: result.replayed ? 'replayed' : 'rotated' });

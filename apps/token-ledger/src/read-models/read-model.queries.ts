@@ -11,7 +11,7 @@ import {
   type FamilyView,
   type Page,
 } from '@token-ledger/projections';
-import { ProblemError } from '../http/problem';
+import { LedgerError } from '../ledger/ledger-error';
 import { READ_MODELS, type ReadModels } from '../ledger/tokens';
 
 /** Every read-model answer carries the projection position it reflects (X-Projection-Position). */
@@ -29,8 +29,8 @@ abstract class ReadModelHandler {
   protected async read<T>(minPosition: number | undefined, run: () => Promise<T>): Promise<Positioned<T>> {
     const runner = this.readModels.runner;
     if (minPosition !== undefined && !(await runner.waitFor(minPosition, MIN_POSITION_WAIT_MS))) {
-      throw new ProblemError(503, 'Service Unavailable', `read models have not reached position ${minPosition} yet`, {
-        position: runner.position,
+      throw new LedgerError('unavailable', `read models have not reached position ${minPosition} yet`, {
+        members: { position: runner.position },
       });
     }
     const position = runner.position;

@@ -15,12 +15,12 @@ import {
   type SubjectEvent,
   type SubjectState,
 } from '@token-ledger/domain';
-import { ProblemError } from '../../http/problem';
 import type { LedgerConfig } from '../../config/ledger-config';
 import { AccessTokenMinter } from '../access-token-minter';
 import type { AggregateRepository } from '../aggregate-repository';
 import { ClientRegistry } from '../client-registry';
 import type { CommandMetadata } from '@token-ledger/envelope';
+import { LedgerError } from '../ledger-error';
 import { activeFamiliesOf } from '@token-ledger/projections';
 import { FAMILY_REPOSITORY, LEDGER_CONFIG, READ_MODELS, SUBJECT_REPOSITORY, type ReadModels } from '../tokens';
 import { RevokeFamilyCommand } from './revoke-family.command';
@@ -70,9 +70,9 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
 
   async execute({ input, meta }: IssueTokenCommand): Promise<IssuedTokens> {
     const client = await this.clients.get(input.clientId);
-    if (!client) throw new ProblemError(400, 'Unknown client', `client ${input.clientId} is not registered`);
+    if (!client) throw new LedgerError('invalid_request', `client ${input.clientId} is not registered`, { title: 'Unknown client' });
     if (!isSubset(input.scope, client.allowedScopes)) {
-      throw new ProblemError(400, 'Invalid scope', 'scope exceeds the scopes allowed for this client', { error: 'invalid_scope' });
+      throw new LedgerError('invalid_scope', 'scope exceeds the scopes allowed for this client', { title: 'Invalid scope', members: { error: 'invalid_scope' } });
     }
     const audience = input.audience && input.audience.length > 0 ? input.audience : [this.config.issuer];
 

@@ -1,11 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { LedgerSecrets } from '@token-ledger/crypto';
-import { normaliseClientRegistration, type ClientRegistered, type ClientState } from '@token-ledger/domain';
-import { ProblemError } from '../../http/problem';
+import { decideClient, normaliseClientRegistration, type ClientRegistered, type ClientState } from '@token-ledger/domain';
 import type { LedgerConfig } from '../../config/ledger-config';
 import type { AggregateRepository } from '../aggregate-repository';
 import type { CommandMetadata } from '@token-ledger/envelope';
+import { LedgerError } from '../ledger-error';
 import { CLIENT_REPOSITORY, LEDGER_CONFIG } from '../tokens';
 
 export interface RegisteredClient {
@@ -33,32 +33,26 @@ export class RegisterClientHandler implements ICommandHandler<RegisterClientComm
 
   async execute({ input, meta }: RegisterClientCommand): Promise<RegisteredClient> {
     const parsed = normaliseClientRegistration(input);
-    if (!parsed.ok) throw new ProblemError(400, 'Invalid client registration', parsed.errors.join('; '), { errors: parsed.errors });
-    const reg = parsed.value;
-    if (reg.policy.accessTokenTtl > this.config.maxAccessTokenTtlSeconds) {
-      throw new ProblemError(400, 'Invalid client registration', `accessTokenTtl must not exceed ${this.config.maxAccessTokenTtlSeconds} (LEDGER_MAX_ACCESS_TOKEN_TTL)`);
+    if (!parsed.ok) throw invalidRegistration(parsed.errors.join('; '), { errors: parsed.errors });
+    const registration = parsed.value;
+    if (registration.policy.accessTokenTtl > this.config.maxAccessTokenTtlSeconds) {
+      throw invalidRegistration(`accessTokenTtl must not exceed ${this.config.maxAccessTokenTtlSeconds} (LEDGER_MAX_ACCESS_TOKEN_TTL)`);
     }
+    // The decider stays pure: the secret is generated and hashed here and only its hash goes in.
     let generatedSecret: string | undefined;
-    let secret = reg.secret;
-    if (reg.type === 'confidential' && !secret) secret = generatedSecret = this.secrets.randomSecret(32).toString('base64url');
-    const event: ClientRegistered = {
-      type: 'ClientRegistered',
-      familyId: '',
-      subject: '',
-      clientId: reg.clientId,
-      occurredAt: new Date().toISOString(),
-      data: {
-        type: reg.type,
-        secretHash: secret ? this.secrets.hashClientSecret(secret) : null,
-        allowedScopes: reg.allowedScopes,
-        policy: reg.policy,
-        maxFamiliesPerSubject: reg.maxFamiliesPerSubject,
-      },
-    };
-    const { state } = await this.repo.execute(reg.clientId, meta, (current) => {
-      if (current.status === 'registered') throw new ProblemError(409, 'Conflict', `client ${reg.clientId} is already registered`);
-      return { events: [event], result: undefined };
-    });
+    let secret = registration.secret;
+    if (registration.type === 'confidential' && !secret) secret = generatedSecret = this.secrets.randomSecret(32).toString('base64url');
+    const secretHash = secret ? this.secrets.hashClientSecret(secret) : null;
+    const now = Date.now();
+    // A second registration of the id is DomainError('client_exists'): a conflict.
+    const { state } = await this.repo.execute(registration.clientId, meta, (current) => ({
+      events: decideClient({ type: 'RegisterClient', registration, secretHash, now }, current),
+      result: undefined,
+    }));
     return { client: state, generatedSecret };
   }
+}
+
+function invalidRegistration(description: string, members?: Record<string, unknown>): LedgerError {
+  return new LedgerError('invalid_request', description, { title: 'Invalid client registration', members });
 }

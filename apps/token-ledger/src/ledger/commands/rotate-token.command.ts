@@ -9,10 +9,10 @@ import {
   type RequestContext,
   type RotationOutcome,
 } from '@token-ledger/domain';
-import { OAuthError } from '../../oauth/oauth-error';
 import { AccessTokenMinter } from '../access-token-minter';
 import type { AggregateRepository } from '../aggregate-repository';
 import type { CommandMetadata } from '@token-ledger/envelope';
+import { LedgerError } from '../ledger-error';
 import { FAMILY_REPOSITORY } from '../tokens';
 
 export interface RotatedTokens {
@@ -68,7 +68,7 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
       const recordOnly = decision.events.every((e) => e.type === 'RefreshRejected');
       return { events: decision.events, result: decision.rotation!, recordOnly };
     });
-    if (outcome.kind === 'rejected') throw new OAuthError(outcome.error, outcome.description);
+    if (outcome.kind === 'rejected') throw new LedgerError(outcome.error, outcome.description);
     const minted = await this.minter.mint(state, outcome.scope, now);
     return {
       accessToken: minted.accessToken,

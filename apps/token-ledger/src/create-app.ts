@@ -1,10 +1,10 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { AppModule } from '../app.module';
-import type { LedgerRuntime } from '../runtime';
-import { LedgerExceptionFilter, sendError } from './exception.filter';
-import { PinoNestLogger } from './logger';
+import { AppModule } from './app.module';
+import { LedgerExceptionFilter } from './http/exception.filter';
+import { PinoNestLogger } from './http/logger';
+import type { LedgerRuntime } from './runtime';
 
 /** Request bodies are small forms and JSON documents; anything bigger is refused with 413. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
