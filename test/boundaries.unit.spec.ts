@@ -13,6 +13,7 @@ const DEPCRUISE = join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'depen
 interface Violation {
   from: string;
   to: string;
+  unresolvedTo: string;
   rule: { name: string; severity: string };
 }
 interface Run {
@@ -33,14 +34,16 @@ function depcruise(paths: string[], outputType: 'err' | 'json'): Promise<Run> {
   });
 }
 
-const edge = (v: Violation): string => `${v.rule.name}: ${v.from} → ${v.to}`;
+// An npm package by its name: where node_modules is (or links to) is not the rule's business.
+const edge = (v: Violation): string =>
+  `${v.rule.name}: ${v.from} → ${/(^|\/)node_modules\//.test(v.to) ? v.unresolvedTo : v.to}`;
 
 // Every deliberate violation in the fixture tree, one rule each.
 const EXPECTED = [
   'domain-is-pure: libs/domain/src/bad-node-crypto.ts → crypto',
   'domain-is-pure: libs/domain/src/bad-bare-core.ts → fs',
   'domain-is-pure: libs/domain/src/bad-builtin-call.ts → fs',
-  'domain-is-pure: libs/domain/src/bad-nest.ts → ../../../node_modules/@nestjs/common/index.d.ts',
+  'domain-is-pure: libs/domain/src/bad-nest.ts → @nestjs/common',
   'domain-is-pure: libs/domain/src/bad-other-lib.ts → libs/event-store/src/index.ts',
   'libs-not-to-apps: libs/forensics/src/bad-app.ts → apps/cli/src/replay.ts',
   'no-circular: libs/projections/src/bad-cycle-rebuild-in-sql.ts → libs/projections/src/bad-cycle-rebuild.ts',
