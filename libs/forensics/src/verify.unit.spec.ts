@@ -4,7 +4,7 @@ import { familyStreamId, subjectStreamId } from './envelope';
 import { computeEventHash } from './hash-chain';
 import { describeProblem, verifyChain, type VerifyTarget } from './verify';
 import { append, envelope, ev, S, T0 } from './testing/fixtures';
-import { MemoryEventStore } from './testing/memory-event-store';
+import { MemoryEventStore } from '@token-ledger/event-store';
 
 const FAM_A = formatFamilyId(Buffer.alloc(16, 1));
 const FAM_B = formatFamilyId(Buffer.alloc(16, 2));

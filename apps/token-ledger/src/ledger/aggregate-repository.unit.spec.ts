@@ -2,7 +2,7 @@ import { formatFamilyId, type FamilyEvent, type FamilyState } from '@token-ledge
 import type { AppendOptions, NewEvent } from '@token-ledger/event-store';
 import { computeEventHash, verifyChain } from '@token-ledger/forensics';
 import { ev, T0, S, envelope } from '../../../../libs/forensics/src/testing/fixtures';
-import { MemoryEventStore } from '../../../../libs/forensics/src/testing/memory-event-store';
+import { MemoryEventStore } from '@token-ledger/event-store';
 import { AggregateRepository, ConcurrencyExhaustedError } from './aggregate-repository';
 import { familyAggregate } from './aggregates';
 
