@@ -11,8 +11,7 @@ import {
   type KeyLike,
 } from 'jose';
 import { KeyRing, SIGNING_KEYS_KEY, supportedAlgs, type KeyRingOptions, type SigningAlg, type StoredKeySet } from './key-ring';
-import type { KeyValueStore } from '@token-ledger/event-store';
-import { MemoryKeyValueStore } from './testing/memory-kv';
+import { MemoryKeyValueStore, type KeyValueStore } from '@token-ledger/event-store';
 
 const ISSUER = 'https://ledger.example';
 const MAX_TTL = 600;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LedgerSecrets, MASTER_SECRET_KEY } from './ledger-secrets';
-import { MemoryKeyValueStore } from './testing/memory-kv';
+import { MemoryKeyValueStore } from '@token-ledger/event-store';
 
 describe('LedgerSecrets', () => {
   const secret = randomBytes(32);

@@ -1,6 +1,6 @@
-import type { FamilyCommand, FamilyDecision } from './commands';
+import type { FamilyCommand, RotationOutcome } from './commands';
 import { DomainError } from './errors';
-import type { FamilyEvent, FamilyPolicy, RequestContext } from './events';
+import type { FamilyEvent, FamilyPolicy, RequestContext, RevocationReason } from './events';
 import {
   ANCHOR_INTERVAL,
   authenticatePresentedToken,
@@ -15,7 +15,9 @@ import {
 } from './family-decider';
 import type { FamilyState } from './family-state';
 import { formatFamilyId, formatRefreshToken } from './refresh-token';
-import { testSecrets } from './test-secrets';
+import { deciderSpec, type Given } from './testing/decider-spec';
+import { testSecrets } from './testing/test-secrets';
+import type { TokenSecrets } from './token-secrets';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const S = 1000;
@@ -23,26 +25,42 @@ const POLICY: FamilyPolicy = { accessTokenTtl: 300, refreshIdleTtl: 3600, refres
 const FAMILY = formatFamilyId(Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex'));
 const OTHER_FAMILY = formatFamilyId(Buffer.alloc(16, 7));
 const CTX: RequestContext = { ip: '203.0.113.7', userAgent: 'Mozilla/5.0', deviceId: 'dev-1' };
+const REJECTED = { kind: 'rejected', error: 'invalid_grant' } as const;
+const REUSE = ['TokenReuseDetected', 'TokenFamilyRevoked'] as const;
 const secrets = testSecrets();
+const iso = (ms: number) => new Date(ms).toISOString();
+/** What every event of the family carries besides its type and data. */
+const header = (now: number) => ({ familyId: FAMILY, subject: 'user-1', clientId: 'web', occurredAt: iso(now) });
+
+/** The family decider with `tokenSecrets`; a rotation's outcome is the result. */
+function familySpec(tokenSecrets: TokenSecrets) {
+  return deciderSpec({
+    initialState: initialFamilyState,
+    evolve: evolveFamily,
+    decide: (command: FamilyCommand, state: FamilyState) => {
+      const { events, rotation } = decideFamily(command, state, tokenSecrets);
+      return { events, result: rotation };
+    },
+  });
+}
+
+const family = familySpec(secrets);
 
 function secretOf(n: number): Buffer {
   return Buffer.alloc(32, n);
 }
 
-function fold(state: FamilyState, events: FamilyEvent[]): FamilyState {
-  return events.reduce(evolveFamily, state);
-}
-
-/** A family plus the plaintext secret of every generation (index = generation), as a client sees them. */
+/** A family's history plus the plaintext secret of every generation (index = generation), as a client sees them. */
 interface Fixture {
+  given: Given<FamilyCommand, FamilyEvent, FamilyState, RotationOutcome>;
   state: FamilyState;
   secrets: Buffer[];
   now: number;
 }
 
 function issued(policy: Partial<FamilyPolicy> = {}, now = T0): Fixture {
-  const decision = decideFamily(issueCmd({ policy: { ...POLICY, ...policy }, now }), initialFamilyState(), secrets);
-  return { state: fold(initialFamilyState(), decision.events), secrets: [Buffer.alloc(0), secretOf(1)], now };
+  const given = family.given().after(issueCmd({ policy: { ...POLICY, ...policy }, now }));
+  return { given, state: given.state, secrets: [Buffer.alloc(0), secretOf(1)], now };
 }
 
 function issueCmd(over: Partial<Extract<FamilyCommand, { type: 'IssueToken' }>> = {}): FamilyCommand {
@@ -65,26 +83,27 @@ function rotateCmd(generation: number, secret: Buffer, now: number, over: Record
   return { type: 'RotateToken', familyId: FAMILY, generation, secret, clientId: 'web', now, ...over } as FamilyCommand;
 }
 
+function revokeCmd(reason: RevocationReason, now: number, over: { subject?: string; clientId?: string } = {}): FamilyCommand {
+  return { type: 'RevokeFamily', familyId: FAMILY, reason, now, ...over };
+}
+
+function expireCmd(now: number): FamilyCommand {
+  return { type: 'ExpireIdle', familyId: FAMILY, now };
+}
+
 /** Rotates the head `times` times, `stepMs` apart. */
 function rotated(fx: Fixture, times: number, stepMs = S): Fixture {
-  let { state, now } = fx;
+  let { given, now } = fx;
   const all = [...fx.secrets];
   for (let i = 0; i < times; i++) {
     now += stepMs;
-    const d = decideFamily(rotateCmd(state.generation, all[state.generation], now), state, secrets);
-    if (d.rotation?.kind !== 'rotated') throw new Error(`rotation ${i} failed: ${JSON.stringify(d.rotation)}`);
-    all[d.rotation.generation] = d.rotation.secret;
-    state = fold(state, d.events);
+    const when = given.when(rotateCmd(given.state.generation, all[given.state.generation], now));
+    const { result } = when.outcome();
+    if (result?.kind !== 'rotated') throw new Error(`rotation ${i} failed: ${JSON.stringify(result)}`);
+    all[result.generation] = result.secret;
+    given = when.next();
   }
-  return { state, secrets: all, now };
-}
-
-function types(d: FamilyDecision): string[] {
-  return d.events.map((e) => e.type);
-}
-
-function rejected(d: FamilyDecision, error = 'invalid_grant'): void {
-  expect(d.rotation).toMatchObject({ kind: 'rejected', error });
+  return { given, state: given.state, secrets: all, now };
 }
 
 function deepFreeze<T>(o: T): T {
@@ -97,81 +116,66 @@ function deepFreeze<T>(o: T): T {
 
 describe('IssueToken', () => {
   it('starts a family at generation 1 storing only the hash', () => {
-    const d = decideFamily(issueCmd(), initialFamilyState(), secrets);
-    expect(d.rotation).toBeUndefined();
-    expect(d.events).toEqual([
-      {
-        type: 'TokenFamilyIssued',
-        familyId: FAMILY,
-        subject: 'user-1',
-        clientId: 'web',
-        occurredAt: new Date(T0).toISOString(),
-        data: {
-          scope: ['openid', 'read', 'write'],
-          audience: ['https://api.example'],
-          generation: 1,
-          tokenHash: secrets.hash(secretOf(1)),
-          createdAt: new Date(T0).toISOString(),
-          idleExpiresAt: new Date(T0 + 3600 * S).toISOString(),
-          absoluteExpiresAt: new Date(T0 + 86_400 * S).toISOString(),
-          policy: POLICY,
-          context: CTX,
+    family
+      .given()
+      .when(issueCmd())
+      .thenResult(undefined)
+      .thenEvents([
+        {
+          type: 'TokenFamilyIssued',
+          ...header(T0),
+          data: {
+            scope: ['openid', 'read', 'write'],
+            audience: ['https://api.example'],
+            generation: 1,
+            tokenHash: secrets.hash(secretOf(1)),
+            createdAt: iso(T0),
+            idleExpiresAt: iso(T0 + 3600 * S),
+            absoluteExpiresAt: iso(T0 + 86_400 * S),
+            policy: POLICY,
+            context: CTX,
+          },
         },
-      },
-    ]);
-    const s = fold(initialFamilyState(), d.events);
-    expect(s).toMatchObject({
-      status: 'active',
-      familyId: FAMILY,
-      generation: 1,
-      headHash: secrets.hash(secretOf(1)),
-      previousHash: null,
-      rotatedAt: null,
-      anchors: [secrets.hash(secretOf(1))],
-      createdAt: T0,
-      lastUsedAt: T0,
-      lastContext: CTX,
-      idleExpiresAt: T0 + 3600 * S,
-      absoluteExpiresAt: T0 + 86_400 * S,
-    });
+      ])
+      .thenStateMatches({
+        status: 'active',
+        familyId: FAMILY,
+        generation: 1,
+        headHash: secrets.hash(secretOf(1)),
+        previousHash: null,
+        rotatedAt: null,
+        anchors: [secrets.hash(secretOf(1))],
+        createdAt: T0,
+        lastUsedAt: T0,
+        lastContext: CTX,
+        idleExpiresAt: T0 + 3600 * S,
+        absoluteExpiresAt: T0 + 86_400 * S,
+      });
   });
 
   it('clamps idle expiry to the absolute expiry', () => {
-    const d = decideFamily(issueCmd({ policy: { ...POLICY, refreshIdleTtl: 60, refreshAbsoluteTtl: 60 } }), initialFamilyState(), secrets);
-    const s = fold(initialFamilyState(), d.events);
-    expect(s.idleExpiresAt).toBe(s.absoluteExpiresAt);
+    const { state } = family.given().when(issueCmd({ policy: { ...POLICY, refreshIdleTtl: 60, refreshAbsoluteTtl: 60 } })).outcome();
+    expect(state.idleExpiresAt).toBe(state.absoluteExpiresAt);
   });
 
   it('deduplicates the scope and omits an absent context', () => {
-    const d = decideFamily(issueCmd({ scope: ['a', 'b', 'a'], context: undefined }), initialFamilyState(), secrets);
-    const data = (d.events[0] as Extract<FamilyEvent, { type: 'TokenFamilyIssued' }>).data;
+    const { events, state } = family.given().when(issueCmd({ scope: ['a', 'b', 'a'], context: undefined })).outcome();
+    const data = (events[0] as Extract<FamilyEvent, { type: 'TokenFamilyIssued' }>).data;
     expect(data.scope).toEqual(['a', 'b']);
     expect('context' in data).toBe(false);
-    expect('lastContext' in fold(initialFamilyState(), d.events)).toBe(false);
+    expect('lastContext' in state).toBe(false);
   });
 
   it('fails on any existing stream: active, rotated, revoked, expired, pre-emptively revoked', () => {
     const active = issued();
-    const preRevoked = fold(
-      initialFamilyState(),
-      decideFamily(
-        { type: 'RevokeFamily', familyId: FAMILY, reason: 'subject_revoked', subject: 'user-1', clientId: 'web', now: T0 },
-        initialFamilyState(),
-        secrets,
-      ).events,
-    );
-    const revoked = fold(active.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 }, active.state, secrets).events);
-    const expired = fold(active.state, decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: T0 + 3600 * S }, active.state, secrets).events);
-    for (const state of [active.state, rotated(active, 2).state, revoked, expired, preRevoked]) {
-      let err: unknown;
-      try {
-        decideFamily(issueCmd(), state, secrets);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(DomainError);
-      expect((err as DomainError).code).toBe('family_exists');
-    }
+    const histories = [
+      active.given,
+      rotated(active, 2).given,
+      active.given.after(revokeCmd('logout', T0)),
+      active.given.after(expireCmd(T0 + 3600 * S)),
+      family.given().after(revokeCmd('subject_revoked', T0, { subject: 'user-1', clientId: 'web' })),
+    ];
+    for (const given of histories) given.when(issueCmd()).thenThrows(DomainError, { code: 'family_exists' });
   });
 
   it.each([
@@ -187,53 +191,41 @@ describe('IssueToken', () => {
     ['grace above 300 s', { policy: { ...POLICY, reuseGraceSeconds: 301 } }],
     ['a fractional now', { now: T0 + 0.5 }],
   ])('rejects %s with invalid_argument', (_name, over) => {
-    expect(() => decideFamily(issueCmd(over as never), initialFamilyState(), secrets)).toThrow(
-      expect.objectContaining({ code: 'invalid_argument' }),
-    );
+    family.given().when(issueCmd(over as never)).thenThrows({ code: 'invalid_argument' });
   });
 });
 
 describe('RotateToken', () => {
   describe('rule 1: the live head', () => {
     it('rotates to head+1 with a derived successor, moving idle expiry forward', () => {
-      const fx = issued();
       const now = T0 + 60 * S;
-      const d = decideFamily(rotateCmd(1, secretOf(1), now, { context: CTX }), fx.state, secrets);
       const successor = secrets.successor(secretOf(1), FAMILY, 2);
-      expect(d.rotation).toEqual({
-        kind: 'rotated',
-        generation: 2,
-        secret: successor,
-        scope: ['openid', 'read', 'write'],
-        refreshExpiresIn: 3600,
-      });
-      expect(d.events).toEqual([
-        {
-          type: 'TokenRotated',
-          familyId: FAMILY,
-          subject: 'user-1',
-          clientId: 'web',
-          occurredAt: new Date(now).toISOString(),
-          data: {
-            fromGeneration: 1,
-            generation: 2,
-            tokenHash: secrets.hash(successor),
-            idleExpiresAt: new Date(now + 3600 * S).toISOString(),
-            scope: ['openid', 'read', 'write'],
-            context: CTX,
+      issued()
+        .given.when(rotateCmd(1, secretOf(1), now, { context: CTX }))
+        .thenResult({ kind: 'rotated', generation: 2, secret: successor, scope: ['openid', 'read', 'write'], refreshExpiresIn: 3600 })
+        .thenEvents([
+          {
+            type: 'TokenRotated',
+            ...header(now),
+            data: {
+              fromGeneration: 1,
+              generation: 2,
+              tokenHash: secrets.hash(successor),
+              idleExpiresAt: iso(now + 3600 * S),
+              scope: ['openid', 'read', 'write'],
+              context: CTX,
+            },
           },
-        },
-      ]);
-      const s = fold(fx.state, d.events);
-      expect(s).toMatchObject({
-        generation: 2,
-        headHash: secrets.hash(successor),
-        previousHash: secrets.hash(secretOf(1)),
-        rotatedAt: now,
-        lastUsedAt: now,
-        idleExpiresAt: now + 3600 * S,
-        anchors: [secrets.hash(secretOf(1))],
-      });
+        ])
+        .thenStateMatches({
+          generation: 2,
+          headHash: secrets.hash(successor),
+          previousHash: secrets.hash(secretOf(1)),
+          rotatedAt: now,
+          lastUsedAt: now,
+          idleExpiresAt: now + 3600 * S,
+          anchors: [secrets.hash(secretOf(1))],
+        });
     });
 
     it('chains: each successor is the next head', () => {
@@ -247,26 +239,23 @@ describe('RotateToken', () => {
     it('never moves idle expiry past the absolute expiry', () => {
       const fx = issued({ refreshIdleTtl: 86_400 });
       const abs = fx.state.absoluteExpiresAt;
-      const d = decideFamily(rotateCmd(1, secretOf(1), abs - 10 * S), fx.state, secrets);
-      expect(d.rotation).toMatchObject({ kind: 'rotated', refreshExpiresIn: 10 });
-      expect(fold(fx.state, d.events).idleExpiresAt).toBe(abs);
+      const late = fx.given.when(rotateCmd(1, secretOf(1), abs - 10 * S));
+      late.thenResultMatches({ kind: 'rotated', refreshExpiresIn: 10 }).thenStateMatches({ idleExpiresAt: abs });
     });
 
     it('rounds refresh_token_expires_in up to whole seconds', () => {
       const fx = issued({ refreshIdleTtl: 86_400 });
-      const d = decideFamily(rotateCmd(1, secretOf(1), fx.state.absoluteExpiresAt - 1500), fx.state, secrets);
-      expect(d.rotation).toMatchObject({ kind: 'rotated', refreshExpiresIn: 2 });
+      fx.given.when(rotateCmd(1, secretOf(1), fx.state.absoluteExpiresAt - 1500)).thenResultMatches({ kind: 'rotated', refreshExpiresIn: 2 });
     });
 
     it('never puts a plaintext secret into an event', () => {
-      const fx = issued();
-      const d = decideFamily(rotateCmd(1, secretOf(1), T0 + S, { context: CTX }), fx.state, secrets);
-      const json = JSON.stringify(d.events);
-      if (d.rotation?.kind !== 'rotated') throw new Error('expected rotation');
-      for (const secret of [secretOf(1), d.rotation.secret]) {
+      const { events, result } = issued().given.when(rotateCmd(1, secretOf(1), T0 + S, { context: CTX })).outcome();
+      const json = JSON.stringify(events);
+      if (result?.kind !== 'rotated') throw new Error('expected rotation');
+      for (const secret of [secretOf(1), result.secret]) {
         for (const enc of ['hex', 'base64', 'base64url'] as const) expect(json).not.toContain(secret.toString(enc));
       }
-      expect(json).not.toContain(formatRefreshToken({ familyId: FAMILY, generation: 2, secret: d.rotation.secret }).split('_')[3]);
+      expect(json).not.toContain(formatRefreshToken({ familyId: FAMILY, generation: 2, secret: result.secret }).split('_')[3]);
     });
   });
 
@@ -276,59 +265,52 @@ describe('RotateToken', () => {
     it('replays the same successor for the previous generation 1 ms before the window ends', () => {
       const fx = setup();
       const now = fx.state.rotatedAt! + 10 * S - 1;
-      const d = decideFamily(rotateCmd(3, fx.secrets[3], now, { context: CTX }), fx.state, secrets);
-      expect(d.rotation).toEqual({
-        kind: 'replayed',
-        generation: 4,
-        secret: fx.secrets[4],
-        scope: ['openid', 'read', 'write'],
-        refreshExpiresIn: Math.ceil((fx.state.idleExpiresAt - now) / 1000),
-      });
-      expect(d.events).toEqual([
-        expect.objectContaining({
-          type: 'TokenRotationReplayed',
-          data: { presentedGeneration: 3, generation: 4, scope: ['openid', 'read', 'write'], context: CTX },
-        }),
-      ]);
-      const s = fold(fx.state, d.events);
-      expect(s).toEqual({ ...fx.state, lastUsedAt: now, lastContext: CTX });
+      const replay = fx.given
+        .when(rotateCmd(3, fx.secrets[3], now, { context: CTX }))
+        .thenResult({
+          kind: 'replayed',
+          generation: 4,
+          secret: fx.secrets[4],
+          scope: ['openid', 'read', 'write'],
+          refreshExpiresIn: Math.ceil((fx.state.idleExpiresAt - now) / 1000),
+        })
+        .thenEvents([
+          expect.objectContaining({
+            type: 'TokenRotationReplayed',
+            data: { presentedGeneration: 3, generation: 4, scope: ['openid', 'read', 'write'], context: CTX },
+          }),
+        ])
+        .thenState({ ...fx.state, lastUsedAt: now, lastContext: CTX });
       // The replayed token is the live head: it rotates normally afterwards.
-      expect(decideFamily(rotateCmd(4, d.rotation!.kind === 'replayed' ? d.rotation!.secret : Buffer.alloc(0), now), s, secrets).rotation?.kind).toBe(
-        'rotated',
-      );
+      const { result } = replay.outcome();
+      replay.next().when(rotateCmd(4, result?.kind === 'replayed' ? result.secret : Buffer.alloc(0), now)).thenResultMatches({ kind: 'rotated' });
     });
 
     it('replays at the very moment of the rotation and for a slightly skewed clock', () => {
       const fx = setup();
       for (const now of [fx.state.rotatedAt!, fx.state.rotatedAt! - 500]) {
-        expect(decideFamily(rotateCmd(3, fx.secrets[3], now), fx.state, secrets).rotation?.kind).toBe('replayed');
+        fx.given.when(rotateCmd(3, fx.secrets[3], now)).thenResultMatches({ kind: 'replayed' });
       }
     });
 
     it('treats the previous generation exactly at the end of the window as reuse', () => {
       const fx = setup();
-      const now = fx.state.rotatedAt! + 10 * S;
-      const d = decideFamily(rotateCmd(3, fx.secrets[3], now), fx.state, secrets);
-      expect(types(d)).toEqual(['TokenReuseDetected', 'TokenFamilyRevoked']);
-      rejected(d);
+      fx.given.when(rotateCmd(3, fx.secrets[3], fx.state.rotatedAt! + 10 * S)).thenEventTypes(REUSE).thenResultMatches(REJECTED);
     });
 
     it('never replays with a grace of 0, even in the same millisecond', () => {
       const fx = rotated(issued({ reuseGraceSeconds: 0 }), 1);
-      const d = decideFamily(rotateCmd(1, fx.secrets[1], fx.state.rotatedAt!), fx.state, secrets);
-      expect(types(d)).toEqual(['TokenReuseDetected', 'TokenFamilyRevoked']);
+      fx.given.when(rotateCmd(1, fx.secrets[1], fx.state.rotatedAt!)).thenEventTypes(REUSE);
     });
 
     it('replays only one generation back: two back within the window is reuse', () => {
       const fx = rotated(issued({ reuseGraceSeconds: 300 }), 3, 1); // rotations 1 ms apart
-      const d = decideFamily(rotateCmd(2, fx.secrets[2], fx.now + 1), fx.state, secrets);
-      expect(types(d)).toEqual(['TokenReuseDetected', 'TokenFamilyRevoked']);
+      fx.given.when(rotateCmd(2, fx.secrets[2], fx.now + 1)).thenEventTypes(REUSE);
     });
 
     it('narrows the scope of a replay too', () => {
       const fx = setup();
-      const d = decideFamily(rotateCmd(3, fx.secrets[3], fx.now + 1, { scope: ['read'] }), fx.state, secrets);
-      expect(d.rotation).toMatchObject({ kind: 'replayed', scope: ['read'] });
+      fx.given.when(rotateCmd(3, fx.secrets[3], fx.now + 1, { scope: ['read'] })).thenResultMatches({ kind: 'replayed', scope: ['read'] });
     });
   });
 
@@ -336,44 +318,26 @@ describe('RotateToken', () => {
     it('revokes the family when the previous generation comes after the window', () => {
       const fx = rotated(issued({ reuseGraceSeconds: 10 }), 2);
       const now = fx.now + 60 * S;
-      const d = decideFamily(rotateCmd(2, fx.secrets[2], now, { context: CTX }), fx.state, secrets);
-      expect(d.events).toEqual([
-        {
-          type: 'TokenReuseDetected',
-          familyId: FAMILY,
-          subject: 'user-1',
-          clientId: 'web',
-          occurredAt: new Date(now).toISOString(),
-          data: { presentedGeneration: 2, headGeneration: 3, context: CTX },
-        },
-        {
-          type: 'TokenFamilyRevoked',
-          familyId: FAMILY,
-          subject: 'user-1',
-          clientId: 'web',
-          occurredAt: new Date(now).toISOString(),
-          data: {
-            reason: 'reuse_detected',
-            revokedAt: new Date(now).toISOString(),
-            accessTokensValidUntil: new Date(now + 300 * S).toISOString(),
-          },
-        },
-      ]);
-      rejected(d);
-      const s = fold(fx.state, d.events);
-      expect(s).toMatchObject({ status: 'revoked', revokedAt: now, revokedReason: 'reuse_detected', generation: 3 });
-      // The legitimate head is dead too: the family is presumed stolen.
-      const after = decideFamily(rotateCmd(3, fx.secrets[3], now + 1), s, secrets);
-      expect(after.events).toEqual([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'revoked', presentedGeneration: 3 } })]);
-      rejected(after);
+      fx.given
+        .when(rotateCmd(2, fx.secrets[2], now, { context: CTX }))
+        .thenEvents([
+          { type: 'TokenReuseDetected', ...header(now), data: { presentedGeneration: 2, headGeneration: 3, context: CTX } },
+          { type: 'TokenFamilyRevoked', ...header(now), data: { reason: 'reuse_detected', revokedAt: iso(now), accessTokensValidUntil: iso(now + 300 * S) } },
+        ])
+        .thenResultMatches(REJECTED)
+        .thenStateMatches({ status: 'revoked', revokedAt: now, revokedReason: 'reuse_detected', generation: 3 })
+        // The legitimate head is dead too: the family is presumed stolen.
+        .next()
+        .when(rotateCmd(3, fx.secrets[3], now + 1))
+        .thenEvents([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'revoked', presentedGeneration: 3 } })])
+        .thenResultMatches(REJECTED);
     });
 
     it('treats any older generation as reuse', () => {
       const fx = rotated(issued(), 5);
       for (const g of [1, 2, 3, 4]) {
-        const d = decideFamily(rotateCmd(g, fx.secrets[g], fx.now + 1), fx.state, secrets);
-        expect(types(d)).toEqual(['TokenReuseDetected', 'TokenFamilyRevoked']);
-        expect(d.events[0]).toMatchObject({ data: { presentedGeneration: g, headGeneration: 6 } });
+        const { events } = fx.given.when(rotateCmd(g, fx.secrets[g], fx.now + 1)).thenEventTypes(REUSE).outcome();
+        expect(events[0]).toMatchObject({ data: { presentedGeneration: g, headGeneration: 6 } });
       }
     });
   });
@@ -395,33 +359,27 @@ describe('RotateToken', () => {
       ['a short secret', 6, fx.secrets[6].subarray(0, 31)],
       ['the head secret claiming another generation', 5, fx.secrets[6]],
     ])('%s', (_name, generation, secret) => {
-      const d = decideFamily(rotateCmd(generation as number, secret as Buffer, fx.now + 1, { context: CTX }), fx.state, secrets);
-      expect(d.events).toEqual([
-        expect.objectContaining({
-          type: 'RefreshRejected',
-          familyId: FAMILY,
-          data: { reason: 'bad_secret', presentedGeneration: generation, context: CTX },
-        }),
-      ]);
-      expect(d.rotation).toEqual({ kind: 'rejected', error: 'invalid_grant', description: expect.any(String) });
-      const s = fold(fx.state, d.events);
-      expect(s).toEqual(fx.state);
-      expect(decideFamily(rotateCmd(6, fx.secrets[6], fx.now + 2), s, secrets).rotation?.kind).toBe('rotated');
+      fx.given
+        .when(rotateCmd(generation as number, secret as Buffer, fx.now + 1, { context: CTX }))
+        .thenEvents([
+          expect.objectContaining({ type: 'RefreshRejected', familyId: FAMILY, data: { reason: 'bad_secret', presentedGeneration: generation, context: CTX } }),
+        ])
+        .thenResult({ kind: 'rejected', error: 'invalid_grant', description: expect.any(String) })
+        .thenState(fx.state)
+        .next()
+        .when(rotateCmd(6, fx.secrets[6], fx.now + 2))
+        .thenResultMatches({ kind: 'rotated' });
     });
 
     it('a secret from another family is a forgery', () => {
-      const other = decideFamily(issueCmd({ familyId: OTHER_FAMILY, initialSecret: secretOf(9) }), initialFamilyState(), secrets);
-      expect(other.events).toHaveLength(1);
-      const d = decideFamily(rotateCmd(6, secretOf(9), fx.now + 1), fx.state, secrets);
-      expect(d.events[0]).toMatchObject({ data: { reason: 'bad_secret' } });
+      expect(family.given().when(issueCmd({ familyId: OTHER_FAMILY, initialSecret: secretOf(9) })).outcome().events).toHaveLength(1);
+      expect(fx.given.when(rotateCmd(6, secretOf(9), fx.now + 1)).outcome().events[0]).toMatchObject({ data: { reason: 'bad_secret' } });
     });
 
     it('is checked before anything else, so the answer reveals nothing about the family', () => {
-      const revoked = fold(fx.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: fx.now }, fx.state, secrets).events);
-      const forged = decideFamily(rotateCmd(6, wrong, fx.now + 1, { clientId: 'other', scope: ['admin'] }), revoked, secrets);
+      const forged = fx.given.after(revokeCmd('logout', fx.now)).when(rotateCmd(6, wrong, fx.now + 1, { clientId: 'other', scope: ['admin'] })).outcome();
       expect(forged.events[0]).toMatchObject({ data: { reason: 'bad_secret' } });
-      const unknown = decideFamily(rotateCmd(6, wrong, fx.now + 1), initialFamilyState(), secrets);
-      expect(unknown).toEqual({ events: [], rotation: forged.rotation });
+      family.given().when(rotateCmd(6, wrong, fx.now + 1)).thenNothingHappened().thenResult(forged.result);
     });
   });
 
@@ -441,15 +399,14 @@ describe('RotateToken', () => {
 
     it.each([1, 2, 3, 255, 256, 257, 258, 512, 513, 514, 597, 598])('recognises authentic generation %i as reuse', (g) => {
       const fresh = testSecrets();
-      const d = decideFamily(rotateCmd(g, big.secrets[g], big.now + 1), big.state, fresh);
-      expect(types(d)).toEqual(['TokenReuseDetected', 'TokenFamilyRevoked']);
-      expect(d.events[0]).toMatchObject({ data: { presentedGeneration: g, headGeneration: 600 } });
+      const { events } = familySpec(fresh).given(big.given.events).when(rotateCmd(g, big.secrets[g], big.now + 1)).thenEventTypes(REUSE).outcome();
+      expect(events[0]).toMatchObject({ data: { presentedGeneration: g, headGeneration: 600 } });
       expect(fresh.calls.successor).toBeLessThan(ANCHOR_INTERVAL);
     });
 
     it.each([3, 256, 257, 598, 599, 600])('rejects a forged generation %i without revoking', (g) => {
-      const d = decideFamily(rotateCmd(g, big.secrets[g + 1] ?? secretOf(3), big.now + 1), big.state, secrets);
-      expect(d.events).toEqual([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'bad_secret', presentedGeneration: g } })]);
+      const forged = big.given.when(rotateCmd(g, big.secrets[g + 1] ?? secretOf(3), big.now + 1));
+      forged.thenEvents([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'bad_secret', presentedGeneration: g } })]);
     });
 
     it('authenticatePresentedToken classifies without deciding anything', () => {
@@ -465,8 +422,8 @@ describe('RotateToken', () => {
     });
 
     it('still rotates the head and replays the previous one', () => {
-      expect(decideFamily(rotateCmd(600, big.secrets[600], big.now + 1), big.state, secrets).rotation?.kind).toBe('rotated');
-      expect(decideFamily(rotateCmd(599, big.secrets[599], big.now + 1), big.state, secrets).rotation?.kind).toBe('replayed');
+      big.given.when(rotateCmd(600, big.secrets[600], big.now + 1)).thenResultMatches({ kind: 'rotated' });
+      big.given.when(rotateCmd(599, big.secrets[599], big.now + 1)).thenResultMatches({ kind: 'replayed' });
     });
   });
 
@@ -477,35 +434,30 @@ describe('RotateToken', () => {
         [2, fx.secrets[2]],
         [1, fx.secrets[1]],
       ] as const) {
-        const d = decideFamily(rotateCmd(g, s, fx.now + 1, { clientId: 'mobile' }), fx.state, secrets);
-        expect(d.events).toEqual([expect.objectContaining({ type: 'RefreshRejected', clientId: 'web', data: { reason: 'client_mismatch', presentedGeneration: g } })]);
-        rejected(d);
+        fx.given
+          .when(rotateCmd(g, s, fx.now + 1, { clientId: 'mobile' }))
+          .thenEvents([expect.objectContaining({ type: 'RefreshRejected', clientId: 'web', data: { reason: 'client_mismatch', presentedGeneration: g } })])
+          .thenResultMatches(REJECTED);
       }
     });
 
     it('client mismatch is reported before revoked', () => {
-      const fx = issued();
-      const s = fold(fx.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'admin', now: T0 }, fx.state, secrets).events);
-      expect(decideFamily(rotateCmd(1, secretOf(1), T0 + 1, { clientId: 'mobile' }), s, secrets).events[0]).toMatchObject({
-        data: { reason: 'client_mismatch' },
-      });
+      const { events } = issued().given.after(revokeCmd('admin', T0)).when(rotateCmd(1, secretOf(1), T0 + 1, { clientId: 'mobile' })).outcome();
+      expect(events[0]).toMatchObject({ data: { reason: 'client_mismatch' } });
     });
 
     it('rejects a revoked family', () => {
-      const fx = issued();
-      const s = fold(fx.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 }, fx.state, secrets).events);
-      const d = decideFamily(rotateCmd(1, secretOf(1), T0 + 1), s, secrets);
-      expect(d.events).toEqual([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'revoked', presentedGeneration: 1 } })]);
-      rejected(d);
+      const rotate = issued().given.after(revokeCmd('logout', T0)).when(rotateCmd(1, secretOf(1), T0 + 1));
+      rotate.thenEvents([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'revoked', presentedGeneration: 1 } })]);
+      rotate.thenResultMatches(REJECTED);
     });
 
     it('expires exactly at idleExpiresAt, not 1 ms before', () => {
       const fx = issued();
       const idle = fx.state.idleExpiresAt;
-      expect(decideFamily(rotateCmd(1, secretOf(1), idle - 1), fx.state, secrets).rotation?.kind).toBe('rotated');
-      const d = decideFamily(rotateCmd(1, secretOf(1), idle), fx.state, secrets);
-      expect(d.events).toEqual([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'expired', presentedGeneration: 1 } })]);
-      rejected(d);
+      fx.given.when(rotateCmd(1, secretOf(1), idle - 1)).thenResultMatches({ kind: 'rotated' });
+      const late = fx.given.when(rotateCmd(1, secretOf(1), idle));
+      late.thenEvents([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'expired', presentedGeneration: 1 } })]).thenResultMatches(REJECTED);
     });
 
     it('expires exactly at absoluteExpiresAt even when idle expiry was kept moving', () => {
@@ -513,199 +465,157 @@ describe('RotateToken', () => {
       fx = rotated(fx, 3, 1800 * S); // at T0+5400 s, idle = min(T0+9000 s, T0+7200 s)
       expect(fx.state.idleExpiresAt).toBe(fx.state.absoluteExpiresAt);
       const abs = fx.state.absoluteExpiresAt;
-      expect(decideFamily(rotateCmd(4, fx.secrets[4], abs - 1), fx.state, secrets).rotation).toMatchObject({ kind: 'rotated', refreshExpiresIn: 1 });
-      expect(decideFamily(rotateCmd(4, fx.secrets[4], abs), fx.state, secrets).events[0]).toMatchObject({ data: { reason: 'expired' } });
+      fx.given.when(rotateCmd(4, fx.secrets[4], abs - 1)).thenResultMatches({ kind: 'rotated', refreshExpiresIn: 1 });
+      expect(fx.given.when(rotateCmd(4, fx.secrets[4], abs)).outcome().events[0]).toMatchObject({ data: { reason: 'expired' } });
     });
 
     it('rejects a recorded expiry regardless of the clock', () => {
       const fx = issued();
-      const s = fold(fx.state, decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: fx.state.idleExpiresAt }, fx.state, secrets).events);
-      expect(s.status).toBe('expired');
-      expect(decideFamily(rotateCmd(1, secretOf(1), T0 + 1), s, secrets).events[0]).toMatchObject({ data: { reason: 'expired' } });
+      const expired = fx.given.after(expireCmd(fx.state.idleExpiresAt));
+      expect(expired.state.status).toBe('expired');
+      expect(expired.when(rotateCmd(1, secretOf(1), T0 + 1)).outcome().events[0]).toMatchObject({ data: { reason: 'expired' } });
     });
 
     it('an authentic old token on an expired family is just expired, not reuse', () => {
       const fx = rotated(issued(), 2);
-      const d = decideFamily(rotateCmd(1, fx.secrets[1], fx.state.idleExpiresAt), fx.state, secrets);
-      expect(types(d)).toEqual(['RefreshRejected']);
-      expect(d.events[0]).toMatchObject({ data: { reason: 'expired' } });
+      const { events } = fx.given.when(rotateCmd(1, fx.secrets[1], fx.state.idleExpiresAt)).thenEventTypes(['RefreshRejected']).outcome();
+      expect(events[0]).toMatchObject({ data: { reason: 'expired' } });
     });
   });
 
   describe('rule 7: scope', () => {
     it('narrows the access token only; the family keeps its scope', () => {
-      const fx = issued();
-      const d = decideFamily(rotateCmd(1, secretOf(1), T0 + 1, { scope: ['read', 'read'] }), fx.state, secrets);
-      expect(d.rotation).toMatchObject({ kind: 'rotated', scope: ['read'] });
-      expect(d.events[0]).toMatchObject({ data: { scope: ['read'] } });
-      const s = fold(fx.state, d.events);
-      expect(s.scope).toEqual(['openid', 'read', 'write']);
-      const next = decideFamily(rotateCmd(2, (d.rotation as { secret: Buffer }).secret, T0 + 2), s, secrets);
-      expect(next.rotation).toMatchObject({ kind: 'rotated', scope: ['openid', 'read', 'write'] });
+      const narrowed = issued().given.when(rotateCmd(1, secretOf(1), T0 + 1, { scope: ['read', 'read'] }));
+      narrowed.thenResultMatches({ kind: 'rotated', scope: ['read'] });
+      const { events, result, state } = narrowed.outcome();
+      expect(events[0]).toMatchObject({ data: { scope: ['read'] } });
+      expect(state.scope).toEqual(['openid', 'read', 'write']);
+      const secret = (result as { secret: Buffer }).secret;
+      narrowed.next().when(rotateCmd(2, secret, T0 + 2)).thenResultMatches({ kind: 'rotated', scope: ['openid', 'read', 'write'] });
       // Narrowing once does not stop a later request for the full original scope.
-      const full = decideFamily(rotateCmd(2, (d.rotation as { secret: Buffer }).secret, T0 + 2, { scope: ['write', 'openid'] }), s, secrets);
-      expect(full.rotation).toMatchObject({ kind: 'rotated', scope: ['write', 'openid'] });
+      narrowed.next().when(rotateCmd(2, secret, T0 + 2, { scope: ['write', 'openid'] })).thenResultMatches({ kind: 'rotated', scope: ['write', 'openid'] });
     });
 
     it('allows an empty requested scope', () => {
-      const fx = issued();
-      expect(decideFamily(rotateCmd(1, secretOf(1), T0 + 1, { scope: [] }), fx.state, secrets).rotation).toMatchObject({ kind: 'rotated', scope: [] });
+      issued().given.when(rotateCmd(1, secretOf(1), T0 + 1, { scope: [] })).thenResultMatches({ kind: 'rotated', scope: [] });
     });
 
     it.each([[['admin']], [['read', 'admin']], [['a b']], [['']]])('rejects %j with invalid_scope and no rotation', (scope) => {
       const fx = issued();
-      const d = decideFamily(rotateCmd(1, secretOf(1), T0 + 1, { scope }), fx.state, secrets);
-      expect(d.events).toEqual([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'invalid_scope', presentedGeneration: 1 } })]);
-      rejected(d, 'invalid_scope');
-      expect(fold(fx.state, d.events)).toEqual(fx.state);
+      fx.given
+        .when(rotateCmd(1, secretOf(1), T0 + 1, { scope }))
+        .thenEvents([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'invalid_scope', presentedGeneration: 1 } })])
+        .thenResultMatches({ kind: 'rejected', error: 'invalid_scope' })
+        .thenState(fx.state);
     });
 
     it('a superseded token asking for a wider scope is still reuse (the alarm cannot be dodged)', () => {
       const fx = rotated(issued({ reuseGraceSeconds: 0 }), 2);
-      const d = decideFamily(rotateCmd(1, fx.secrets[1], fx.now + 1, { scope: ['admin'] }), fx.state, secrets);
-      expect(d.events.map((e) => e.type)).toEqual(['TokenReuseDetected', 'TokenFamilyRevoked']);
-      rejected(d, 'invalid_grant');
+      fx.given.when(rotateCmd(1, fx.secrets[1], fx.now + 1, { scope: ['admin'] })).thenEventTypes(REUSE).thenResultMatches(REJECTED);
     });
   });
 
   it('rejects an unknown family with no events', () => {
-    const d = decideFamily(rotateCmd(1, secretOf(1), T0), initialFamilyState(), secrets);
-    expect(d.events).toEqual([]);
-    rejected(d);
+    family.given().when(rotateCmd(1, secretOf(1), T0)).thenNothingHappened().thenResultMatches(REJECTED);
   });
 });
 
 describe('RevokeFamily', () => {
   it('revokes an active family; access tokens are covered until revokedAt + accessTokenTtl', () => {
-    const fx = issued();
     const now = T0 + 5 * S;
-    const d = decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now }, fx.state, secrets);
-    expect(d.events).toEqual([
-      {
-        type: 'TokenFamilyRevoked',
-        familyId: FAMILY,
-        subject: 'user-1',
-        clientId: 'web',
-        occurredAt: new Date(now).toISOString(),
-        data: { reason: 'logout', revokedAt: new Date(now).toISOString(), accessTokensValidUntil: new Date(now + 300 * S).toISOString() },
-      },
-    ]);
-    const s = fold(fx.state, d.events);
-    expect(s).toMatchObject({ status: 'revoked', revokedAt: now, revokedReason: 'logout' });
-    expect(isAccessTokenRevoked(s, 'any-jti')).toBe(true);
+    const { state } = issued()
+      .given.when(revokeCmd('logout', now))
+      .thenEvents([{ type: 'TokenFamilyRevoked', ...header(now), data: { reason: 'logout', revokedAt: iso(now), accessTokensValidUntil: iso(now + 300 * S) } }])
+      .thenStateMatches({ status: 'revoked', revokedAt: now, revokedReason: 'logout' })
+      .outcome();
+    expect(isAccessTokenRevoked(state, 'any-jti')).toBe(true);
   });
 
   it('is idempotent for revoked and expired families', () => {
     const fx = issued();
-    const revoked = fold(fx.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 }, fx.state, secrets).events);
-    expect(decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'admin', now: T0 + 1 }, revoked, secrets).events).toEqual([]);
-    const expired = fold(fx.state, decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: fx.state.idleExpiresAt }, fx.state, secrets).events);
-    expect(decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'admin', now: fx.state.idleExpiresAt + 1 }, expired, secrets).events).toEqual([]);
+    fx.given.after(revokeCmd('logout', T0)).when(revokeCmd('admin', T0 + 1)).thenNothingHappened();
+    fx.given.after(expireCmd(fx.state.idleExpiresAt)).when(revokeCmd('admin', fx.state.idleExpiresAt + 1)).thenNothingHappened();
   });
 
   it('keeps the first revocation if a second one is ever replayed', () => {
     const fx = issued();
-    const e1 = decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 + 1 }, fx.state, secrets).events;
-    const e2 = decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'admin', now: T0 + 2 }, fx.state, secrets).events;
-    expect(fold(fx.state, [...e1, ...e2])).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
+    const e1 = fx.given.when(revokeCmd('logout', T0 + 1)).outcome().events;
+    const e2 = fx.given.when(revokeCmd('admin', T0 + 2)).outcome().events;
+    expect(family.fold([...e1, ...e2], fx.state)).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
   });
 
   it('still revokes an active family whose time ran out but whose expiry was not recorded', () => {
     const fx = issued();
-    const d = decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'admin', now: fx.state.absoluteExpiresAt + 1 }, fx.state, secrets);
-    expect(types(d)).toEqual(['TokenFamilyRevoked']);
+    fx.given.when(revokeCmd('admin', fx.state.absoluteExpiresAt + 1)).thenEventTypes(['TokenFamilyRevoked']);
   });
 
   it('pre-emptively revokes a family that does not exist yet; issuing it then fails', () => {
-    const d = decideFamily(
-      { type: 'RevokeFamily', familyId: FAMILY, reason: 'subject_revoked', subject: 'user-1', clientId: 'web', now: T0 },
-      initialFamilyState(),
-      secrets,
-    );
-    expect(d.events).toEqual([
-      {
-        type: 'TokenFamilyRevoked',
-        familyId: FAMILY,
-        subject: 'user-1',
-        clientId: 'web',
-        occurredAt: new Date(T0).toISOString(),
-        data: { reason: 'subject_revoked', revokedAt: new Date(T0).toISOString(), accessTokensValidUntil: new Date(T0).toISOString() },
-      },
-    ]);
-    const s = fold(initialFamilyState(), d.events);
-    expect(s).toMatchObject({ status: 'revoked', familyId: FAMILY, subject: 'user-1', clientId: 'web', revokedReason: 'subject_revoked' });
-    expect(() => decideFamily(issueCmd({ now: T0 + 1 }), s, secrets)).toThrow(expect.objectContaining({ code: 'family_exists' }));
-    expect(decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 + 2 }, s, secrets).events).toEqual([]);
+    const revoked = family
+      .given()
+      .when(revokeCmd('subject_revoked', T0, { subject: 'user-1', clientId: 'web' }))
+      .thenEvents([{ type: 'TokenFamilyRevoked', ...header(T0), data: { reason: 'subject_revoked', revokedAt: iso(T0), accessTokensValidUntil: iso(T0) } }])
+      .thenStateMatches({ status: 'revoked', familyId: FAMILY, subject: 'user-1', clientId: 'web', revokedReason: 'subject_revoked' })
+      .next();
+    revoked.when(issueCmd({ now: T0 + 1 })).thenThrows({ code: 'family_exists' });
+    revoked.when(revokeCmd('logout', T0 + 2)).thenNothingHappened();
     // A token can never have been issued on it, so rotation is a forgery.
-    expect(decideFamily(rotateCmd(1, secretOf(1), T0 + 3), s, secrets).events[0]).toMatchObject({ data: { reason: 'bad_secret' } });
+    expect(revoked.when(rotateCmd(1, secretOf(1), T0 + 3)).outcome().events[0]).toMatchObject({ data: { reason: 'bad_secret' } });
   });
 
   it('needs subject and clientId to revoke a family that does not exist', () => {
-    expect(() => decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'admin', now: T0 }, initialFamilyState(), secrets)).toThrow(
-      expect.objectContaining({ code: 'missing_subject' }),
-    );
-    expect(() =>
-      decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'admin', subject: 'u', now: T0 }, initialFamilyState(), secrets),
-    ).toThrow(expect.objectContaining({ code: 'missing_subject' }));
+    family.given().when(revokeCmd('admin', T0)).thenThrows({ code: 'missing_subject' });
+    family.given().when(revokeCmd('admin', T0, { subject: 'u' })).thenThrows({ code: 'missing_subject' });
   });
 
   it('needs a reason', () => {
-    expect(() => decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: '', now: T0 }, issued().state, secrets)).toThrow(DomainError);
+    issued().given.when(revokeCmd('' as RevocationReason, T0)).thenThrows(DomainError);
   });
 });
 
 describe('ExpireIdle', () => {
   it('does nothing before the idle deadline', () => {
     const fx = issued();
-    expect(decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: fx.state.idleExpiresAt - 1 }, fx.state, secrets).events).toEqual([]);
+    fx.given.when(expireCmd(fx.state.idleExpiresAt - 1)).thenNothingHappened();
   });
 
   it('records idle expiry at the deadline, with the deadline as expiredAt', () => {
     const fx = issued();
     const now = fx.state.idleExpiresAt + 7 * S; // the sweeper is a little late
-    const d = decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now }, fx.state, secrets);
-    expect(d.events).toEqual([
-      {
-        type: 'TokenFamilyExpired',
-        familyId: FAMILY,
-        subject: 'user-1',
-        clientId: 'web',
-        occurredAt: new Date(now).toISOString(),
-        data: { reason: 'idle', expiredAt: new Date(fx.state.idleExpiresAt).toISOString() },
-      },
-    ]);
-    const s = fold(fx.state, d.events);
-    expect(s).toMatchObject({ status: 'expired', expiredReason: 'idle' });
-    expect(decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: now + 1 }, s, secrets).events).toEqual([]);
+    fx.given
+      .when(expireCmd(now))
+      .thenEvents([{ type: 'TokenFamilyExpired', ...header(now), data: { reason: 'idle', expiredAt: iso(fx.state.idleExpiresAt) } }])
+      .thenStateMatches({ status: 'expired', expiredReason: 'idle' })
+      .next()
+      .when(expireCmd(now + 1))
+      .thenNothingHappened();
   });
 
   it('says absolute when both deadlines coincide', () => {
     const fx = issued({ refreshIdleTtl: 100, refreshAbsoluteTtl: 100 });
-    const d = decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: fx.state.absoluteExpiresAt }, fx.state, secrets);
-    expect(d.events[0]).toMatchObject({ data: { reason: 'absolute', expiredAt: new Date(fx.state.absoluteExpiresAt).toISOString() } });
+    const { events } = fx.given.when(expireCmd(fx.state.absoluteExpiresAt)).outcome();
+    expect(events[0]).toMatchObject({ data: { reason: 'absolute', expiredAt: iso(fx.state.absoluteExpiresAt) } });
   });
 
   it('says absolute when idle expiry was clamped to absolute by rotations', () => {
     const fx = rotated(issued({ refreshIdleTtl: 3600, refreshAbsoluteTtl: 7200 }), 3, 1800 * S);
-    const d = decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: fx.state.absoluteExpiresAt + 1 }, fx.state, secrets);
-    expect(d.events[0]).toMatchObject({ data: { reason: 'absolute' } });
+    expect(fx.given.when(expireCmd(fx.state.absoluteExpiresAt + 1)).outcome().events[0]).toMatchObject({ data: { reason: 'absolute' } });
   });
 
   it('reports the deadline that passed first when the sweeper was down past both', () => {
     const fx = issued({ refreshIdleTtl: 100, refreshAbsoluteTtl: 1000 });
-    const d = decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: fx.state.absoluteExpiresAt + 1 }, fx.state, secrets);
-    expect(d.events[0]).toMatchObject({ data: { reason: 'idle', expiredAt: new Date(fx.state.idleExpiresAt).toISOString() } });
+    const { events } = fx.given.when(expireCmd(fx.state.absoluteExpiresAt + 1)).outcome();
+    expect(events[0]).toMatchObject({ data: { reason: 'idle', expiredAt: iso(fx.state.idleExpiresAt) } });
   });
 
   it('does nothing for revoked, expired or unknown families', () => {
     const fx = issued();
-    const revoked = fold(fx.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 }, fx.state, secrets).events);
+    const revoked = fx.given.after(revokeCmd('logout', T0));
     const late = fx.state.absoluteExpiresAt + 1;
-    expect(decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: late }, revoked, secrets).events).toEqual([]);
-    expect(decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: late }, initialFamilyState(), secrets).events).toEqual([]);
+    revoked.when(expireCmd(late)).thenNothingHappened();
+    family.given().when(expireCmd(late)).thenNothingHappened();
     // A stray expiry after a revocation (e.g. a sweeper race) does not un-revoke.
-    const stray = decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: late }, fx.state, secrets).events;
-    expect(fold(revoked, stray).status).toBe('revoked');
+    const stray = fx.given.when(expireCmd(late)).outcome().events;
+    expect(family.fold(stray, revoked.state).status).toBe('revoked');
   });
 });
 
@@ -713,61 +623,48 @@ describe('RevokeAccessToken', () => {
   const cmd = (jti: string, expiresAt: number, now: number): FamilyCommand => ({ type: 'RevokeAccessToken', familyId: FAMILY, jti, expiresAt, now });
 
   it('records a jti once, until it expires', () => {
-    const fx = issued();
     const exp = T0 + 300 * S;
-    const d = decideFamily(cmd('jti-1', exp, T0 + S), fx.state, secrets);
-    expect(d.events).toEqual([
-      {
-        type: 'AccessTokenRevoked',
-        familyId: FAMILY,
-        subject: 'user-1',
-        clientId: 'web',
-        occurredAt: new Date(T0 + S).toISOString(),
-        data: { jti: 'jti-1', expiresAt: new Date(exp).toISOString() },
-      },
-    ]);
-    const s = fold(fx.state, d.events);
-    expect(s.revokedJtis).toEqual({ 'jti-1': exp });
-    expect(isAccessTokenRevoked(s, 'jti-1')).toBe(true);
-    expect(isAccessTokenRevoked(s, 'jti-2')).toBe(false);
-    expect(decideFamily(cmd('jti-1', exp, T0 + 2 * S), s, secrets).events).toEqual([]);
+    const revoked = issued()
+      .given.when(cmd('jti-1', exp, T0 + S))
+      .thenEvents([{ type: 'AccessTokenRevoked', ...header(T0 + S), data: { jti: 'jti-1', expiresAt: iso(exp) } }])
+      .next();
+    expect(revoked.state.revokedJtis).toEqual({ 'jti-1': exp });
+    expect(isAccessTokenRevoked(revoked.state, 'jti-1')).toBe(true);
+    expect(isAccessTokenRevoked(revoked.state, 'jti-2')).toBe(false);
+    revoked.when(cmd('jti-1', exp, T0 + 2 * S)).thenNothingHappened();
   });
 
   it('prunes revoked jtis once an event occurs at or after their expiry', () => {
-    const fx = issued();
     const exp = T0 + 300 * S;
-    let s = fold(fx.state, decideFamily(cmd('jti-1', exp, T0 + S), fx.state, secrets).events);
-    s = fold(s, decideFamily(cmd('jti-2', exp + 1, T0 + 2 * S), s, secrets).events);
-    const just = fold(s, decideFamily(rotateCmd(1, secretOf(1), exp - 1), s, secrets).events);
+    const given = issued().given.after(cmd('jti-1', exp, T0 + S), cmd('jti-2', exp + 1, T0 + 2 * S));
+    const just = given.when(rotateCmd(1, secretOf(1), exp - 1)).outcome().state;
     expect(Object.keys(just.revokedJtis)).toEqual(['jti-1', 'jti-2']);
-    const at = fold(s, decideFamily(rotateCmd(1, secretOf(1), exp), s, secrets).events);
+    const at = given.when(rotateCmd(1, secretOf(1), exp)).outcome().state;
     expect(at.revokedJtis).toEqual({ 'jti-2': exp + 1 });
   });
 
   it('ignores tokens already expired, and revoked or unknown families', () => {
     const fx = issued();
-    expect(decideFamily(cmd('j', T0, T0), fx.state, secrets).events).toEqual([]);
-    const revoked = fold(fx.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 }, fx.state, secrets).events);
-    expect(decideFamily(cmd('j', T0 + 300 * S, T0 + 1), revoked, secrets).events).toEqual([]);
-    expect(decideFamily(cmd('j', T0 + 300 * S, T0 + 1), initialFamilyState(), secrets).events).toEqual([]);
+    fx.given.when(cmd('j', T0, T0)).thenNothingHappened();
+    fx.given.after(revokeCmd('logout', T0)).when(cmd('j', T0 + 300 * S, T0 + 1)).thenNothingHappened();
+    family.given().when(cmd('j', T0 + 300 * S, T0 + 1)).thenNothingHappened();
   });
 
   it('still records a live access token of an expired family (it can outlive the family)', () => {
     const fx = issued();
-    const expired = fold(fx.state, decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: fx.state.idleExpiresAt }, fx.state, secrets).events);
-    expect(types(decideFamily(cmd('j', fx.state.idleExpiresAt + 200 * S, fx.state.idleExpiresAt + 1), expired, secrets))).toEqual(['AccessTokenRevoked']);
+    const idle = fx.state.idleExpiresAt;
+    fx.given.after(expireCmd(idle)).when(cmd('j', idle + 200 * S, idle + 1)).thenEventTypes(['AccessTokenRevoked']);
   });
 
   it('handles hostile jti values as plain keys', () => {
-    const fx = issued();
-    let s = fx.state;
+    let given = issued().given;
     for (const jti of ['__proto__', 'constructor', 'hasOwnProperty']) {
-      expect(isAccessTokenRevoked(s, jti)).toBe(false);
-      s = fold(s, decideFamily(cmd(jti, T0 + 300 * S, T0 + 1), s, secrets).events);
-      expect(isAccessTokenRevoked(s, jti)).toBe(true);
+      expect(isAccessTokenRevoked(given.state, jti)).toBe(false);
+      given = given.after(cmd(jti, T0 + 300 * S, T0 + 1));
+      expect(isAccessTokenRevoked(given.state, jti)).toBe(true);
     }
-    expect(Object.keys(JSON.parse(JSON.stringify(s)).revokedJtis)).toHaveLength(3);
-    expect(Object.getPrototypeOf(s.revokedJtis)).toBe(Object.prototype);
+    expect(Object.keys(JSON.parse(JSON.stringify(given.state)).revokedJtis)).toHaveLength(3);
+    expect(Object.getPrototypeOf(given.state.revokedJtis)).toBe(Object.prototype);
   });
 });
 
@@ -783,7 +680,7 @@ describe('status helpers', () => {
     expect(expiryReasonAt(fx.state, idle)).toBe('idle');
     expect(describeFamilyStatus(initialFamilyState(), T0)).toBe('none');
     expect(familyIsActiveAt(initialFamilyState(), T0)).toBe(false);
-    const revoked = fold(fx.state, decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: T0 }, fx.state, secrets).events);
+    const revoked = fx.given.after(revokeCmd('logout', T0)).state;
     expect(describeFamilyStatus(revoked, T0)).toBe('revoked');
     expect(familyIsActiveAt(revoked, T0)).toBe(false);
     expect(expiryReasonAt(revoked, idle)).toBeNull();
@@ -792,17 +689,14 @@ describe('status helpers', () => {
 
 describe('state', () => {
   function richState(): FamilyState {
-    let fx = rotated(issued({ reuseGraceSeconds: 30 }), 3);
-    const events: FamilyEvent[] = [];
-    const push = (d: FamilyDecision) => {
-      events.push(...d.events);
-      fx = { ...fx, state: fold(fx.state, d.events) };
-    };
-    push(decideFamily(rotateCmd(3, fx.secrets[3], fx.now + 1, { context: CTX }), fx.state, secrets)); // replay
-    push(decideFamily(rotateCmd(4, Buffer.alloc(32), fx.now + 2), fx.state, secrets)); // forgery
-    push(decideFamily({ type: 'RevokeAccessToken', familyId: FAMILY, jti: 'j1', expiresAt: fx.now + 300 * S, now: fx.now + 3 }, fx.state, secrets));
-    expect(events.map((e) => e.type)).toEqual(['TokenRotationReplayed', 'RefreshRejected', 'AccessTokenRevoked']);
-    return fx.state;
+    const fx = rotated(issued({ reuseGraceSeconds: 30 }), 3);
+    const rich = fx.given.after(
+      rotateCmd(3, fx.secrets[3], fx.now + 1, { context: CTX }), // replay
+      rotateCmd(4, Buffer.alloc(32), fx.now + 2), // forgery
+      { type: 'RevokeAccessToken', familyId: FAMILY, jti: 'j1', expiresAt: fx.now + 300 * S, now: fx.now + 3 },
+    );
+    expect(rich.events.slice(fx.given.events.length).map((e) => e.type)).toEqual(['TokenRotationReplayed', 'RefreshRejected', 'AccessTokenRevoked']);
+    return rich.state;
   }
 
   it('round-trips through JSON unchanged (it is stored as a snapshot)', () => {
@@ -818,9 +712,9 @@ describe('state', () => {
 
   it('events round-trip through JSON and evolve to the same state', () => {
     const fx = issued();
-    const d = decideFamily(rotateCmd(1, secretOf(1), T0 + 1, { context: CTX }), fx.state, secrets);
-    const viaJson = JSON.parse(JSON.stringify(d.events)) as FamilyEvent[];
-    expect(fold(fx.state, viaJson)).toStrictEqual(fold(fx.state, d.events));
+    const { events, state } = fx.given.when(rotateCmd(1, secretOf(1), T0 + 1, { context: CTX })).outcome();
+    const viaJson = JSON.parse(JSON.stringify(events)) as FamilyEvent[];
+    expect(family.fold(viaJson, fx.state)).toStrictEqual(state);
   });
 
   it('evolve never mutates its input, for every event type', () => {
@@ -832,8 +726,8 @@ describe('state', () => {
       decideFamily(rotateCmd(2, fx.secrets[2], fx.now + 1, { context: CTX }), base, secrets),
       decideFamily(rotateCmd(1, fx.secrets[1], fx.now + 1), base, secrets),
       decideFamily(rotateCmd(3, Buffer.alloc(32), fx.now + 1), base, secrets),
-      decideFamily({ type: 'RevokeFamily', familyId: FAMILY, reason: 'logout', now: fx.now + 1 }, base, secrets),
-      decideFamily({ type: 'ExpireIdle', familyId: FAMILY, now: base.absoluteExpiresAt }, base, secrets),
+      decideFamily(revokeCmd('logout', fx.now + 1), base, secrets),
+      decideFamily(expireCmd(base.absoluteExpiresAt), base, secrets),
       decideFamily({ type: 'RevokeAccessToken', familyId: FAMILY, jti: 'x', expiresAt: fx.now + 10, now: fx.now + 1 }, base, secrets),
     ];
     const seen = new Set<string>();
@@ -843,8 +737,8 @@ describe('state', () => {
         evolveFamily(base, deepFreeze(e));
       }
     }
-    const jtiState = deepFreeze(fold(base, decisions[6].events));
-    evolveFamily(jtiState, deepFreeze({ ...decisions[0].events[0], occurredAt: new Date(fx.now + 20).toISOString() }));
+    const jtiState = deepFreeze(family.fold(decisions[6].events, base));
+    evolveFamily(jtiState, deepFreeze({ ...decisions[0].events[0], occurredAt: iso(fx.now + 20) }));
     expect(JSON.stringify(base)).toBe(before);
     expect(seen).toEqual(
       new Set(['TokenRotated', 'TokenRotationReplayed', 'TokenReuseDetected', 'TokenFamilyRevoked', 'RefreshRejected', 'TokenFamilyExpired', 'AccessTokenRevoked']),
@@ -861,13 +755,10 @@ describe('state', () => {
   });
 
   it('refuses a command for another family than the state', () => {
-    const fx = issued();
-    expect(() => decideFamily({ ...(rotateCmd(1, secretOf(1), T0 + 1) as object), familyId: OTHER_FAMILY } as FamilyCommand, fx.state, secrets)).toThrow(
-      expect.objectContaining({ code: 'invalid_argument' }),
-    );
+    issued().given.when({ ...(rotateCmd(1, secretOf(1), T0 + 1) as object), familyId: OTHER_FAMILY } as FamilyCommand).thenThrows({ code: 'invalid_argument' });
   });
 
   it('refuses an unknown command type', () => {
-    expect(() => decideFamily({ type: 'Nope', familyId: FAMILY, now: T0 } as never, initialFamilyState(), secrets)).toThrow(DomainError);
+    family.given().when({ type: 'Nope', familyId: FAMILY, now: T0 } as never).thenThrows(DomainError);
   });
 });

@@ -13,6 +13,8 @@ export type { PostgresEventStoreOptions } from './postgres-event-store';
 // Types only: the gRPC client costs ~100 ms to load, so it loads when openEventStore asks for it
 // (import the class from './eventstoredb-event-store' to construct one directly).
 export type { EventStoreDbClientLike, EventStoreDbEventStore, EventStoreDbEventStoreOptions } from './eventstoredb-event-store';
+export { MemoryDatabase, MemoryEventStore, type MemoryEventStoreOptions, type MemoryStream } from './memory-event-store';
+export { MemoryKeyValueStore } from './memory-key-value-store';
 export { openEventStore } from './open-event-store';
 export type { EventStoreConfig } from './open-event-store';
 export { BatchedConsumer, type BatchedConsumerHooks } from './batched-consumer';

@@ -3,7 +3,7 @@ import { formatFamilyId } from '@token-ledger/domain';
 import { familyStreamId, toPublicEvent } from '@token-ledger/envelope';
 import { exportAllNdjson, writeChunk, writeNdjson } from './ndjson';
 import { append, ev, T0, S } from './testing/fixtures';
-import { MemoryEventStore } from './testing/memory-event-store';
+import { MemoryEventStore } from '@token-ledger/event-store';
 
 const FAM = formatFamilyId(Buffer.alloc(16, 5));
 

@@ -2,7 +2,7 @@ import { formatFamilyId } from '@token-ledger/domain';
 import { familyStreamId, subjectStreamId } from '@token-ledger/envelope';
 import { familyTimeline, subjectEvents, subjectFamilyStatesAt, subjectTimeline } from './timeline';
 import { append, ev, iso, POLICY, S, T0 } from './testing/fixtures';
-import { MemoryEventStore } from './testing/memory-event-store';
+import { MemoryEventStore } from '@token-ledger/event-store';
 
 const FAM_A = formatFamilyId(Buffer.alloc(16, 1));
 const FAM_B = formatFamilyId(Buffer.alloc(16, 2));

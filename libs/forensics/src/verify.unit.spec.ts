@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@token-ledger/event-store';
 import { computeEventHash, familyStreamId, subjectStreamId } from '@token-ledger/envelope';
 import { describeProblem, verifyChain, type VerifyTarget } from './verify';
 import { append, envelope, ev, S, T0 } from './testing/fixtures';
-import { MemoryEventStore } from './testing/memory-event-store';
+import { MemoryEventStore } from '@token-ledger/event-store';
 
 const FAM_A = formatFamilyId(Buffer.alloc(16, 1));
 const FAM_B = formatFamilyId(Buffer.alloc(16, 2));

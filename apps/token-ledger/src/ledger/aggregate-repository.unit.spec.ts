@@ -3,7 +3,7 @@ import type { AppendOptions, NewEvent } from '@token-ledger/event-store';
 import { computeEventHash } from '@token-ledger/envelope';
 import { verifyChain } from '@token-ledger/forensics';
 import { ev, T0, S, envelope } from '../../../../libs/forensics/src/testing/fixtures';
-import { MemoryEventStore } from '../../../../libs/forensics/src/testing/memory-event-store';
+import { MemoryEventStore } from '@token-ledger/event-store';
 import { AggregateRepository, ConcurrencyExhaustedError } from './aggregate-repository';
 import { familyAggregate } from './aggregates';
 

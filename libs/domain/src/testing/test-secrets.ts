@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { TokenSecrets } from './token-secrets';
+import type { TokenSecrets } from '../token-secrets';
 
 /**
  * HMAC-SHA-256 TokenSecrets for unit tests only (not exported from index). Counts calls so tests

@@ -1,9 +1,9 @@
-import type { KeyValueStore } from '@token-ledger/event-store';
+import type { KeyValueStore } from './event-store';
 
 /**
- * In-memory KeyValueStore test double. Values round-trip through JSON (as in a real store, so no
- * object is shared with the caller), and every call yields to the event loop a few times first so
- * concurrent callers interleave the way they would against a database.
+ * In-memory KeyValueStore test double (MemoryEventStore's kv). Values round-trip through JSON (as
+ * in a real store, so no object is shared with the caller), and every call yields to the event loop
+ * a few times first so concurrent callers interleave the way they would against a database.
  */
 export class MemoryKeyValueStore implements KeyValueStore {
   readonly data = new Map<string, string>();
