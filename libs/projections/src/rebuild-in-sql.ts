@@ -4,7 +4,7 @@ import { auditProjection, auditSqlRebuild } from './audit-view';
 import { familyProjection, familySqlRebuild } from './family-view';
 import type { Projection, SqlRebuild } from './projection';
 import type { SqlBackedStore } from './projection-runner';
-import type { RebuildOptions, RebuildProgress, RebuildResult, RebuildStep } from './rebuild';
+import type { RebuildOptions, RebuildProgress, RebuildResult, RebuildStep } from './rebuild-types';
 import { createIndexSql, createTableSql, READ_MODEL_TABLES, type ReadModelTable } from './schema';
 
 /**
