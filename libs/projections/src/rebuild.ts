@@ -1,6 +1,6 @@
-import { SqlEventStore } from '@token-ledger/event-store';
+import { sqlBacked, type OpenedStore, type SqlBackedStore } from '@token-ledger/event-store';
 import type { Projection } from './projection';
-import { commitBatch, readCheckpoints, type SqlBackedStore } from './projection-runner';
+import { commitBatch, readCheckpoints } from './projection-runner';
 import { canRebuildInSql, rebuildInSql } from './rebuild-in-sql';
 import type { RebuildOptions, RebuildProgress, RebuildResult } from './rebuild-types';
 
@@ -11,24 +11,21 @@ export type { RebuildOptions, RebuildProgress, RebuildResult, RebuildStep } from
  * (a live runner carries on from there). Both methods produce exactly what live projection produces
  * (test/support/read-model-suite.ts, rebuild-in-sql.int.spec.ts):
  *
- * - set-based (rebuild-in-sql.ts), when the events live in the read models' database (`tl_events`:
- *   embedded and PostgreSQL stores) and every projection has a SQL rebuild: build copies filled by
- *   INSERT … SELECT from tl_events, indexed once at the end, then swapped in atomically. The live
- *   tables keep serving (and a live runner keeps applying) until the swap.
+ * - set-based (rebuild-in-sql.ts), when the events live in the read models' database
+ *   (`capabilities.eventsInSql`: embedded and PostgreSQL stores) and every projection has a SQL
+ *   rebuild: build copies filled by INSERT … SELECT from tl_events, indexed once at the end, then
+ *   swapped in atomically. The live tables keep serving (and a live runner keeps applying) until the swap.
  * - replay, for everything else (EventStoreDB, whose events are not in SQL; a projection without a
  *   SQL rebuild, e.g. one wrapped for instrumentation or tests): empties the tables and applies the
  *   events batch by batch through the live runner's commit path.
  */
-export async function rebuildProjections(
-  store: SqlBackedStore,
-  projections: readonly Projection[],
-  options: RebuildOptions = {},
-): Promise<RebuildResult> {
+export async function rebuildProjections(store: OpenedStore, projections: readonly Projection[], options: RebuildOptions = {}): Promise<RebuildResult> {
   const method = options.method ?? 'auto';
+  const target = sqlBacked(store, 'the read models');
   const inSql = canRebuildInSql(store, projections);
   if (method === 'sql' && !inSql.ok) throw new Error(`rebuild: no set-based rebuild here: ${inSql.reason}`);
-  if (method !== 'replay' && inSql.ok) return rebuildInSql(store, projections, options);
-  return rebuildByReplay(store, projections, options);
+  if (method !== 'replay' && inSql.ok) return rebuildInSql(target, projections, options);
+  return rebuildByReplay(target, projections, options);
 }
 
 /**
@@ -37,7 +34,7 @@ export async function rebuildProjections(
  * rather than applying a batch twice). Read models are empty, then partial, until it finishes.
  */
 export async function rebuildByReplay(
-  store: SqlBackedStore,
+  store: OpenedStore & SqlBackedStore,
   projections: readonly Projection[],
   options: Pick<RebuildOptions, 'batchSize' | 'onProgress'> = {},
 ): Promise<RebuildResult> {
@@ -53,10 +50,9 @@ export async function rebuildByReplay(
   });
   const head = await store.headPosition();
   // Events in SQL are counted; EventStoreDB positions are commit offsets, so position / head is the fraction there.
-  const total =
-    store instanceof SqlEventStore
-      ? Number((await store.sql.query<{ n: string | number }>('select count(*) as n from tl_events where position <= $1', [head]))[0].n)
-      : 0;
+  const total = store.capabilities.eventsInSql
+    ? Number((await store.sql.query<{ n: string | number }>('select count(*) as n from tl_events where position <= $1', [head]))[0].n)
+    : 0;
   const progress: RebuildProgress = { done: 0, total, fraction: head === 0 ? 1 : 0, position: 0, head };
   let checkpoints = await readCheckpoints(store.sql, names);
   while (progress.position < head) {
