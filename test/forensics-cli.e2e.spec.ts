@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { formatRefreshToken, parseRefreshToken } from '@token-ledger/domain';
-import { openEventStore, type SqlClient } from '@token-ledger/event-store';
+import { openEventStore } from '@token-ledger/event-store';
 import { loadConfig, type LedgerConfig } from '../apps/token-ledger/src';
 import * as replay from '../apps/cli/src/commands/replay';
 import * as verify from '../apps/cli/src/commands/verify';
@@ -139,7 +139,7 @@ describe('token-ledger replay / verify (CLI) on the embedded store', () => {
     expect((await cli(verify, ['--family', famA])).code).toBe(0);
 
     const store = await openEventStore({ store: 'embedded', dataDir: ledger.dataDir });
-    const sql = (store as unknown as { sql: SqlClient }).sql;
+    const sql = store.capabilities.sql!;
     const [victim] = await sql.query<{ position: number }>(`select position from tl_events where stream_id = $1 and revision = 1`, [`family-${famA}`]);
     await sql.query(`update tl_events set data = jsonb_set(data, '{context,ip}', '"198.51.100.1"') where position = $1`, [victim.position]);
     await store.close();

@@ -1,4 +1,4 @@
-import type { SqlClient } from '@token-ledger/event-store';
+import type { OpenedStore, SqlClient } from '@token-ledger/event-store';
 import {
   ALL_PROJECTIONS,
   getFamily,
@@ -83,7 +83,7 @@ export async function resetReadModels(sql: SqlClient): Promise<void> {
  * from the steps the library reports.
  */
 export async function timeRebuild(
-  store: SqlBackedStore,
+  store: OpenedStore & SqlBackedStore,
   plan: SeedPlan,
   config: RebuildConfig,
   progress: (p: RebuildProgress, elapsedSec: number) => void,

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { PostgresEventStore, type EventStore } from '@token-ledger/event-store';
+import { PostgresEventStore, type OpenedStore } from '@token-ledger/event-store';
 import { exportAllNdjson } from '@token-ledger/forensics';
 import * as replay from '../../apps/cli/src/commands/replay';
 import * as verify from '../../apps/cli/src/commands/verify';
@@ -75,9 +75,9 @@ async function main(): Promise<void> {
   process.send!(result, () => process.exit(0));
 }
 
-/** The same store without readAllJsonText: what the export does on EventStoreDB (parse, then JSON.stringify). */
-function parsingOnly(store: EventStore): EventStore {
-  return new Proxy(store, { get: (target, key) => (key === 'readAllJsonText' ? undefined : (Reflect.get(target, key, target) as unknown)) });
+/** The same store without its events in SQL: what the export does on EventStoreDB (parse, then JSON.stringify). */
+function parsingOnly(store: OpenedStore): OpenedStore {
+  return new Proxy(store, { get: (target, key) => (key === 'capabilities' ? { ...target.capabilities, eventsInSql: undefined } : (Reflect.get(target, key, target) as unknown)) });
 }
 
 async function sha256Of(write: (out: Writable) => Promise<unknown>): Promise<{ digest: string; lines: number }> {

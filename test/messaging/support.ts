@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Kafka, logLevel, type Admin, type Consumer, type logCreator } from 'kafkajs';
-import { openEventStore, type EventStore, type NewEvent } from '@token-ledger/event-store';
-import type { SqlBackedStore, TopicNames } from '@token-ledger/messaging';
+import { openEventStore, sqlBacked, type EventStore, type NewEvent, type OpenedStore, type SqlBackedStore } from '@token-ledger/event-store';
+import type { TopicNames } from '@token-ledger/messaging';
 
 export const quietLogCreator: logCreator =
   () =>
@@ -31,9 +31,9 @@ export function kafkaClient(brokers: string, clientId = 'tl-test'): Kafka {
   });
 }
 
-export async function openTempStore(): Promise<{ store: SqlBackedStore & { kv: unknown }; dir: string; close(): Promise<void> }> {
+export async function openTempStore(): Promise<{ store: OpenedStore & SqlBackedStore; dir: string; close(): Promise<void> }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tl-msg-'));
-  const store = (await openEventStore({ store: 'embedded', dataDir: dir })) as unknown as SqlBackedStore & { kv: unknown };
+  const store = sqlBacked(await openEventStore({ store: 'embedded', dataDir: dir }), 'the messaging checkpoints');
   return {
     store,
     dir,

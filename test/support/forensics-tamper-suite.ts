@@ -28,7 +28,7 @@ export function forensicsTamperSuite(storeKind: () => StoreKind): void {
 
   beforeAll(async () => {
     ledger = await startLedger({ store: storeKind() });
-    sql = (ledger.store as unknown as { sql: SqlClient }).sql;
+    sql = ledger.runtime.readModels.sql; // the events' own database on the SQL stores
     const api = new LedgerClient(ledger.baseUrl);
     const client = await api.registerClient({ clientId: 'web', reuseGraceSeconds: 5 });
     const issued = await api.issue({ subject: 'alice', clientId: 'web', scope: 'api:read', context: { ip: '203.0.113.7' } });

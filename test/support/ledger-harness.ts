@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { openEventStore, dropPostgresSchema, type EventStore, type KeyValueStore } from '@token-ledger/event-store';
+import { openEventStore, dropPostgresSchema, type OpenedStore } from '@token-ledger/event-store';
 import { createApp, loadConfig, openRuntime, startBackgroundWork, type LedgerRuntime, type MessagingNames } from '../../apps/token-ledger/src';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -18,7 +18,7 @@ export interface Ledger {
   baseUrl: string;
   app: NestFastifyApplication;
   runtime: LedgerRuntime;
-  store: EventStore & { kv: KeyValueStore };
+  store: OpenedStore;
   dataDir: string;
   /** Postgres schema of this run (unused on the embedded store). */
   schema: string;

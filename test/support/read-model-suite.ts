@@ -1,5 +1,5 @@
 import { evolveFamily, initialFamilyState, describeFamilyStatus, type FamilyEvent } from '@token-ledger/domain';
-import { ALL_PROJECTIONS, rebuildProjections, type SqlBackedStore } from '@token-ledger/projections';
+import { ALL_PROJECTIONS, rebuildProjections } from '@token-ledger/projections';
 import type { RecordedEvent } from '@token-ledger/event-store';
 import fc from 'fast-check';
 import { LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
@@ -191,7 +191,7 @@ export function readModelSuite(storeKind: () => StoreKind): void {
       },
     }));
     await ledger.runtime.readModels.runner.stop();
-    const store = ledger.store as unknown as SqlBackedStore;
+    const store = ledger.store;
     await expect(rebuildProjections(store, crashing, { batchSize: 7 })).rejects.toThrow('simulated crash');
     const partial = await sql.query<{ n: string }>('select count(*) as n from rm_audit');
     expect(Number(partial[0].n)).toBe(14); // two committed batches; the third rolled back whole

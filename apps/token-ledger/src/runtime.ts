@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
-import { openEventStore, PostgresEventStore, type EventStore, type KeyValueStore, type SqlClient } from '@token-ledger/event-store';
+import { openEventStore, placeConsumer, sqlBacked, type OpenedStore, type SqlClient } from '@token-ledger/event-store';
 import { DEFAULT_TOPICS, type TopicNames } from '@token-ledger/messaging';
 import {
   ALL_PROJECTIONS,
@@ -17,7 +17,7 @@ import { LedgerMetrics } from './health/metrics';
 /** Everything with a lifecycle that the HTTP app and the CLI commands share. */
 export interface LedgerRuntime {
   config: LedgerConfig;
-  store: EventStore & { kv: KeyValueStore };
+  store: OpenedStore;
   secrets: LedgerSecrets;
   keyRing: KeyRing;
   metrics: LedgerMetrics;
@@ -39,7 +39,7 @@ export interface MessagingNames {
 export async function openRuntime(
   config: LedgerConfig,
   logger: Logger,
-  opts: { store?: EventStore & { kv: KeyValueStore }; messaging?: MessagingNames } = {},
+  opts: { store?: OpenedStore; messaging?: MessagingNames } = {},
 ): Promise<LedgerRuntime> {
   let kek: Buffer | undefined;
   try {
@@ -52,7 +52,7 @@ export async function openRuntime(
     (config.store === 'postgres'
       ? await openEventStore({ store: 'postgres', url: config.databaseUrl! })
       : config.store === 'eventstoredb'
-        ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (exposed as store.sql).
+        ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (its capabilities.sql).
           await openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl! })
         : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
   try {
@@ -65,9 +65,8 @@ export async function openRuntime(
       maxAccessTokenTtlSeconds: config.maxAccessTokenTtlSeconds,
     });
     // Read models live in the store's SQL database (PGlite, PostgreSQL, or DATABASE_URL beside EventStoreDB).
-    const sqlStore = store as typeof store & { sql?: SqlClient };
-    const sql = sqlStore.sql;
-    if (!sql) throw new Error('this store keeps no SQL database for the read models');
+    const readModelStore = sqlBacked(store, 'the read models');
+    const sql = readModelStore.sql;
     await migrateReadModels(sql);
     const metrics = new LedgerMetrics();
     const runnerOptions: ProjectionRunnerOptions = {
@@ -77,13 +76,12 @@ export async function openRuntime(
       },
       onError: (error) => logger.error({ err: error }, 'projection batch failed; retrying from the checkpoint'),
     };
-    // PostgreSQL: the runner gets a thread (and connections) of its own, so the API's load does not
-    // delay the read models (projection-thread.ts). PGlite lives in this thread's memory; with
-    // EventStoreDB the events come over gRPC to this process.
-    const runner: ReadModelRunner =
-      store instanceof PostgresEventStore
-        ? new ThreadedProjectionRunner({ location: store.location, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS, runnerOptions)
-        : new ProjectionRunner(sqlStore as typeof store & { sql: SqlClient }, ALL_PROJECTIONS, runnerOptions);
+    // Where the store allows it (PostgreSQL) the runner gets a thread (and connections) of its own, so
+    // the API's load does not delay the read models (projection-thread.ts).
+    const runner = placeConsumer<ReadModelRunner>(store, {
+      thread: (location) => new ThreadedProjectionRunner({ location, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS, runnerOptions),
+      inline: () => new ProjectionRunner(readModelStore, ALL_PROJECTIONS, runnerOptions),
+    });
     return {
       config,
       store,

@@ -36,4 +36,21 @@ describe('EmbeddedEventStore.open', () => {
       fs.rmSync(root, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('describes its capabilities: SQL with the events in it (PGlite), no thread location', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    const store = await EmbeddedEventStore.open({ dataDir });
+    try {
+      expect(store.capabilities.sql).toBe(store.sql);
+      expect(store.capabilities.eventsInSql?.engine).toBe('pglite');
+      expect(store.capabilities.threadLocation).toBeUndefined();
+      await store.append('s', [{ eventId: '7b0c1f0e-3f7e-4a47-9a0e-1c1b7f7f0002', type: 'T', data: { a: 1 }, metadata: {} }], { expectedRevision: 'no_stream' });
+      expect(await store.capabilities.eventsInSql!.readAllJsonText({})).toEqual([
+        { position: 1, eventId: '7b0c1f0e-3f7e-4a47-9a0e-1c1b7f7f0002', type: 'T', data: '{"a": 1}', metadata: '{}' },
+      ]);
+    } finally {
+      await store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

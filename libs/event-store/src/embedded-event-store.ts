@@ -81,7 +81,8 @@ export class EmbeddedEventStore extends SqlEventStore {
       db = await loadPGlite().create({ dataDir: path.join(dataDir, 'pgdata') });
       const client = new PgliteSqlClient(db, release);
       await client.exec(schemaScript('public'));
-      return new EmbeddedEventStore(client, { pollIntervalMs: options.pollIntervalMs });
+      // No threadLocation: PGlite lives in this thread's memory.
+      return new EmbeddedEventStore(client, { engine: 'pglite', pollIntervalMs: options.pollIntervalMs });
     } catch (error) {
       await db?.close().catch(() => undefined);
       release();

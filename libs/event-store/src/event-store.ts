@@ -1,6 +1,8 @@
 /**
  * The event-store port. Every adapter (embedded PGlite, PostgreSQL, EventStoreDB) implements exactly
- * this and passes the one contract suite in `event-store.contract.ts`.
+ * this and passes the one contract suite in `event-store.contract.ts`. What a store can do beyond it
+ * (SQL for the read models, events in SQL, a location a thread can reopen) it describes in
+ * `capabilities` (capabilities.ts).
  *
  * Conventions (modelled on EventStoreDB so that adapter stays thin):
  * - A stream's first event has revision 0; a stream's revision is the revision of its last event.

@@ -46,13 +46,13 @@ describeWithBackend('eventstoredb', 'EventStoreDbEventStore', (url) => {
   });
 
   describeWithBackend('postgres', 'EventStoreDbEventStore with a read-model database', (databaseUrl) => {
-    it('exposes it as sql and keeps kv in its tl_kv table', async () => {
+    it('exposes it as capabilities.sql and keeps kv in its tl_kv table', async () => {
       const schema = `es_test_${randomBytes(6).toString('hex')}`;
       const readModels = await PostgresEventStore.open({ url: databaseUrl, schema });
       try {
         const store = await EventStoreDbEventStore.open({ url, namespace: namespace(), checkpointSql: readModels.sql });
         try {
-          expect(store.sql).toBe(readModels.sql);
+          expect(store.capabilities).toEqual({ sql: readModels.sql });
           const key = `k-${randomUUID()}`;
           expect(await store.kv.putIfAbsent(key, { first: true })).toEqual({ first: true });
           expect(await store.kv.putIfAbsent(key, { first: false })).toEqual({ first: true });

@@ -38,7 +38,6 @@ import {
 import {
   AppendOptions,
   AppendResult,
-  EventStore,
   ExpectedRevision,
   KeyValueStore,
   LoadedStream,
@@ -52,6 +51,7 @@ import {
 } from './event-store';
 import { DuplicateEventIdError, EventStoreClosedError } from './errors';
 import { EventStoreDbSubscription, type EventStoreDbSubscriptionSource, type LiveFeed } from './eventstoredb-subscription';
+import type { OpenedStore, StoreCapabilities } from './capabilities';
 import type { SqlClient } from './sql-client';
 import { SqlKeyValueStore } from './sql-key-value-store';
 
@@ -60,7 +60,7 @@ export interface EventStoreDbEventStoreOptions {
   url: string;
   /**
    * SQL database (the read models' PostgreSQL) for `kv` (table tl_kv, created if missing); also
-   * exposed as `sql` so read models and their checkpoints live beside it. Not closed by close()
+   * exposed as `capabilities.sql` so read models and their checkpoints live beside it. Not closed by close()
    * unless `onClose` does it. Without it, kv lives in ESDB side streams.
    */
   checkpointSql?: SqlClient;
@@ -102,13 +102,10 @@ interface EsdbRecord {
   position?: Position;
 }
 
-export class EventStoreDbEventStore implements EventStore {
+export class EventStoreDbEventStore implements OpenedStore {
   readonly kv: KeyValueStore;
-  /**
-   * The read models' database when one was given (the runtime and projections look for `sql`).
-   * A plain property, not a getter: callers Object.assign onto the store.
-   */
-  readonly sql: SqlClient | undefined;
+  /** The read models' database when one was given; the events are not in SQL, and no thread can reopen the store. */
+  readonly capabilities: StoreCapabilities;
   private closed = false;
   private readonly names: StreamNames;
   private readonly subscriptions = new Set<EventStoreDbSubscription>();
@@ -141,7 +138,7 @@ export class EventStoreDbEventStore implements EventStore {
     private readonly options: Omit<EventStoreDbEventStoreOptions, 'url'>,
   ) {
     this.names = new StreamNames(options.namespace ?? '');
-    this.sql = options.checkpointSql;
+    this.capabilities = { sql: options.checkpointSql };
     this.kv = options.checkpointSql
       ? new SqlKeyValueStore(options.checkpointSql)
       : new EventStoreDbKeyValueStore(client, this.names, (stream) => this.limitToLatest(stream));

@@ -11,7 +11,6 @@
 import {
   AppendOptions,
   AppendResult,
-  EventStore,
   ExpectedRevision,
   LoadedStream,
   NewEvent,
@@ -22,6 +21,7 @@ import {
   Subscription,
   WrongExpectedRevisionError,
 } from './event-store';
+import type { OpenedStore, StoreCapabilities } from './capabilities';
 import { DuplicateEventIdError, EventStoreClosedError } from './errors';
 import { MemoryKeyValueStore } from './memory-key-value-store';
 import { PollingSubscription, WakeHub } from './polling-subscription';
@@ -49,8 +49,10 @@ export interface MemoryEventStoreOptions {
   pollIntervalMs?: number;
 }
 
-export class MemoryEventStore implements EventStore {
+export class MemoryEventStore implements OpenedStore {
   readonly kv: MemoryKeyValueStore;
+  /** Nothing beyond the port: no SQL database, no thread location. */
+  readonly capabilities: StoreCapabilities = {};
   private readonly subscriptions = new Set<PollingSubscription>();
   private closed = false;
 

@@ -1,5 +1,5 @@
+import type { OpenedStore, SqlBackedStore, ThreadLocation } from './capabilities';
 import { EmbeddedEventStore } from './embedded-event-store';
-import type { EventStore, KeyValueStore } from './event-store';
 import { PostgresEventStore } from './postgres-event-store';
 
 export type EventStoreConfig =
@@ -10,7 +10,7 @@ export type EventStoreConfig =
       /** esdb://… connection string. */
       url: string;
       /**
-       * PostgreSQL for the read models. When set, the store exposes it as `sql` and keeps `kv` in its
+       * PostgreSQL for the read models. When set, the store exposes it as `capabilities.sql` and keeps `kv` in its
        * tl_kv table; it is opened here and closed with the store. Without it, kv lives in ESDB.
        */
       databaseUrl?: string;
@@ -18,8 +18,8 @@ export type EventStoreConfig =
       namespace?: string;
     };
 
-/** Opens (and migrates) the configured store. */
-export async function openEventStore(config: EventStoreConfig): Promise<EventStore & { kv: KeyValueStore }> {
+/** Opens (and migrates) the configured store; `capabilities` says what it can do beyond the port. */
+export async function openEventStore(config: EventStoreConfig): Promise<OpenedStore> {
   switch (config.store) {
     case 'embedded':
       return EmbeddedEventStore.open(config);
@@ -44,5 +44,27 @@ export async function openEventStore(config: EventStoreConfig): Promise<EventSto
     }
     default:
       throw new Error(`unknown event store ${String((config as { store?: unknown }).store)}`);
+  }
+}
+
+/** A worker thread's own connections to the store it was handed (reopenEventStore). */
+export interface ThreadStoreOptions {
+  /** Connections of the thread's pool. */
+  poolSize?: number;
+  /** Its subscriptions read this long after a wake-up (PollingSubscriptionOptions.wakeDelayMs). */
+  wakeDelayMs?: number;
+}
+
+/**
+ * Opens, in a worker thread, the store another thread described by `capabilities.threadLocation`,
+ * with connections of its own. Only a store that keeps its SQL database beside the events has a
+ * location, so the consumers a thread runs get one too.
+ */
+export async function reopenEventStore(location: ThreadLocation, options: ThreadStoreOptions = {}): Promise<OpenedStore & SqlBackedStore> {
+  switch (location.store) {
+    case 'postgres':
+      return PostgresEventStore.open({ url: location.url, schema: location.schema, pollIntervalMs: location.pollIntervalMs, ...options });
+    default:
+      throw new Error(`no store to reopen at ${String((location as { store?: unknown }).store)}`);
   }
 }

@@ -115,12 +115,7 @@ class PgNotificationListener implements ExternalWakeups {
 }
 
 export class PostgresEventStore extends SqlEventStore {
-  private constructor(
-    sql: SqlClient,
-    options: SqlEventStoreOptions,
-    /** Where this store is, so another thread can open it too (each opener gets its own pool). */
-    readonly location: { url: string; schema: string; pollIntervalMs?: number },
-  ) {
+  private constructor(sql: SqlClient, options: SqlEventStoreOptions) {
     super(sql, options);
   }
 
@@ -143,11 +138,14 @@ export class PostgresEventStore extends SqlEventStore {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return new PostgresEventStore(
-      client,
-      { pollIntervalMs: options.pollIntervalMs, wakeDelayMs: options.wakeDelayMs, externalWakeups: new PgNotificationListener(base, notifyChannel(schema)) },
-      { url: options.url, schema, pollIntervalMs: options.pollIntervalMs },
-    );
+    return new PostgresEventStore(client, {
+      engine: 'postgres',
+      // Another thread opens it again from here, with a pool of its own.
+      threadLocation: { store: 'postgres', url: options.url, schema, pollIntervalMs: options.pollIntervalMs },
+      pollIntervalMs: options.pollIntervalMs,
+      wakeDelayMs: options.wakeDelayMs,
+      externalWakeups: new PgNotificationListener(base, notifyChannel(schema)),
+    });
   }
 }
 

@@ -5,7 +5,6 @@
 import {
   AppendOptions,
   AppendResult,
-  EventStore,
   ExpectedRevision,
   KeyValueStore,
   LoadedStream,
@@ -17,6 +16,7 @@ import {
   Subscription,
   WrongExpectedRevisionError,
 } from './event-store';
+import type { JsonTextEvent, ReadAllJsonTextOptions, OpenedStore, StoreCapabilities, ThreadLocation } from './capabilities';
 import { DuplicateEventIdError, EventStoreClosedError } from './errors';
 import { Batcher } from './batcher';
 import { PollingSubscription, WakeHub } from './polling-subscription';
@@ -30,6 +30,10 @@ export interface ExternalWakeups {
 }
 
 export interface SqlEventStoreOptions {
+  /** Which database engine holds the events (capabilities.eventsInSql.engine). */
+  engine: 'postgres' | 'pglite';
+  /** Set when a worker thread can open this store again (capabilities.threadLocation). */
+  threadLocation?: ThreadLocation;
   /** Fallback poll period of subscriptions (default 250 ms). */
   pollIntervalMs?: number;
   /** Subscriptions' wake-up delay (PollingSubscriptionOptions.wakeDelayMs; default 0). */
@@ -46,29 +50,6 @@ interface EventRow {
   data: unknown;
   metadata: Record<string, unknown>;
   recorded_at: Date | string;
-}
-
-/** An event as readAllJsonText hands it over: data and metadata as JSON text. */
-export interface JsonTextEvent {
-  position: number;
-  eventId: string;
-  type: string;
-  /** The stored payload as JSON text (jsonb output form). */
-  data: string;
-  /** The stored metadata as JSON text (jsonb output form). */
-  metadata: string;
-  /** Commit time; only when asked for (ReadAllJsonTextOptions.recordedAt). */
-  recordedAt?: Date;
-}
-
-export interface ReadAllJsonTextOptions {
-  /** Exclusive lower bound on position; default 0. */
-  after?: number;
-  /** Inclusive upper bound on position; default none. */
-  until?: number;
-  maxCount?: number;
-  /** Also return recordedAt (the commit time). */
-  recordedAt?: boolean;
 }
 
 interface AppendRow {
@@ -104,8 +85,10 @@ const APPEND_BATCHING = { maxInFlight: 1, maxBatch: 256 };
 /** Reads run in parallel on the pool; a couple of batches in flight keeps latency low. */
 const LOAD_BATCHING = { maxInFlight: 2, maxBatch: 256 };
 
-export class SqlEventStore implements EventStore {
+export class SqlEventStore implements OpenedStore {
   readonly kv: KeyValueStore;
+  /** The events are in `tl_events` of `sql`, which also holds the read models (capabilities.ts). */
+  readonly capabilities: StoreCapabilities;
   private readonly appends = new Batcher<AppendRequest, AppendResult>((r) => this.appendMany(r), APPEND_BATCHING);
   private readonly loads = new Batcher<string, LoadedStream>((ids) => this.loadMany(ids), LOAD_BATCHING);
   private readonly wakeups = new WakeHub();
@@ -116,9 +99,14 @@ export class SqlEventStore implements EventStore {
   constructor(
     /** Exposed so read models in the same database can share the one connection / pool. */
     readonly sql: SqlClient,
-    private readonly options: SqlEventStoreOptions = {},
+    private readonly options: SqlEventStoreOptions,
   ) {
     this.kv = new SqlKeyValueStore(sql);
+    this.capabilities = {
+      sql,
+      eventsInSql: { engine: options.engine, readAllJsonText: (o) => this.readAllJsonText(o) },
+      threadLocation: options.threadLocation,
+    };
   }
 
   async append(streamId: string, events: NewEvent[], options: AppendOptions): Promise<AppendResult> {
@@ -241,7 +229,7 @@ export class SqlEventStore implements EventStore {
   }
 
   /**
-   * The export read path (not part of the EventStore port): like readAll, but `data` and `metadata`
+   * The export read path (capabilities.eventsInSql, not the port): like readAll, but `data` and `metadata`
    * come back as the database's own JSON text (jsonb output: keys in jsonb order, ", " and ": "
    * between items) instead of parsed values, with only the columns an export needs — so a caller
    * that copies JSON through (the forensics NDJSON export, libs/forensics/src/ndjson.ts) skips a

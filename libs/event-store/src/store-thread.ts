@@ -1,7 +1,8 @@
 /**
- * A consumer of the store in a worker thread of its own (the projection runner, the anomaly engine
- * on PostgreSQL): its round trips to the database then do not wait behind the API's requests in the
- * main event loop. The thread opens the store again from `PostgresEventStore.location`.
+ * A consumer of the store in a worker thread of its own (the projection runner, the anomaly engine,
+ * the Kafka pipeline, where the store allows it: placeConsumer): its round trips to the database
+ * then do not wait behind the API's requests in the main event loop. The thread opens the store
+ * again from `capabilities.threadLocation` (reopenEventStore).
  *
  * Protocol: the thread posts `started` once it runs (or `error` and exits when it cannot start),
  * then messages of its own and `error`s; the main thread posts `stop` (the thread closes what it
@@ -11,6 +12,25 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
+import type { OpenedStore, ThreadLocation } from './capabilities';
+
+/** Something that consumes the store until stopped: a projection runner, a relay, a pipeline, or a thread running one. */
+export interface StoreConsumer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Where a consumer of the store runs, decided here and nowhere else: in a worker thread of its own
+ * when the store can be opened again there (`capabilities.threadLocation`: PostgreSQL), else in this
+ * thread, on the store itself (PGlite lives in this thread's memory; EventStoreDB's subscriptions
+ * arrive over gRPC to this process). `thread` builds the consumer that runs in a thread (usually a
+ * SupervisedThread given the location in its data), `inline` the one that runs here.
+ */
+export function placeConsumer<T extends StoreConsumer>(store: OpenedStore, place: { thread(location: ThreadLocation): T; inline(): T }): T {
+  const location = store.capabilities.threadLocation;
+  return location ? place.thread(location) : place.inline();
+}
 
 export interface ThreadError {
   name: string;
@@ -149,7 +169,7 @@ export function runThread<D, Out extends { kind: string }, In extends { kind: st
  * is let go) and the store closed before the error goes on; the returned stop stops it, then closes
  * the store.
  */
-export async function startOnStore(store: { close(): Promise<void> }, work: { start(): Promise<void>; stop(): Promise<void> }): Promise<{ stop(): Promise<void> }> {
+export async function startOnStore(store: { close(): Promise<void> }, work: StoreConsumer): Promise<{ stop(): Promise<void> }> {
   try {
     await work.start();
   } catch (error) {

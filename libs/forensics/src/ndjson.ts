@@ -3,7 +3,7 @@
  * stays at about one page whatever the size of the history.
  */
 import type { Writable } from 'node:stream';
-import type { EventStore, ReadAllJsonTextOptions } from '@token-ledger/event-store';
+import type { EventStore, EventsInSql, StoreCapabilities } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { PublicEventJson, type JsonTextEvent } from './public-event-json';
 import { readAllPages } from './read';
@@ -82,24 +82,25 @@ export interface ExportOptions {
  */
 export const DEFAULT_EXPORT_PAGE = 2000;
 
-/** A store that can hand events over with data and metadata as JSON text (SqlEventStore: PGlite, PostgreSQL). */
-export interface JsonTextSource {
-  readAllJsonText(options: ReadAllJsonTextOptions): Promise<JsonTextEvent[]>;
-}
-
-export function readsJsonText(store: EventStore): store is EventStore & JsonTextSource {
-  return typeof (store as Partial<JsonTextSource>).readAllJsonText === 'function';
-}
+/** What hands events over with data and metadata as JSON text: a store's capabilities.eventsInSql (PGlite, PostgreSQL). */
+export type JsonTextSource = Pick<EventsInSql, 'readAllJsonText'>;
 
 /**
  * Every event of the store in global order as NDJSON (`replay --all --format ndjson`): one
- * JSON.stringify(toPublicEvent(event)) per line. On a SQL store the stored JSON text is copied into
- * the lines (PublicEventJson, the same bytes) instead of being parsed and serialised again; other
- * stores (EventStoreDB), and a `filter`, take the parsing path. Memory: a few pages (see readJsonTextPages).
+ * JSON.stringify(toPublicEvent(event)) per line. On a store whose events are in SQL
+ * (capabilities.eventsInSql: PGlite, PostgreSQL) the stored JSON text is copied into the lines
+ * (PublicEventJson, the same bytes) instead of being parsed and serialised again; other stores
+ * (EventStoreDB, or one that describes no capabilities), and a `filter`, take the parsing path.
+ * Memory: a few pages (see readJsonTextPages).
  */
-export async function exportAllNdjson(store: EventStore, out: Writable, options: ExportOptions = {}): Promise<{ events: number; headPosition: number }> {
+export async function exportAllNdjson(
+  store: EventStore & { readonly capabilities?: StoreCapabilities },
+  out: Writable,
+  options: ExportOptions = {},
+): Promise<{ events: number; headPosition: number }> {
   const headPosition = options.until ?? (await store.headPosition());
-  if (readsJsonText(store) && !options.filter) return exportJsonText(store, out, headPosition, options);
+  const jsonText = store.capabilities?.eventsInSql;
+  if (jsonText && !options.filter) return exportJsonText(jsonText, out, headPosition, options);
   const occurred = options.occurred ? inRange(options.occurred) : undefined;
   let events = 0;
   let read = 0;
@@ -119,7 +120,7 @@ export async function exportAllNdjson(store: EventStore, out: Writable, options:
   return { events, headPosition };
 }
 
-async function exportJsonText(store: EventStore & JsonTextSource, out: Writable, headPosition: number, options: ExportOptions): Promise<{ events: number; headPosition: number }> {
+async function exportJsonText(store: JsonTextSource, out: Writable, headPosition: number, options: ExportOptions): Promise<{ events: number; headPosition: number }> {
   const from = options.occurred?.from ?? Number.NEGATIVE_INFINITY;
   const to = options.occurred?.to ?? Number.POSITIVE_INFINITY;
   const ranged = from !== Number.NEGATIVE_INFINITY || to !== Number.POSITIVE_INFINITY;

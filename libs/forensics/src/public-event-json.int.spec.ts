@@ -1,5 +1,5 @@
 /**
- * The NDJSON export's copy path (PublicEventJson over SqlEventStore.readAllJsonText) against the
+ * The NDJSON export's copy path (PublicEventJson over capabilities.eventsInSql.readAllJsonText) against the
  * parsing path (JSON.stringify(toPublicEvent(readAll))) on real jsonb output: PGlite always,
  * PostgreSQL when DATABASE_URL is set (test/backends.ts). Byte for byte, for every event type.
  */
@@ -10,13 +10,13 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { formatFamilyId, type LedgerEvent, type LedgerEventType } from '@token-ledger/domain';
-import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type EventStore, type NewEvent, type SqlEventStore } from '@token-ledger/event-store';
+import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type NewEvent, type OpenedStore, type SqlEventStore } from '@token-ledger/event-store';
 import { describeWithBackend } from '../../../test/backends';
 import * as replay from '../../../apps/cli/src/commands/replay';
 import type { LedgerConfig } from '../../../apps/token-ledger/src';
 import { toPublicEvent } from '@token-ledger/envelope';
 import { dataIsPublicAsIs, PublicEventJson } from './public-event-json';
-import { exportAllNdjson, readJsonTextPages, readsJsonText } from './ndjson';
+import { exportAllNdjson, readJsonTextPages } from './ndjson';
 import { append, iso, POLICY, S, T0 } from './testing/fixtures';
 
 class Sink extends Writable {
@@ -27,11 +27,11 @@ class Sink extends Writable {
   }
 }
 
-/** The same store without readAllJsonText: what the export does on EventStoreDB (the parsing path). */
-function parsingOnly(store: EventStore): EventStore {
+/** The same store without its events in SQL: what the export does on EventStoreDB (the parsing path). */
+function parsingOnly(store: OpenedStore): OpenedStore {
   return new Proxy(store, {
-    get: (target, key) => (key === 'readAllJsonText' ? undefined : (Reflect.get(target, key, target) as unknown)),
-  }) as EventStore;
+    get: (target, key) => (key === 'capabilities' ? { ...target.capabilities, eventsInSql: undefined } : (Reflect.get(target, key, target) as unknown)),
+  });
 }
 
 const FAM = formatFamilyId(Buffer.alloc(16, 9));
@@ -142,8 +142,8 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
     });
 
     it('exportAllNdjson: the same bytes as the parsing path, whatever the window, range, page size or concurrency', async () => {
-      expect(readsJsonText(store)).toBe(true);
-      expect(readsJsonText(parsingOnly(store))).toBe(false);
+      expect(store.capabilities.eventsInSql).toBeDefined();
+      expect(parsingOnly(store).capabilities.eventsInSql).toBeUndefined();
       const head = await store.headPosition();
       const windows = [{}, { after: 3, until: head - 2 }, { occurred: { from: T0 + S } }, { occurred: { to: T0 } }, { occurred: { from: T0, to: T0 } }];
       for (const w of windows) {
@@ -177,7 +177,7 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
     });
 
     it('replay --all --format ndjson (the CLI) with --from/--to/--at: the same bytes as the parsing path', async () => {
-      const run = async (s: EventStore, args: string[]) => {
+      const run = async (s: OpenedStore, args: string[]) => {
         const stdout = new Sink();
         const stderr = new Sink();
         const code = await replay.run(['--all', '--format', 'ndjson', ...args], {} as LedgerConfig, pino({ level: 'silent' }), {

@@ -1,11 +1,11 @@
 import type { Kafka, Message, Producer, ProducerConfig, TopicMessages } from 'kafkajs';
-import { BatchedConsumer, type EventStore, type RecordedEvent, type SqlClient } from '@token-ledger/event-store';
+import { BatchedConsumer, type RecordedEvent, type SqlBackedStore } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { DEFAULT_TOPICS, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, type TopicNames } from './topics';
 
-/** A store whose SQL database can hold the relay's checkpoint (PGlite or PostgreSQL). */
-export type SqlBackedStore = EventStore & { sql: SqlClient };
+/** The relay keeps its checkpoint in the store's SQL database (capabilities.sql). */
+export type { SqlBackedStore } from '@token-ledger/event-store';
 
 export interface KafkaRelayOptions {
   topics?: TopicNames;

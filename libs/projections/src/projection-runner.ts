@@ -1,9 +1,9 @@
-import { BatchedConsumer, type EventStore, type RecordedEvent, type SqlClient, type SqlQueryable } from '@token-ledger/event-store';
+import { BatchedConsumer, type RecordedEvent, type SqlBackedStore, type SqlClient, type SqlQueryable } from '@token-ledger/event-store';
 import type { Projection } from './projection';
 import { READ_MODEL_SCHEMA } from './schema';
 
-/** A store whose read models live in the same SQL database (PGlite or PostgreSQL). */
-export type SqlBackedStore = EventStore & { sql: SqlClient };
+/** A store with its read models' database (capabilities.sql; sqlBacked builds one from an opened store). */
+export type { SqlBackedStore } from '@token-ledger/event-store';
 
 /** Arbitrary constant for the schema-creation advisory lock. */
 const READ_MODEL_MIGRATION_LOCK = 7_340_125_790_000_011;

@@ -36,7 +36,7 @@ describeWithBackend('postgres', 'ThreadedProjectionRunner on PostgreSQL', (url) 
   it('follows the store from another thread and mirrors its position; a dead thread restarts with nothing lost or doubled', async () => {
     const errors: Error[] = [];
     const lags: number[] = [];
-    const runner = new ThreadedProjectionRunner({ location: store.location, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS, {
+    const runner = new ThreadedProjectionRunner({ location: store.capabilities.threadLocation!, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS, {
       onBatch: (b) => lags.push(...b.lagsMs),
       onError: (e) => errors.push(e as Error),
     });
@@ -63,13 +63,13 @@ describeWithBackend('postgres', 'ThreadedProjectionRunner on PostgreSQL', (url) 
   });
 
   it('start fails with the thread\'s reason when it cannot open the store', async () => {
-    const runner = new ThreadedProjectionRunner({ location: { url: 'postgres://nobody@127.0.0.1:1/none', schema }, projections: ['audit'] }, ALL_PROJECTIONS, {});
+    const runner = new ThreadedProjectionRunner({ location: { store: 'postgres', url: 'postgres://nobody@127.0.0.1:1/none', schema }, projections: ['audit'] }, ALL_PROJECTIONS, {});
     await expect(runner.start()).rejects.toThrow(/ECONNREFUSED|connect/);
     await runner.stop();
   });
 
   it('stop ends the thread; start again resumes from the checkpoints', async () => {
-    const runner = new ThreadedProjectionRunner({ location: store.location, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS);
+    const runner = new ThreadedProjectionRunner({ location: store.capabilities.threadLocation!, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS);
     await runner.start();
     await appendSome(5);
     expect(await runner.waitFor(await store.headPosition(), 10_000)).toBe(true);

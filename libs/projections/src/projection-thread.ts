@@ -1,11 +1,11 @@
 import * as path from 'node:path';
-import { SupervisedThread } from '@token-ledger/event-store';
+import { SupervisedThread, type ThreadLocation } from '@token-ledger/event-store';
 import type { Projection } from './projection';
 import { waitForPosition, type ProjectionRunnerOptions, type ReadModelRunner } from './projection-runner';
 
 /** What the worker needs to open the store and pick its projections (projection-thread.worker.ts). */
 export interface ProjectionThreadData {
-  location: { url: string; schema: string; pollIntervalMs?: number };
+  location: ThreadLocation;
   projections: string[];
   batchSize?: number;
 }
@@ -14,7 +14,8 @@ export interface ProjectionThreadData {
 export type ProjectionThreadMessage = { kind: 'batch'; count: number; position: number; lagsMs: number[] };
 
 /**
- * A ProjectionRunner in a worker thread of its own, for the PostgreSQL store (SupervisedThread).
+ * A ProjectionRunner in a worker thread of its own, on a store a thread can reopen (PostgreSQL;
+ * the runtime decides with placeConsumer), under SupervisedThread.
  * Why: under load the API saturates the main event loop, and each of a batch's round trips to
  * PostgreSQL then waits behind a queue of requests. In its own thread the runner's lag no longer
  * depends on the request load: at 64 refresh chains, p99 ≤ 75 ms instead of ≤ 250 ms

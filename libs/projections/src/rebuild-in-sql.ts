@@ -1,10 +1,9 @@
-import { PostgresEventStore, SqlEventStore, type SqlClient, type SqlQueryable } from '@token-ledger/event-store';
+import type { EventsInSql, OpenedStore, SqlBackedStore, SqlClient, SqlQueryable } from '@token-ledger/event-store';
 import { anomalyProjection, anomalySqlRebuild } from './anomaly-view';
 import { auditProjection, auditSqlRebuild } from './audit-view';
 import { familyProjection, familySqlRebuild } from './family-view';
 import type { Projection, SqlRebuild } from './projection';
-import type { SqlBackedStore } from './projection-runner';
-import type { RebuildOptions, RebuildProgress, RebuildResult, RebuildStep } from './rebuild';
+import type { RebuildOptions, RebuildProgress, RebuildResult, RebuildStep } from './rebuild-types';
 import { createIndexSql, createTableSql, READ_MODEL_TABLES, type ReadModelTable } from './schema';
 
 /**
@@ -17,11 +16,16 @@ export const SQL_REBUILDS: ReadonlyMap<Projection, SqlRebuild> = new Map<Project
   [anomalyProjection, anomalySqlRebuild],
 ]);
 
-export function canRebuildInSql(store: SqlBackedStore, projections: readonly Projection[]): { ok: true } | { ok: false; reason: string } {
-  if (!(store instanceof SqlEventStore)) return { ok: false, reason: "the events are not in the read models' database" };
+/** Whether these read models can be rebuilt set-based on this store: its events must be in SQL (capabilities.eventsInSql). */
+export function canRebuildInSql(
+  store: OpenedStore,
+  projections: readonly Projection[],
+): { ok: true; events: EventsInSql } | { ok: false; reason: string } {
+  const events = store.capabilities.eventsInSql;
+  if (!events) return { ok: false, reason: "the events are not in the read models' database" };
   const without = projections.filter((p) => !SQL_REBUILDS.has(p) || p.tables.some((t) => !READ_MODEL_TABLES[t]));
   if (without.length > 0) return { ok: false, reason: `no SQL rebuild for ${without.map((p) => p.name).join(', ')}` };
-  return { ok: true };
+  return { ok: true, events };
 }
 
 /** pg_try_advisory_xact_lock(int, int) key: (this, hashtext(schema)): one rebuild per schema at a time. */
@@ -187,11 +191,13 @@ function pooled(sql: SqlClient, lanes: number, record: (name: string, lane: numb
  * by the next rebuild). On PostgreSQL an advisory lock, held for the whole rebuild, allows one rebuild
  * per schema; on PGlite everything is one transaction.
  */
-export async function rebuildInSql(store: SqlBackedStore, projections: readonly Projection[], options: RebuildOptions = {}): Promise<RebuildResult> {
+export async function rebuildInSql(store: OpenedStore & SqlBackedStore, projections: readonly Projection[], options: RebuildOptions = {}): Promise<RebuildResult> {
+  const inSql = canRebuildInSql(store, projections);
+  if (!inSql.ok) throw new Error(`rebuild: no set-based rebuild here: ${inSql.reason}`);
   const t0 = nowMs();
   const steps: RebuildStep[] = [];
   const record = (name: string, lane: number, startMs: number, ms: number) => steps.push({ name, lane, startMs, ms });
-  if (!(store instanceof PostgresEventStore)) {
+  if (inSql.events.engine !== 'postgres') {
     return store.sql.transaction(async (tx) => {
       await tx.query(buildSettings(false));
       return build(store, projections, options, singleTransaction(tx, record, t0), steps, t0);

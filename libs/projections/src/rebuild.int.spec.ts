@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type NewEvent, type RecordedEvent } from '@token-ledger/event-store';
+import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type NewEvent, type OpenedStore, type RecordedEvent } from '@token-ledger/event-store';
 import { describeWithBackend } from '../../../test/backends';
 import { ALL_PROJECTIONS } from './index';
 import type { Projection } from './projection';
@@ -81,7 +81,7 @@ const event = fc.tuple(payload, header, fc.constantFrom('family-x', 'subject-y',
 });
 
 interface Harness {
-  store: SqlBackedStore;
+  store: OpenedStore & SqlBackedStore;
   close(): Promise<void>;
 }
 

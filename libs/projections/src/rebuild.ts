@@ -1,84 +1,31 @@
-import { SqlEventStore } from '@token-ledger/event-store';
+import { sqlBacked, type OpenedStore, type SqlBackedStore } from '@token-ledger/event-store';
 import type { Projection } from './projection';
-import { commitBatch, readCheckpoints, type SqlBackedStore } from './projection-runner';
+import { commitBatch, readCheckpoints } from './projection-runner';
 import { canRebuildInSql, rebuildInSql } from './rebuild-in-sql';
+import type { RebuildOptions, RebuildProgress, RebuildResult } from './rebuild-types';
 
-export interface RebuildProgress {
-  /**
-   * Work done, in events: the replay path counts the events applied; the set-based path counts the
-   * events copied, folded and indexed so far, each phase weighted by its share of the work, so
-   * done / elapsed is the rebuild's throughput and done / total its fraction at every moment.
-   */
-  done: number;
-  /** Events up to the head (0 when the store cannot count them cheaply: EventStoreDB). */
-  total: number;
-  /** 0–1: done / total, or position / head when the total is unknown. */
-  fraction: number;
-  /**
-   * Replay: highest position applied. Set-based: 0 while filling, then the head; at the end, what
-   * the swapped-in read models include (past the head when they caught up with a live runner).
-   */
-  position: number;
-  head: number;
-  /** Set-based path: what it is doing (fill, index, catch-up, swap). */
-  phase?: string;
-}
-
-/** One timed step of a set-based rebuild (for benchmarks and logs). */
-export interface RebuildStep {
-  name: string;
-  /** Which of the parallel connections ran it (0-based). */
-  lane: number;
-  /** Start, relative to the rebuild's start, and duration. */
-  startMs: number;
-  ms: number;
-}
-
-export interface RebuildResult extends RebuildProgress {
-  method: 'sql' | 'replay';
-  /** Set-based path: every statement group, in the order they started. */
-  steps: RebuildStep[];
-}
-
-export interface RebuildOptions {
-  /**
-   * 'sql': set-based, inside the database that holds the events (embedded and PostgreSQL stores;
-   * every projection must have a SQL rebuild). 'replay': read the events and apply them batch by
-   * batch, as a live runner would (any store, any projection). 'auto' (default): 'sql' when possible.
-   */
-  method?: 'auto' | 'sql' | 'replay';
-  /** Events per batch: the replay's batches, and the set-based path's catch-up batches (default 5000). */
-  batchSize?: number;
-  /** Set-based path: events per slice of the events table when filling a per-event table (about; default 50,000). */
-  chunkSize?: number;
-  /** Set-based path on PostgreSQL: statements running at once (default 2; PGlite runs one). */
-  parallelism?: number;
-  onProgress?: (p: RebuildProgress) => void;
-}
+export type { RebuildOptions, RebuildProgress, RebuildResult, RebuildStep } from './rebuild-types';
 
 /**
  * Rebuilds the given read models from position 0 up to the head as it was when the rebuild started
  * (a live runner carries on from there). Both methods produce exactly what live projection produces
  * (test/support/read-model-suite.ts, rebuild-in-sql.int.spec.ts):
  *
- * - set-based (rebuild-in-sql.ts), when the events live in the read models' database (`tl_events`:
- *   embedded and PostgreSQL stores) and every projection has a SQL rebuild: build copies filled by
- *   INSERT … SELECT from tl_events, indexed once at the end, then swapped in atomically. The live
- *   tables keep serving (and a live runner keeps applying) until the swap.
+ * - set-based (rebuild-in-sql.ts), when the events live in the read models' database
+ *   (`capabilities.eventsInSql`: embedded and PostgreSQL stores) and every projection has a SQL
+ *   rebuild: build copies filled by INSERT … SELECT from tl_events, indexed once at the end, then
+ *   swapped in atomically. The live tables keep serving (and a live runner keeps applying) until the swap.
  * - replay, for everything else (EventStoreDB, whose events are not in SQL; a projection without a
  *   SQL rebuild, e.g. one wrapped for instrumentation or tests): empties the tables and applies the
  *   events batch by batch through the live runner's commit path.
  */
-export async function rebuildProjections(
-  store: SqlBackedStore,
-  projections: readonly Projection[],
-  options: RebuildOptions = {},
-): Promise<RebuildResult> {
+export async function rebuildProjections(store: OpenedStore, projections: readonly Projection[], options: RebuildOptions = {}): Promise<RebuildResult> {
   const method = options.method ?? 'auto';
+  const target = sqlBacked(store, 'the read models');
   const inSql = canRebuildInSql(store, projections);
   if (method === 'sql' && !inSql.ok) throw new Error(`rebuild: no set-based rebuild here: ${inSql.reason}`);
-  if (method !== 'replay' && inSql.ok) return rebuildInSql(store, projections, options);
-  return rebuildByReplay(store, projections, options);
+  if (method !== 'replay' && inSql.ok) return rebuildInSql(target, projections, options);
+  return rebuildByReplay(target, projections, options);
 }
 
 /**
@@ -87,7 +34,7 @@ export async function rebuildProjections(
  * rather than applying a batch twice). Read models are empty, then partial, until it finishes.
  */
 export async function rebuildByReplay(
-  store: SqlBackedStore,
+  store: OpenedStore & SqlBackedStore,
   projections: readonly Projection[],
   options: Pick<RebuildOptions, 'batchSize' | 'onProgress'> = {},
 ): Promise<RebuildResult> {
@@ -103,10 +50,9 @@ export async function rebuildByReplay(
   });
   const head = await store.headPosition();
   // Events in SQL are counted; EventStoreDB positions are commit offsets, so position / head is the fraction there.
-  const total =
-    store instanceof SqlEventStore
-      ? Number((await store.sql.query<{ n: string | number }>('select count(*) as n from tl_events where position <= $1', [head]))[0].n)
-      : 0;
+  const total = store.capabilities.eventsInSql
+    ? Number((await store.sql.query<{ n: string | number }>('select count(*) as n from tl_events where position <= $1', [head]))[0].n)
+    : 0;
   const progress: RebuildProgress = { done: 0, total, fraction: head === 0 ? 1 : 0, position: 0, head };
   let checkpoints = await readCheckpoints(store.sql, names);
   while (progress.position < head) {

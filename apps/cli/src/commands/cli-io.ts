@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import type { EventStore } from '@token-ledger/event-store';
+import type { OpenedStore } from '@token-ledger/event-store';
 import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
 import { openRuntime } from '../../../token-ledger/src/runtime';
 import type { OutStream } from './progress';
@@ -9,7 +9,7 @@ export interface CliIo {
   stdout: OutStream;
   stderr: OutStream;
   /** Default: openRuntime with its log lines on stderr. */
-  openStore?: (config: LedgerConfig, logger: Logger) => Promise<{ store: EventStore; close(): Promise<void> }>;
+  openStore?: (config: LedgerConfig, logger: Logger) => Promise<{ store: OpenedStore; close(): Promise<void> }>;
 }
 
 export const processIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr });

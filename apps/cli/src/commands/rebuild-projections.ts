@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ALL_PROJECTIONS, rebuildProjections, type SqlBackedStore } from '@token-ledger/projections';
+import { ALL_PROJECTIONS, rebuildProjections } from '@token-ledger/projections';
 import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
 import { openRuntime } from '../../../token-ledger/src/runtime';
 import { ProgressBar } from './progress';
@@ -56,7 +56,7 @@ export async function rebuild(
   // Always on: a rebuild is long by nature; off a terminal it prints a line every 2 s.
   const bar = new ProgressBar(process.stderr, true, `rebuilding ${selected.map((p) => p.name).join(', ')}`, 0);
   try {
-    const result = await rebuildProjections(runtime.store as unknown as SqlBackedStore, selected, {
+    const result = await rebuildProjections(runtime.store, selected, {
       method,
       batchSize,
       parallelism,

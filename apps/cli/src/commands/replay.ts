@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import type { FamilyView } from '@token-ledger/domain';
 import { FAMILY_STREAM_PREFIX, familyStreamId, subjectStreamId, toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
-import type { EventStore, RecordedEvent } from '@token-ledger/event-store';
+import type { EventStore, OpenedStore, RecordedEvent } from '@token-ledger/event-store';
 import {
   exportAllNdjson,
   familyEvents,
@@ -151,7 +151,7 @@ export async function run(args: string[], config: LedgerConfig, logger: Logger, 
   }
 }
 
-async function replay(store: EventStore, a: ReplayArgs, io: CliIo): Promise<number> {
+async function replay(store: OpenedStore, a: ReplayArgs, io: CliIo): Promise<number> {
   const at = a.at ?? Date.now();
   // Shown: within [from, to] and not after --at.
   const shown = inRange({ from: a.from, to: a.to === undefined ? at : Math.min(a.to, at) });
@@ -203,7 +203,7 @@ async function replay(store: EventStore, a: ReplayArgs, io: CliIo): Promise<numb
       const keep = inRange({ from: a.from, to });
       await out.begin({ at: isoOrNull(a.at), from: isoOrNull(a.from), to: isoOrNull(a.to), headPosition });
       if (a.format === 'ndjson') {
-        // The export path of the library (libs/forensics ndjson.ts): on a SQL store it copies the
+        // The export path of the library (libs/forensics ndjson.ts): where the events are in SQL it copies the
         // stored JSON text into the lines instead of parsing and re-serialising every event.
         await out.flush();
         await exportAllNdjson(store, io.stdout, {

@@ -1,10 +1,10 @@
 import type { Detection } from '@token-ledger/anomaly';
-import type { ThreadError } from '@token-ledger/event-store';
+import type { ThreadError, ThreadLocation } from '@token-ledger/event-store';
 import type { AnomalyPipelineSettings } from './anomaly-pipeline';
 
 /** What the anomaly engine's thread needs (anomaly-thread.worker.ts). */
 export interface AnomalyThreadData {
-  location: { url: string; schema: string; pollIntervalMs?: number };
+  location: ThreadLocation;
   settings: AnomalyPipelineSettings;
 }
 

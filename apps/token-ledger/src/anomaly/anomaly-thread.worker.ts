@@ -1,8 +1,8 @@
 /**
- * Worker-thread entry of the anomaly engine on PostgreSQL (AnomalyService): the pipeline with a store
- * of its own. Actions go back to the main thread, which owns the command side.
+ * Worker-thread entry of the anomaly engine (AnomalyService, on a store a thread can reopen): the
+ * pipeline with a store of its own. Actions go back to the main thread, which owns the command side.
  */
-import { describeError, PostgresEventStore, runThread, startOnStore } from '@token-ledger/event-store';
+import { describeError, reopenEventStore, runThread, startOnStore } from '@token-ledger/event-store';
 import { AnomalyPipeline } from './anomaly-pipeline';
 import type { AnomalyThreadCommand, AnomalyThreadData, AnomalyThreadMessage } from './anomaly-thread';
 
@@ -10,7 +10,7 @@ runThread<AnomalyThreadData, AnomalyThreadMessage, AnomalyThreadCommand>(async (
   // On its own idle event loop the engine would read, and run a batch (state load, save, checkpoint),
   // for every append: under bench:refresh load that cost a third of the rotations/s. Reading 20 ms
   // after a wake-up batches what came meanwhile, and adds at most that to a detection.
-  const store = await PostgresEventStore.open({ ...data.location, poolSize: 4, wakeDelayMs: 20 });
+  const store = await reopenEventStore(data.location, { poolSize: 4, wakeDelayMs: 20 });
   const acting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let nextId = 0;
   const pipeline = new AnomalyPipeline(store, data.settings, {

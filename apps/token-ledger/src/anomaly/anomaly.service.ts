@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ANOMALY_ACTOR, type Detection } from '@token-ledger/anomaly';
-import { describeError, PostgresEventStore, SupervisedThread, type EventStore, type SqlClient } from '@token-ledger/event-store';
-import { DEFAULT_TOPICS, type SqlBackedStore, type TopicNames } from '@token-ledger/messaging';
+import { describeError, placeConsumer, sqlBacked, SupervisedThread, type OpenedStore, type StoreConsumer } from '@token-ledger/event-store';
+import { DEFAULT_TOPICS, type TopicNames } from '@token-ledger/messaging';
 import type { LedgerConfig } from '../config/ledger-config';
 import { LedgerMetrics } from '../health/metrics';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
@@ -26,21 +26,21 @@ export interface AnomalyOptions {
 /**
  * The anomaly engine in `serve` (SPEC §5): the AnomalyPipeline (anomaly-pipeline.ts) over
  * `token-ledger.events.v1` (consumer group `token-ledger-anomaly`) or, without Kafka, over the store
- * in-process. On PostgreSQL the pipeline runs in a worker thread of its own (SupervisedThread), so
- * the API's load does not delay detections; it asks this thread to carry out actions, which go
- * through the command side here, and tells it what it recorded (metrics, log, webhook). PGlite lives
- * in this thread's memory, so with the embedded store the pipeline runs here.
+ * in-process. Where the store allows it (PostgreSQL; placeConsumer) the pipeline runs in a worker
+ * thread of its own (SupervisedThread), so the API's load does not delay detections; it asks this
+ * thread to carry out actions, which go through the command side here, and tells it what it
+ * recorded (metrics, log, webhook). Elsewhere (the embedded store, EventStoreDB) it runs here.
  */
 @Injectable()
 export class AnomalyService {
   private readonly logger = new Logger('anomaly-engine');
-  private pipeline?: AnomalyPipeline;
+  private engine?: StoreConsumer;
   private thread?: SupervisedThread<AnomalyThreadMessage, AnomalyThreadCommand>;
   private webhook?: WebhookNotifier;
 
   constructor(
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(EVENT_STORE) private readonly store: OpenedStore,
     private readonly commandBus: CommandBus,
     private readonly metrics: LedgerMetrics,
     @Optional() @Inject(ANOMALY_OPTIONS) private readonly options: AnomalyOptions = {},
@@ -51,8 +51,7 @@ export class AnomalyService {
   async start(): Promise<void> {
     const anomaly = this.config.anomaly;
     if (!anomaly.enabled) return;
-    const sql = (this.store as { sql?: SqlClient }).sql;
-    if (!sql) throw new Error('this store keeps no SQL database for the anomaly engine state');
+    const store = sqlBacked(this.store, 'the anomaly engine state');
     if (anomaly.webhookUrl) this.webhook = new WebhookNotifier(anomaly.webhookUrl);
     const brokers = this.config.kafkaBrokers;
     const topics = this.options.topics ?? DEFAULT_TOPICS;
@@ -61,36 +60,38 @@ export class AnomalyService {
       geoDbPath: anomaly.geoDbPath,
       kafka: brokers ? { brokers, topic: topics.events, groupId: this.options.groupId ?? 'token-ledger-anomaly' } : undefined,
     };
-    if (this.store instanceof PostgresEventStore) {
-      const data: AnomalyThreadData = { location: this.store.location, settings };
-      const thread = new SupervisedThread<AnomalyThreadMessage, AnomalyThreadCommand>('anomaly engine', path.join(__dirname, 'anomaly-thread.worker'), data, {
-        message: (m) => {
-          if (m.kind === 'detected') return this.detected(m.detection, new Date(m.detectedAt));
-          this.act(m.detection).then(
-            () => thread.post({ kind: 'acted', id: m.id }),
-            (error) => thread.post({ kind: 'acted', id: m.id, error: describeError(error) }),
-          );
-        },
-        error: (error) => this.reportError(error),
-      });
-      this.thread = thread;
-      await thread.start();
-    } else {
-      this.pipeline = new AnomalyPipeline(this.store as SqlBackedStore, settings, {
-        act: (d) => this.act(d),
-        detected: (d, detectedAt) => this.detected(d, detectedAt),
-        onError: (error) => this.reportError(error),
-      });
-      await this.pipeline.start();
-    }
+    this.engine = placeConsumer<StoreConsumer>(store, {
+      thread: (location) => (this.thread = this.engineThread({ location, settings })),
+      inline: () =>
+        new AnomalyPipeline(store, settings, {
+          act: (d) => this.act(d),
+          detected: (d, detectedAt) => this.detected(d, detectedAt),
+          onError: (error) => this.reportError(error),
+        }),
+    });
+    await this.engine.start();
     this.logger.log(`anomaly engine started (${brokers ? `Kafka topic ${topics.events}` : 'in-process'}${this.thread ? ', in its own thread' : ''})`);
   }
 
   async stop(): Promise<void> {
-    await this.thread?.stop();
-    await this.pipeline?.stop();
-    this.thread = this.pipeline = undefined;
+    await this.engine?.stop();
+    this.engine = this.thread = undefined;
     await this.webhook?.flush();
+  }
+
+  /** The pipeline in its own thread (anomaly-thread.worker.ts): actions come back here, and are answered. */
+  private engineThread(data: AnomalyThreadData): SupervisedThread<AnomalyThreadMessage, AnomalyThreadCommand> {
+    const thread = new SupervisedThread<AnomalyThreadMessage, AnomalyThreadCommand>('anomaly engine', path.join(__dirname, 'anomaly-thread.worker'), data, {
+      message: (m) => {
+        if (m.kind === 'detected') return this.detected(m.detection, new Date(m.detectedAt));
+        this.act(m.detection).then(
+          () => thread.post({ kind: 'acted', id: m.id }),
+          (error) => thread.post({ kind: 'acted', id: m.id, error: describeError(error) }),
+        );
+      },
+      error: (error) => this.reportError(error),
+    });
+    return thread;
   }
 
   /** A detection's action, through the command side. */

@@ -1,9 +1,9 @@
-/** Worker-thread entry of the Kafka side of serve on PostgreSQL (RevocationsService): relay and propagator. */
-import { describeError, PostgresEventStore, runThread, startOnStore } from '@token-ledger/event-store';
+/** Worker-thread entry of the Kafka side of serve on a store a thread can reopen (RevocationsService): relay and propagator. */
+import { describeError, reopenEventStore, runThread, startOnStore, type ThreadLocation } from '@token-ledger/event-store';
 import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
 
 export interface KafkaThreadData {
-  location: { url: string; schema: string; pollIntervalMs?: number };
+  location: ThreadLocation;
   settings: KafkaPipelineSettings;
 }
 
@@ -14,7 +14,7 @@ runThread<KafkaThreadData, KafkaThreadMessage>(async (data, post) => {
   // The relay's batch costs a producer round trip (acks=all): reading 2 ms after a wake-up, rather
   // than once per append on this idle event loop, batches what came meanwhile. (5 ms gave the same
   // rotations/s under bench:anomaly --kafka and a p99 detection latency up to 20 ms longer.)
-  const store = await PostgresEventStore.open({ ...data.location, poolSize: 3, wakeDelayMs: 2 });
+  const store = await reopenEventStore(data.location, { poolSize: 3, wakeDelayMs: 2 });
   const pipeline = new KafkaPipeline(store, data.settings, (error, component) => post({ kind: 'failed', component, error: describeError(error) }));
   return startOnStore(store, pipeline);
 });

@@ -1,17 +1,8 @@
 import * as path from 'node:path';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { PostgresEventStore, SupervisedThread, type EventStore, type SqlClient } from '@token-ledger/event-store';
-import {
-  DEFAULT_TOPICS,
-  ensureTopics,
-  InProcessEventSource,
-  positionBefore,
-  RevocationHub,
-  RevocationPropagator,
-  type SqlBackedStore,
-  type TopicNames,
-} from '@token-ledger/messaging';
+import { placeConsumer, sqlBacked, SupervisedThread, type OpenedStore, type StoreConsumer } from '@token-ledger/event-store';
+import { DEFAULT_TOPICS, ensureTopics, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type TopicNames } from '@token-ledger/messaging';
 import type { LedgerConfig } from '../config/ledger-config';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
 import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
@@ -39,22 +30,21 @@ export interface RevocationsOptions {
  *   set holds every revocation that can still matter; no checkpoint (rebuilt on every start).
  * - with Kafka: the KafkaPipeline — the relay (store → events.v1, checkpointed in msg_checkpoints)
  *   and the propagator (consumer group `token-ledger-revocations` on events.v1 → revocations.v1) —
- *   in a worker thread of its own on PostgreSQL (so the API's load does not delay what resource
- *   servers and the anomaly engine see), inline with the embedded store.
+ *   in a worker thread of its own where the store allows it (PostgreSQL; placeConsumer), so the
+ *   API's load does not delay what resource servers and the anomaly engine see; inline elsewhere.
  */
 @Injectable()
 export class RevocationsService implements OnModuleDestroy {
   readonly hub = new RevocationHub();
   private readonly streams = new Set<{ destroy(): void }>();
   private hubFeed?: RevocationPropagator;
-  private kafka?: KafkaPipeline;
-  private kafkaThread?: SupervisedThread<KafkaThreadMessage>;
+  private kafka?: StoreConsumer;
   private admin?: Admin;
   readonly topics: TopicNames;
 
   constructor(
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(EVENT_STORE) private readonly store: OpenedStore,
     @Optional() @Inject(REVOCATIONS_OPTIONS) private readonly options: RevocationsOptions = {},
   ) {
     this.options = options ?? {};
@@ -71,7 +61,7 @@ export class RevocationsService implements OnModuleDestroy {
   }
 
   async start(): Promise<void> {
-    const store = this.sqlStore();
+    const store = sqlBacked(this.store, 'the messaging checkpoints');
     const ttl = this.config.maxAccessTokenTtlSeconds;
     const onError = (component: string) => (error: unknown) => this.options.onError?.(error, component);
     const source = new InProcessEventSource(store, {
@@ -95,17 +85,15 @@ export class RevocationsService implements OnModuleDestroy {
       groupId: this.options.groupId,
       maxAccessTokenTtlSeconds: ttl,
     };
-    if (store instanceof PostgresEventStore) {
-      const data: KafkaThreadData = { location: store.location, settings };
-      this.kafkaThread = new SupervisedThread<KafkaThreadMessage>('kafka', path.join(__dirname, 'kafka-pipeline.worker'), data, {
-        message: (m) => this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
-        error: (error) => this.options.onError?.(error, 'kafka thread'),
-      });
-      await this.kafkaThread.start();
-    } else {
-      this.kafka = new KafkaPipeline(store, settings, (error, component) => this.options.onError?.(error, component));
-      await this.kafka.start();
-    }
+    this.kafka = placeConsumer<StoreConsumer>(store, {
+      thread: (location) =>
+        new SupervisedThread<KafkaThreadMessage>('kafka', path.join(__dirname, 'kafka-pipeline.worker'), { location, settings } satisfies KafkaThreadData, {
+          message: (m) => this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
+          error: (error) => this.options.onError?.(error, 'kafka thread'),
+        }),
+      inline: () => new KafkaPipeline(store, settings, (error, component) => this.options.onError?.(error, component)),
+    });
+    await this.kafka.start();
   }
 
   /** Open SSE responses, ended when the app shuts down (else the HTTP server waits for them). */
@@ -131,15 +119,8 @@ export class RevocationsService implements OnModuleDestroy {
   }
 
   async stop(): Promise<void> {
-    await this.kafkaThread?.stop();
     await this.kafka?.stop();
     await this.admin?.disconnect().catch(() => undefined);
     await this.hubFeed?.stop();
-  }
-
-  private sqlStore(): SqlBackedStore {
-    const sql = (this.store as { sql?: SqlClient }).sql;
-    if (!sql) throw new Error('this store keeps no SQL database for the messaging checkpoints');
-    return this.store as SqlBackedStore;
   }
 }
