@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { createServer } from 'node:net';
+import { freePort } from './free-port';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -151,14 +151,3 @@ export class LedgerClient {
   }
 }
 
-/** A port the OS says is free, so the issuer URL can name it before the app listens. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

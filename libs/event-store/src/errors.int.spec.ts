@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import { describeWithBackend } from '../../../test/backends';
+import { freePort } from '../../../test/support/free-port';
 import { EmbeddedEventStore } from './embedded-event-store';
 import { EventStoreClosedError, isStoreUnavailable } from './errors';
 import { dropPostgresSchema, PostgresEventStore } from './postgres-event-store';
@@ -28,7 +28,7 @@ describe('isStoreUnavailable on real store errors', () => {
   }, 60_000);
 
   it('pg: a refused connection', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const refused = await PostgresEventStore.open({ url: `postgres://postgres@127.0.0.1:${port}/test` }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: 'ECONNREFUSED' });
     expect(isStoreUnavailable(refused)).toBe(true);
@@ -64,14 +64,3 @@ describeWithBackend('postgres', 'isStoreUnavailable on a PostgreSQL connection c
     }
   });
 });
-
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
