@@ -1,6 +1,6 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { describeWithBackend } from './backends';
 import { LedgerClient, startLedger, type Ledger } from './support/ledger-harness';
+import { TcpProxy } from './support/tcp-proxy';
 
 /**
  * A store that cannot be reached is "try again later" — 503 with Retry-After, RFC-shaped on both
@@ -34,6 +34,9 @@ describe('store outage on the embedded store', () => {
     const issued = await api.issue({ subject: 'olga', clientId: client.clientId, scope: 'api:read' });
     await ledger.store.close();
     await expectUnavailable(ledger, api, issued.refresh_token, client);
+    const ready = await fetch(`${ledger.baseUrl}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'not_ready', checks: { store: 'unavailable: event store is closed' } });
   });
 });
 
@@ -71,51 +74,3 @@ describeWithBackend('postgres', 'store outage on PostgreSQL', (url) => {
     expect(refreshed.status).toBe(200);
   }, 60_000);
 });
-
-/** A TCP forwarder to the database that the test can cut (reset every connection, refuse new ones) and reopen. */
-class TcpProxy {
-  private server: Server | undefined;
-  private port = 0;
-  private readonly sockets = new Set<Socket>();
-
-  constructor(
-    private readonly host: string,
-    private readonly targetPort: number,
-  ) {}
-
-  /** Listens (again, on the same port after a cut); resolves to the port. */
-  open(): Promise<number> {
-    if (this.server) return Promise.resolve(this.port);
-    const server = createServer((inbound) => {
-      const outbound = connect(this.targetPort, this.host);
-      for (const [a, b] of [[inbound, outbound], [outbound, inbound]] as const) {
-        this.sockets.add(a);
-        a.on('error', () => b.destroy());
-        a.on('close', () => {
-          this.sockets.delete(a);
-          b.destroy();
-        });
-        a.pipe(b);
-      }
-    });
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => {
-        this.port = (server.address() as { port: number }).port;
-        resolve(this.port);
-      });
-    });
-  }
-
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const socket of this.sockets) socket.resetAndDestroy();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  }
-
-  close(): Promise<void> {
-    return this.cut();
-  }
-}

@@ -66,7 +66,7 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
   );
   const store =
     kind.kind === 'postgres'
-      ? await openEventStore({ store: 'postgres', url: kind.url, schema })
+      ? await openEventStore({ store: 'postgres', url: kind.url, schema, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
       : await openEventStore({ store: 'embedded', dataDir });
   const runtime = await openRuntime(config, logger, { store, messaging: opts.messaging });
   const app = await createApp(runtime);

@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
+import { applyBrowserPolicy } from './http/browser-policy';
 import { LedgerExceptionFilter } from './http/exception.filter';
 import { PinoNestLogger } from './http/logger';
 import type { LedgerRuntime } from './runtime';
@@ -38,6 +39,7 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
     httpLog.debug({ reqId: request.id, method: request.method, route, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
   });
 
+  applyBrowserPolicy(app, config);
   app.useGlobalFilters(new LedgerExceptionFilter());
 
   const openapi = SwaggerModule.createDocument(

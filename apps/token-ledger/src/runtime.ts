@@ -50,10 +50,10 @@ export async function openRuntime(
   const store =
     opts.store ??
     (config.store === 'postgres'
-      ? await openEventStore({ store: 'postgres', url: config.databaseUrl! })
+      ? await openEventStore({ store: 'postgres', url: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
       : config.store === 'eventstoredb'
         ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (its capabilities.sql).
-          await openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl! })
+          await openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
         : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
   try {
     if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted');

@@ -74,7 +74,14 @@ export interface ReadAllJsonTextOptions {
  * it as opaque and only pass it on, in a thread's workerData: it is plain data, so it survives the
  * structured clone.
  */
-export type ThreadLocation = { readonly store: 'postgres'; readonly url: string; readonly schema: string; readonly pollIntervalMs?: number };
+export type ThreadLocation = {
+  readonly store: 'postgres';
+  readonly url: string;
+  readonly schema: string;
+  readonly pollIntervalMs?: number;
+  /** The opening thread's bound on waiting for a connection (PostgresEventStoreOptions.acquireTimeoutMs). */
+  readonly acquireTimeoutMs?: number;
+};
 
 /** A store as openEventStore returns it, and as every adapter is: the port, its key/value table, what else it can do. */
 export interface OpenedStore extends EventStore {

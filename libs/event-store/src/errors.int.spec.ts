@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
@@ -61,6 +62,59 @@ describeWithBackend('postgres', 'isStoreUnavailable on a PostgreSQL connection c
       await admin.end();
       await store.close();
       await dropPostgresSchema(url, schema);
+    }
+  });
+});
+
+describeWithBackend('postgres', 'isStoreUnavailable when no PostgreSQL connection can be had in time', (url) => {
+  it('an exhausted pool: the query waits acquireTimeoutMs, then fails as unavailable', async () => {
+    const schema = `es_test_${randomBytes(6).toString('hex')}`;
+    const store = await PostgresEventStore.open({ url, schema, poolSize: 1, acquireTimeoutMs: 300 });
+    let release!: () => void;
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const holding = store.sql.transaction(async () => {
+      entered();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    try {
+      await inside;
+      for (const call of [() => store.sql.query('select 1'), () => store.ping(), () => store.headPosition()]) {
+        const started = Date.now();
+        const error = await call().catch((e: unknown) => e);
+        const waited = Date.now() - started;
+        expect(error).toMatchObject({ message: 'timeout exceeded when trying to connect' });
+        expect(isStoreUnavailable(error)).toBe(true);
+        expect(waited).toBeGreaterThanOrEqual(250);
+        expect(waited).toBeLessThan(2000);
+      }
+      // The connection comes back to the pool and serves again.
+      release();
+      await holding;
+      await expect(store.sql.query('select 1 as one')).resolves.toEqual([{ one: 1 }]);
+    } finally {
+      release?.();
+      await holding.catch(() => undefined);
+      await store.close();
+      await dropPostgresSchema(url, schema);
+    }
+  });
+});
+
+describe('isStoreUnavailable when a database accepts connections but never answers', () => {
+  it('connecting gives up after acquireTimeoutMs, as unavailable', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket.on('error', () => undefined)));
+    const port = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)));
+    try {
+      const started = Date.now();
+      const error = await PostgresEventStore.open({ url: `postgres://postgres@127.0.0.1:${port}/test`, acquireTimeoutMs: 300 }).catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(error).toMatchObject({ message: 'Connection terminated due to connection timeout' });
+      expect(isStoreUnavailable(error)).toBe(true);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 });

@@ -41,16 +41,19 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT
 const SQLSTATE = /^(08[0-9A-Z]{3}|57P0[123]|53300)$/;
 
 /**
- * What the drivers raise, without a code, when a connection is gone or the client was closed
- * (pg's Client and Pool, PGlite). The pool has no connect or query timeout configured, so pg's
- * timeout errors cannot occur and are not listed.
+ * What the drivers raise, without a code, when a connection is gone, the client was closed, or no
+ * connection could be had in time (pg's Client and Pool, PGlite). The two timeouts are the pool's
+ * bound (PostgresEventStoreOptions.acquireTimeoutMs): the first when every pooled connection stayed
+ * busy, the second when a new connection was not made in time.
  */
-const CLOSED_MESSAGES = new Set([
+const UNAVAILABLE_MESSAGES = new Set([
   'Connection terminated unexpectedly',
   'Connection terminated',
   'Client has encountered a connection error and is not queryable',
   'Client was closed and is not queryable',
   'Cannot use a pool after calling end on the pool',
+  'timeout exceeded when trying to connect',
+  'Connection terminated due to connection timeout',
   'PGlite is closed',
   'PGlite is closing',
 ]);
@@ -60,7 +63,7 @@ const ESDB_TYPES = new Set(['unavailable', 'deadline-exceeded', 'not-leader']);
 
 /**
  * True when `error` says the store cannot be reached right now — closed, connection refused or lost,
- * server restarting or out of connections — as opposed to a fault of the request or of the code.
+ * server restarting or out of connections, no pooled connection free in time — as opposed to a fault of the request or of the code.
  * Callers answer such a failure with "try again later", never as a bug. Any store adapter's errors
  * (and those of the SQL client the read models share with it) may be passed.
  */
@@ -71,5 +74,5 @@ export function isStoreUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && (NETWORK_CODES.has(code) || SQLSTATE.test(code))) return true;
   if (typeof type === 'string' && ESDB_TYPES.has(type)) return true;
   // No instanceof Error: socket errors and PGlite's come from the host realm under jest.
-  return typeof message === 'string' && CLOSED_MESSAGES.has(message);
+  return typeof message === 'string' && UNAVAILABLE_MESSAGES.has(message);
 }

@@ -4,7 +4,7 @@ import { PostgresEventStore } from './postgres-event-store';
 
 export type EventStoreConfig =
   | { store: 'embedded'; dataDir: string; pollIntervalMs?: number }
-  | { store: 'postgres'; url: string; schema?: string; poolSize?: number; pollIntervalMs?: number }
+  | { store: 'postgres'; url: string; schema?: string; poolSize?: number; pollIntervalMs?: number; acquireTimeoutMs?: number }
   | {
       store: 'eventstoredb';
       /** esdb://… connection string. */
@@ -16,6 +16,8 @@ export type EventStoreConfig =
       databaseUrl?: string;
       /** Stream-name prefix; see EventStoreDbEventStoreOptions.namespace. */
       namespace?: string;
+      /** For the DATABASE_URL pool: PostgresEventStoreOptions.acquireTimeoutMs. */
+      acquireTimeoutMs?: number;
     };
 
 /** Opens (and migrates) the configured store; `capabilities` says what it can do beyond the port. */
@@ -29,7 +31,7 @@ export async function openEventStore(config: EventStoreConfig): Promise<OpenedSt
       // Loaded on demand: the gRPC client is heavy and only this store needs it.
       const { EventStoreDbEventStore } = await import('./eventstoredb-event-store');
       // Only its SqlClient (and tl_kv) is used; its event tables stay empty.
-      const readModels = config.databaseUrl ? await PostgresEventStore.open({ url: config.databaseUrl }) : undefined;
+      const readModels = config.databaseUrl ? await PostgresEventStore.open({ url: config.databaseUrl, acquireTimeoutMs: config.acquireTimeoutMs }) : undefined;
       try {
         return await EventStoreDbEventStore.open({
           url: config.url,
@@ -63,7 +65,13 @@ export interface ThreadStoreOptions {
 export async function reopenEventStore(location: ThreadLocation, options: ThreadStoreOptions = {}): Promise<OpenedStore & SqlBackedStore> {
   switch (location.store) {
     case 'postgres':
-      return PostgresEventStore.open({ url: location.url, schema: location.schema, pollIntervalMs: location.pollIntervalMs, ...options });
+      return PostgresEventStore.open({
+        url: location.url,
+        schema: location.schema,
+        pollIntervalMs: location.pollIntervalMs,
+        acquireTimeoutMs: location.acquireTimeoutMs,
+        ...options,
+      });
     default:
       throw new Error(`no store to reopen at ${String((location as { store?: unknown }).store)}`);
   }

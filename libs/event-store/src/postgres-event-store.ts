@@ -13,11 +13,19 @@ export interface PostgresEventStoreOptions {
   schema?: string;
   /** Pool size (default 10). */
   poolSize?: number;
+  /**
+   * How long a query waits for a pooled connection, or for a new connection to be made, before it
+   * fails with a store-unavailable error (default 3000 ms). Without a bound, an exhausted pool or a
+   * database that does not answer makes requests queue forever instead of answering 503.
+   */
+  acquireTimeoutMs?: number;
   /** Fallback poll period of subscriptions (default 250 ms). */
   pollIntervalMs?: number;
   /** Subscriptions wait this long after a wake-up before reading (default 0; see PollingSubscriptionOptions). */
   wakeDelayMs?: number;
 }
+
+const DEFAULT_ACQUIRE_TIMEOUT_MS = 3000;
 
 class PgPoolSqlClient implements SqlClient {
   constructor(private readonly pool: Pool) {}
@@ -122,7 +130,17 @@ export class PostgresEventStore extends SqlEventStore {
   static async open(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
     const schema = options.schema ?? 'public';
     assertSchemaName(schema);
-    const base: ClientConfig = { connectionString: options.url, application_name: 'token-ledger' };
+    const acquireTimeoutMs = options.acquireTimeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS;
+    const base: ClientConfig = {
+      connectionString: options.url,
+      application_name: 'token-ledger',
+      // Bounds connecting for the LISTEN connection too; the pool also uses it for waiting on a free slot.
+      connectionTimeoutMillis: acquireTimeoutMs,
+      // An idle connection whose peer vanished without a reset (host down, network partition) is found
+      // dead and dropped by TCP keepalive, instead of a request finding it after minutes of retransmits.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    };
     const pool = new Pool({
       ...base,
       max: options.poolSize ?? 10,
@@ -141,7 +159,7 @@ export class PostgresEventStore extends SqlEventStore {
     return new PostgresEventStore(client, {
       engine: 'postgres',
       // Another thread opens it again from here, with a pool of its own.
-      threadLocation: { store: 'postgres', url: options.url, schema, pollIntervalMs: options.pollIntervalMs },
+      threadLocation: { store: 'postgres', url: options.url, schema, pollIntervalMs: options.pollIntervalMs, acquireTimeoutMs },
       pollIntervalMs: options.pollIntervalMs,
       wakeDelayMs: options.wakeDelayMs,
       externalWakeups: new PgNotificationListener(base, notifyChannel(schema)),

@@ -12,11 +12,15 @@ export interface LedgerConfig {
   store: 'embedded' | 'postgres' | 'eventstoredb';
   dataDir: string;
   databaseUrl?: string;
+  /** LEDGER_DB_ACQUIRE_TIMEOUT_MS: how long a query waits for a PostgreSQL connection before answering 503. */
+  databaseAcquireTimeoutMs: number;
   /** esdb:// connection string (LEDGER_STORE=eventstoredb). */
   eventStoreUrl?: string;
   kafkaBrokers?: string[];
   issuer: string;
   adminToken?: string;
+  /** LEDGER_CORS_ORIGINS: exact browser origins allowed to call the token endpoints cross-origin; none by default. */
+  corsOrigins: string[];
   /** Fastify's trustProxy: false, true, or a list of addresses/CIDRs of proxies to trust. */
   trustProxy: boolean | string[];
   sweepIntervalSeconds: number;
@@ -83,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
         : 'DATABASE_URL: required when LEDGER_STORE=eventstoredb (read models, projection checkpoints and the key/value table live in PostgreSQL)',
     );
   }
+  const databaseAcquireTimeoutMs = int('LEDGER_DB_ACQUIRE_TIMEOUT_MS', 3000, 100, 60000);
   const eventStoreUrl = env.EVENTSTORE_URL || undefined;
   if (eventStoreUrl !== undefined && !/^esdb(\+discover)?:\/\/[^\s]+$/.test(eventStoreUrl)) {
     problems.push('EVENTSTORE_URL: expected an esdb:// or esdb+discover:// connection string (e.g. esdb://localhost:2113?tls=false)');
@@ -110,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     problems.push('LEDGER_ADMIN_TOKEN: must be at least 16 characters');
   }
   const trustProxy = parseTrustProxy(env.LEDGER_TRUST_PROXY, problems);
+  const corsOrigins = parseCorsOrigins(env.LEDGER_CORS_ORIGINS, problems);
   const sweepIntervalSeconds = int('LEDGER_SWEEP_INTERVAL_SECONDS', 10, 1, 86400);
   const signingAlg = oneOf('LEDGER_SIGNING_ALG', ALGS, 'ES256');
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
@@ -123,10 +129,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     store,
     dataDir: path.resolve(env.LEDGER_DATA_DIR || './data'),
     databaseUrl,
+    databaseAcquireTimeoutMs,
     eventStoreUrl,
     kafkaBrokers,
     issuer,
     adminToken,
+    corsOrigins,
     trustProxy,
     sweepIntervalSeconds,
     signingAlg,
@@ -173,4 +181,28 @@ function parseTrustProxy(raw: string | undefined, problems: string[]): boolean |
     }
   }
   return entries;
+}
+
+/**
+ * Each entry must be an origin exactly as a browser sends it (scheme, host, port if not the default;
+ * lower case, no path, no trailing slash): they are compared as strings. No `*` and no `null`.
+ */
+function parseCorsOrigins(raw: string | undefined, problems: string[]): string[] {
+  const entries = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const entry of entries) {
+    let origin: string | undefined;
+    try {
+      const u = new URL(entry);
+      if (u.protocol === 'http:' || u.protocol === 'https:') origin = u.origin;
+    } catch {
+      /* reported below */
+    }
+    if (origin !== entry) {
+      problems.push(
+        `LEDGER_CORS_ORIGINS: ${JSON.stringify(entry)} is not an origin` +
+          (origin ? ` (did you mean ${JSON.stringify(origin)}?)` : ' (expected e.g. https://app.example.com, comma-separated, no path)'),
+      );
+    }
+  }
+  return [...new Set(entries)];
 }

@@ -23,6 +23,33 @@ describe('loadConfig', () => {
     }
   });
 
+  it('bounds the wait for a database connection: 3 s by default, LEDGER_DB_ACQUIRE_TIMEOUT_MS otherwise', () => {
+    expect(loadConfig({}).databaseAcquireTimeoutMs).toBe(3000);
+    expect(loadConfig({ LEDGER_DB_ACQUIRE_TIMEOUT_MS: '750' }).databaseAcquireTimeoutMs).toBe(750);
+    for (const bad of ['0', '-1', '2.5', 'soon', '600000']) {
+      expect(() => loadConfig({ LEDGER_DB_ACQUIRE_TIMEOUT_MS: bad })).toThrow(/LEDGER_DB_ACQUIRE_TIMEOUT_MS/);
+    }
+  });
+
+  it('allows no CORS origin by default, and only exact origins', () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ LEDGER_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173,https://app.example.com' }).corsOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+    try {
+      loadConfig({ LEDGER_CORS_ORIGINS: '*,https://app.example.com/,https://App.example.com,null,ftp://files.example.com,app.example.com' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      expect(problems).toHaveLength(6);
+      expect(problems.join('\n')).toContain('"https://app.example.com/" is not an origin (did you mean "https://app.example.com"?)');
+      expect(problems.join('\n')).toContain('"https://App.example.com" is not an origin (did you mean "https://app.example.com"?)');
+      expect(problems.every((p) => p.startsWith('LEDGER_CORS_ORIGINS: '))).toBe(true);
+    }
+  });
+
   it('needs DATABASE_URL for the postgres store', () => {
     expect(() => loadConfig({ LEDGER_STORE: 'postgres' })).toThrow(/DATABASE_URL/);
     expect(loadConfig({ LEDGER_STORE: 'postgres', DATABASE_URL: 'postgres://u@h/db' }).store).toBe('postgres');
