@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { kafkajsSecurity, type KafkaSecurity } from './kafka-security';
 import type { RevocationEntry } from './revocation-set';
 import { readSse } from './sse-client';
 
@@ -22,10 +23,16 @@ export class KafkaRevocationFeed implements RevocationFeed {
   private consumer?: Consumer;
   lastContact = 0;
 
-  constructor(private readonly opts: { brokers: string[]; topic: string; clientId?: string; groupPrefix?: string }) {}
+  constructor(private readonly opts: { brokers: string[]; topic: string; clientId?: string; groupPrefix?: string; security?: KafkaSecurity }) {}
 
   async start(onRecord: (entry: RevocationEntry) => void): Promise<void> {
-    const kafka = new Kafka({ clientId: this.opts.clientId ?? 'token-ledger-verifier', brokers: this.opts.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3_000 });
+    const kafka = new Kafka({
+      clientId: this.opts.clientId ?? 'token-ledger-verifier',
+      brokers: this.opts.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 3_000,
+      ...kafkajsSecurity(this.opts.security),
+    });
     const admin = kafka.admin();
     await admin.connect();
     const offsets = await admin.fetchTopicOffsets(this.opts.topic);
