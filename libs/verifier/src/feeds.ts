@@ -35,8 +35,8 @@ export class KafkaRevocationFeed implements RevocationFeed {
     });
     const admin = kafka.admin();
     await admin.connect();
-    const offsets = await admin.fetchTopicOffsets(this.opts.topic);
-    await admin.disconnect();
+    // finally: a refused read (no ACL) must not leave the admin connection open.
+    const offsets = await admin.fetchTopicOffsets(this.opts.topic).finally(() => admin.disconnect());
     // Next offset to reach per partition (high-water mark at start); done when all are reached.
     const pending = new Map(offsets.filter((o) => Number(o.high) > Number(o.low)).map((o) => [o.partition, Number(o.high)]));
     let resolveReady!: () => void;
