@@ -134,6 +134,14 @@ describeWithBackend('kafka', 'Kafka with TLS and SASL: kafka:up --secure, the le
       const total = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high), 0);
       expect(await total(DEFAULT_TOPICS.events)).toBeGreaterThanOrEqual(2); // issued, revoked
       expect(await total(DEFAULT_TOPICS.revocations)).toBeGreaterThanOrEqual(1);
+      // The propagator and the anomaly engine consume as User:ledger too (in their worker threads),
+      // and nothing in the ledger failed on the way.
+      const { groups } = await admin.describeGroups(['token-ledger-revocations', 'token-ledger-anomaly']);
+      expect(groups.map((g) => [g.groupId, g.state])).toEqual([
+        ['token-ledger-revocations', 'Stable'],
+        ['token-ledger-anomaly', 'Stable'],
+      ]);
+      expect(ledger.logs.filter((line) => /failed; retrying|AUTHORIZATION_FAILED|SASL/.test(line))).toEqual([]);
     });
 
     it('User:other can neither write nor read the ledger’s topics', async () => {
