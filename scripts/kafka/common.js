@@ -88,6 +88,8 @@ function resolveConfig(env = process.env) {
     brokers: `${HOST}:${port}`,
     timeoutMs: timeoutSeconds * 1000,
     keepData: env.KAFKA_KEEP_DATA === '1' || env.KAFKA_KEEP_DATA === 'true',
+    // SASL_SSL listener, ACLs and throw-away certificates (scripts/kafka/secure.js); `--secure` too.
+    secure: env.KAFKA_SECURE === '1' || env.KAFKA_SECURE === 'true',
     // Same names and meaning as in Kafka's own bin/kafka-run-class.sh: each replaces our default.
     heapOpts: env.KAFKA_HEAP_OPTS || DEFAULT_HEAP_OPTS,
     performanceOpts: env.KAFKA_JVM_PERFORMANCE_OPTS || DEFAULT_PERFORMANCE_OPTS,
@@ -253,8 +255,9 @@ function isPortFree(port, host = HOST) {
  * With `coordinators`, also requires the group coordinator to answer (looking it up creates the
  * __consumer_offsets topic on a fresh broker) and a producer id to be handed out (what an
  * idempotent producer asks for first), so the first consumer group and producer start at once.
+ * `client`: extra kafkajs options (ssl, sasl) for a secured broker.
  */
-async function probeBroker(brokers, timeoutMs = 2000, { coordinators = false } = {}) {
+async function probeBroker(brokers, timeoutMs = 2000, { coordinators = false, client = {} } = {}) {
   let Kafka;
   let logLevel;
   try {
@@ -269,6 +272,7 @@ async function probeBroker(brokers, timeoutMs = 2000, { coordinators = false } =
     requestTimeout: timeoutMs,
     retry: { retries: 0 },
     logLevel: logLevel.NOTHING,
+    ...client, // ssl / sasl for a secured broker
   });
   const admin = kafka.admin({ retry: { retries: 0 } });
   const producer = coordinators ? kafka.producer({ idempotent: true, retry: { retries: 1, maxRetryTime: 1 } }) : undefined;

@@ -10,6 +10,7 @@ const HELP = `Usage: npm run kafka:down          (node scripts/kafka/down.js [--
 
 Stops the local Kafka broker started by \`npm run kafka:up\` for KAFKA_PORT (default 9092):
 SIGTERM (clean shutdown), then SIGKILL after KAFKA_DOWN_TIMEOUT_SECONDS (default 30).
+Also stops a \`--secure\` broker (same KAFKA_PORT).
 Does nothing, successfully, when no broker is running. Data stays in the cache directory until the
 next \`kafka:up\` replaces it (unless KAFKA_KEEP_DATA=1).
 `;

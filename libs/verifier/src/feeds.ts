@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { kafkajsSecurity, type KafkaSecurity } from './kafka-security';
 import type { RevocationEntry } from './revocation-set';
 import { readSse } from './sse-client';
 
@@ -22,14 +23,20 @@ export class KafkaRevocationFeed implements RevocationFeed {
   private consumer?: Consumer;
   lastContact = 0;
 
-  constructor(private readonly opts: { brokers: string[]; topic: string; clientId?: string; groupPrefix?: string }) {}
+  constructor(private readonly opts: { brokers: string[]; topic: string; clientId?: string; groupPrefix?: string; security?: KafkaSecurity }) {}
 
   async start(onRecord: (entry: RevocationEntry) => void): Promise<void> {
-    const kafka = new Kafka({ clientId: this.opts.clientId ?? 'token-ledger-verifier', brokers: this.opts.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3_000 });
+    const kafka = new Kafka({
+      clientId: this.opts.clientId ?? 'token-ledger-verifier',
+      brokers: this.opts.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 3_000,
+      ...kafkajsSecurity(this.opts.security),
+    });
     const admin = kafka.admin();
     await admin.connect();
-    const offsets = await admin.fetchTopicOffsets(this.opts.topic);
-    await admin.disconnect();
+    // finally: a refused read (no ACL) must not leave the admin connection open.
+    const offsets = await admin.fetchTopicOffsets(this.opts.topic).finally(() => admin.disconnect());
     // Next offset to reach per partition (high-water mark at start); done when all are reached.
     const pending = new Map(offsets.filter((o) => Number(o.high) > Number(o.low)).map((o) => [o.partition, Number(o.high)]));
     let resolveReady!: () => void;

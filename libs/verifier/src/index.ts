@@ -2,5 +2,6 @@
 export * from './sse-client';
 export * from './revocation-set';
 export * from './feeds';
+export * from './kafka-security';
 export * from './verifier';
 export * from './verifier.guard';

@@ -1,12 +1,13 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { KafkaRevocationFeed, SseRevocationFeed, type RevocationFeed } from './feeds';
+import type { KafkaSecurity } from './kafka-security';
 import { RevocationSet } from './revocation-set';
 
 export interface VerifierOptions {
   issuer: string;
   jwksUri: string;
   audience?: string | string[];
-  revocations: { kafka: { brokers: string[]; topic?: string; clientId?: string } } | { sse: { url: string; token: string } };
+  revocations: { kafka: { brokers: string[]; topic?: string; clientId?: string; security?: KafkaSecurity } } | { sse: { url: string; token: string } };
   /**
    * What verify() does when the revocation feed is not current (not ready yet, or no contact for
    * more than maxStalenessMs):
@@ -63,7 +64,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const set = new RevocationSet();
   const feed: RevocationFeed =
     'kafka' in options.revocations
-      ? new KafkaRevocationFeed({ brokers: options.revocations.kafka.brokers, topic: options.revocations.kafka.topic ?? 'token-ledger.revocations.v1', clientId: options.revocations.kafka.clientId })
+      ? new KafkaRevocationFeed({ brokers: options.revocations.kafka.brokers, topic: options.revocations.kafka.topic ?? 'token-ledger.revocations.v1', clientId: options.revocations.kafka.clientId, security: options.revocations.kafka.security })
       : new SseRevocationFeed({ url: options.revocations.sse.url, token: options.revocations.sse.token, heartbeatMs: Math.max(100, Math.min(5_000, Math.floor(options.maxStalenessMs / 4))) });
   let isReady = false;
   const startedAt = Date.now();

@@ -1,4 +1,3 @@
-import { Kafka, logLevel } from 'kafkajs';
 import {
   AnomalyEngine,
   AnomalyStateConflictError,
@@ -13,13 +12,14 @@ import {
 } from '@token-ledger/anomaly';
 import type { PublicEvent } from '@token-ledger/envelope';
 import { InProcessEventSource, KafkaEventSource, type EventSource, type SqlBackedStore } from '@token-ledger/messaging';
+import { createKafka, type KafkaConnection } from '../config/kafka-client';
 
 /** Everything the pipeline needs, as plain data (it also crosses into a worker thread). */
 export interface AnomalyPipelineSettings {
   rules: RulesConfig;
   geoDbPath?: string;
   /** With Kafka: the engine's consumer group on events.v1; without, it follows the store in-process. */
-  kafka?: { brokers: string[]; topic: string; groupId: string };
+  kafka?: KafkaConnection & { topic: string; groupId: string };
 }
 
 /** What a detection does outside the pipeline (AnomalyService provides these). */
@@ -72,7 +72,7 @@ export class AnomalyPipeline {
     const engine = new AnomalyEngine(stateStore, { rules: this.settings.rules, locate: (ip) => geo.locate(ip) });
     const kafka = this.settings.kafka;
     this.source = kafka
-      ? new KafkaEventSource(new Kafka({ clientId: 'token-ledger-anomaly', brokers: kafka.brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 }), {
+      ? new KafkaEventSource(createKafka('token-ledger-anomaly', kafka), {
           topic: kafka.topic,
           groupId: kafka.groupId,
           // Redelivery is harmless (state and anomaly ids deduplicate), round trips per batch are not.

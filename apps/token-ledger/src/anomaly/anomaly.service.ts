@@ -58,7 +58,7 @@ export class AnomalyService {
     const settings: AnomalyPipelineSettings = {
       rules: anomaly.rules,
       geoDbPath: anomaly.geoDbPath,
-      kafka: brokers ? { brokers, topic: topics.events, groupId: this.options.groupId ?? 'token-ledger-anomaly' } : undefined,
+      kafka: brokers ? { brokers, security: this.config.kafkaSecurity, topic: topics.events, groupId: this.options.groupId ?? 'token-ledger-anomaly' } : undefined,
     };
     this.engine = placeConsumer<StoreConsumer>(store, {
       thread: (location) => (this.thread = this.engineThread({ location, settings })),

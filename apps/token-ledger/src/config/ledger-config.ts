@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_RULES, loadRulesFile, RulesFileError, type RulesConfig } from '@token-ledger/anomaly';
+import { parseKafkaSecurityEnv, type KafkaSecurity } from '@token-ledger/verifier';
 
 /**
  * Configuration from the environment (SPEC §7), validated once at start-up. Every problem is
@@ -17,6 +18,8 @@ export interface LedgerConfig {
   /** esdb:// connection string (LEDGER_STORE=eventstoredb). */
   eventStoreUrl?: string;
   kafkaBrokers?: string[];
+  /** KAFKA_SSL_* / KAFKA_SASL_*: TLS and SASL for every Kafka client (files read and checked here). */
+  kafkaSecurity?: KafkaSecurity;
   issuer: string;
   adminToken?: string;
   /** LEDGER_CORS_ORIGINS: exact browser origins allowed to call the token endpoints cross-origin; none by default. */
@@ -103,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
       problems.push(`KAFKA_BROKERS: expected host:port[,host:port…], got ${JSON.stringify(env.KAFKA_BROKERS)}`);
     }
   }
+  const { security: kafkaSecurity, problems: kafkaSecurityProblems } = parseKafkaSecurityEnv(env);
+  problems.push(...kafkaSecurityProblems);
   const issuer = (env.LEDGER_ISSUER || `http://localhost:${port}`).replace(/\/+$/, '');
   try {
     const u = new URL(issuer);
@@ -132,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     databaseAcquireTimeoutMs,
     eventStoreUrl,
     kafkaBrokers,
+    kafkaSecurity,
     issuer,
     adminToken,
     corsOrigins,

@@ -103,3 +103,24 @@ describe('loadConfig', () => {
     }
   });
 });
+
+describe('loadConfig: Kafka TLS and SASL', () => {
+  it('carries KAFKA_SSL_* / KAFKA_SASL_* as kafkaSecurity, and reports their problems with the rest', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'k1:9093', KAFKA_SSL: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'ledger', KAFKA_SASL_PASSWORD: 'pw' });
+    expect(c.kafkaSecurity).toEqual({
+      ssl: { ca: undefined, cert: undefined, key: undefined, rejectUnauthorized: true },
+      sasl: { mechanism: 'scram-sha-512', username: 'ledger', password: 'pw' },
+    });
+    expect(loadConfig({ KAFKA_BROKERS: 'k1:9092' }).kafkaSecurity).toBeUndefined();
+    try {
+      loadConfig({ PORT: 'x', KAFKA_SASL_MECHANISM: 'oauthbearer', KAFKA_SASL_USERNAME: 'ledger', KAFKA_SASL_PASSWORD: 'do-not-print-me' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as ConfigError).message;
+      expect(message).toContain('PORT');
+      expect(message).toContain('KAFKA_SASL_MECHANISM="oauthbearer"');
+      expect(message).not.toContain('do-not-print-me');
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import {
   KafkaEventSource,
   KafkaRelay,
@@ -8,10 +8,10 @@ import {
   type SqlBackedStore,
   type TopicNames,
 } from '@token-ledger/messaging';
+import { createKafka, type KafkaConnection } from '../config/kafka-client';
 
 /** The Kafka side of `serve`, as plain data (it also crosses into a worker thread). */
-export interface KafkaPipelineSettings {
-  brokers: string[];
+export interface KafkaPipelineSettings extends KafkaConnection {
   topics: TopicNames;
   /** Checkpoint name of the relay (default `kafka-relay`). */
   relayName?: string;
@@ -41,8 +41,8 @@ export class KafkaPipeline {
   }
 
   async start(): Promise<void> {
-    const { brokers, topics } = this.settings;
-    const kafka = new Kafka({ clientId: 'token-ledger', brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 });
+    const { topics } = this.settings;
+    const kafka = createKafka('token-ledger', this.settings);
     this.relay = new KafkaRelay(kafka, this.store, { topics, name: this.settings.relayName, onError: (e) => this.onError(e, 'kafka relay') });
     await this.relay.start();
     this.producer = kafka.producer(RELAY_PRODUCER_CONFIG);

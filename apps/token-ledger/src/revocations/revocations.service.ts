@@ -1,8 +1,9 @@
 import * as path from 'node:path';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import { placeConsumer, sqlBacked, SupervisedThread, type OpenedStore, type StoreConsumer } from '@token-ledger/event-store';
 import { DEFAULT_TOPICS, ensureTopics, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type TopicNames } from '@token-ledger/messaging';
+import { createKafka } from '../config/kafka-client';
 import type { LedgerConfig } from '../config/ledger-config';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
 import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
@@ -74,12 +75,14 @@ export class RevocationsService implements OnModuleDestroy {
 
     const brokers = this.brokers;
     if (!brokers) return;
-    const kafka = new Kafka({ clientId: 'token-ledger', brokers, logLevel: logLevel.WARN, connectionTimeout: 3_000 });
+    const security = this.config.kafkaSecurity;
+    const kafka = createKafka('token-ledger', { brokers, security });
     this.admin = kafka.admin();
     await this.admin.connect();
     await ensureTopics(this.admin, { topics: this.topics, partitions: this.options.partitions });
     const settings: KafkaPipelineSettings = {
       brokers,
+      security,
       topics: this.topics,
       relayName: this.options.relayName,
       groupId: this.options.groupId,
