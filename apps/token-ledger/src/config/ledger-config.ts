@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_RULES, loadRulesFile, RulesFileError, type RulesConfig } from '@token-ledger/anomaly';
+import { adminTokenProblems } from './admin-token';
 
 /**
  * Configuration from the environment (SPEC §7), validated once at start-up. Every problem is
@@ -16,6 +17,7 @@ export interface LedgerConfig {
   eventStoreUrl?: string;
   kafkaBrokers?: string[];
   issuer: string;
+  /** Bootstrap API key with scope admin; weak or published values stop start-up (admin-token.ts). */
   adminToken?: string;
   /** Fastify's trustProxy: false, true, or a list of addresses/CIDRs of proxies to trust. */
   trustProxy: boolean | string[];
@@ -106,8 +108,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     problems.push('LEDGER_ISSUER: expected an http(s) URL without query or fragment (RFC 8414 §2)');
   }
   const adminToken = env.LEDGER_ADMIN_TOKEN || undefined;
-  if (adminToken !== undefined && adminToken.length < 16) {
-    problems.push('LEDGER_ADMIN_TOKEN: must be at least 16 characters');
+  if (adminToken !== undefined) {
+    for (const p of adminTokenProblems(adminToken)) problems.push(`LEDGER_ADMIN_TOKEN: ${p}`);
   }
   const trustProxy = parseTrustProxy(env.LEDGER_TRUST_PROXY, problems);
   const sweepIntervalSeconds = int('LEDGER_SWEEP_INTERVAL_SECONDS', 10, 1, 86400);
