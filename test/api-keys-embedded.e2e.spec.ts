@@ -1,6 +1,6 @@
 import { apiKeysSuite } from './support/api-keys-suite';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 describe('scoped API keys over HTTP on the embedded (PGlite) store', () => {
   apiKeysSuite(() => ({ kind: 'embedded' }));

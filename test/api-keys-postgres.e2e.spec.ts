@@ -1,7 +1,7 @@
 import { describeWithBackend } from './backends';
 import { apiKeysAcrossInstancesSuite, apiKeysSuite } from './support/api-keys-suite';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 describeWithBackend('postgres', 'scoped API keys over HTTP on the PostgreSQL store', (url) => {
   apiKeysSuite(() => ({ kind: 'postgres', url }));

@@ -95,6 +95,25 @@ export function apiKeysSuite(storeKind: () => StoreKind): void {
     expect(lifecycle.filter((e) => e.data.keyId === created.keyId).map((e) => e.metadata.actor)).toEqual(['admin-token']);
   });
 
+  it('the OpenAPI document describes the key endpoints and the scope of each /v1 route', async () => {
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>> };
+    expect(Object.keys(doc.paths['/v1/api-keys']).sort()).toEqual(['get', 'post']);
+    expect(doc.paths['/v1/api-keys'].post.responses['201']).toBeDefined();
+    expect(doc.paths['/v1/api-keys/{keyId}/revoke'].post.responses['404']).toBeDefined();
+    for (const [route, method, scope] of [
+      ['/v1/families', 'post', 'families:issue'],
+      ['/v1/families/{id}/revoke', 'post', 'families:revoke'],
+      ['/v1/subjects/{sub}/revoke', 'post', 'subjects:revoke'],
+      ['/v1/clients', 'post', 'clients:write'],
+      ['/v1/audit', 'get', 'audit:read'],
+      ['/v1/families/{id}/timeline', 'get', 'audit:read'],
+      ['/v1/revocations/stream', 'get', 'revocations:read'],
+      ['/v1/api-keys', 'post', 'api-keys:write'],
+    ] as const) {
+      expect({ route, forbidden: doc.paths[route][method].responses['403']?.description }).toEqual({ route, forbidden: expect.stringContaining(scope) });
+    }
+  });
+
   it('refuses unknown, forged, malformed and missing keys with 401', async () => {
     const real = remember(await createKey(base, { name: 'reader', scopes: ['audit:read'] }));
     const forged = formatApiKey({ keyId: real.keyId, secret: randomBytes(32) });

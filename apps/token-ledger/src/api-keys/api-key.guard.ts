@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { CanActivate, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { applyDecorators, CanActivate, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { scopesGrant, type ApiKeyScope } from '@token-ledger/domain';
 import type { LedgerConfig } from '../config/ledger-config';
@@ -12,8 +13,16 @@ import { ADMIN_TOKEN_ACTOR, setPrincipal, type Principal } from './principal';
 
 const SCOPE_METADATA = 'token-ledger:required-scope';
 
-/** The API-key scope a /v1 route needs (SPEC §9). On a controller it applies to every route without its own. */
-export const RequireScope = (scope: ApiKeyScope) => SetMetadata(SCOPE_METADATA, scope);
+/**
+ * The API-key scope a /v1 route needs (SPEC §9), also stated in the OpenAPI document. On a controller
+ * it applies to every route without its own.
+ */
+export const RequireScope = (scope: ApiKeyScope) =>
+  applyDecorators(
+    SetMetadata(SCOPE_METADATA, scope),
+    ApiUnauthorizedResponse({ description: 'no API key, or an unknown, revoked or expired one' }),
+    ApiForbiddenResponse({ description: `the API key lacks the scope ${scope} (or admin); the problem document names it` }),
+  );
 
 /**
  * `/v1/*` needs `Authorization: Bearer <API key>` with the route's scope, or the bootstrap

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isApiKeyScope, scopesGrant } from '@token-ledger/domain';
 import { decodeCursor } from '@token-ledger/projections';
@@ -19,8 +19,6 @@ const DEFAULT_LIMIT = 50;
 /** Scoped API keys for /v1 (SPEC §3, §9). Creation and revocation are events on `apikey-<keyId>`. */
 @ApiTags('api keys')
 @ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'no key, or an unknown, revoked or expired one' })
-@ApiForbiddenResponse({ description: 'the key lacks api-keys:write (named in the problem document)' })
 @UseGuards(ApiKeyGuard)
 @RequireScope('api-keys:write')
 @Controller('v1/api-keys')
