@@ -1,9 +1,14 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Module } from '@nestjs/common';
-import { AdminAuthGuard } from '../../apps/token-ledger/src/admin/admin-auth.guard';
+import { LedgerSecrets } from '@token-ledger/crypto';
+import { ApiKeyGuard } from '../../apps/token-ledger/src/api-keys/api-key.guard';
+import { AggregateRepository } from '../../apps/token-ledger/src/ledger/aggregate-repository';
+import { apiKeyAggregate } from '../../apps/token-ledger/src/ledger/aggregates';
+import { ApiKeyRegistry } from '../../apps/token-ledger/src/ledger/api-key-registry';
+import { LedgerMetrics } from '../../apps/token-ledger/src/health/metrics';
 import { LedgerExceptionFilter } from '../../apps/token-ledger/src/http/exception.filter';
-import { EVENT_STORE, LEDGER_CONFIG } from '../../apps/token-ledger/src/ledger/tokens';
+import { API_KEY_REPOSITORY, EVENT_STORE, LEDGER_CONFIG } from '../../apps/token-ledger/src/ledger/tokens';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS, type RevocationsOptions } from '../../apps/token-ledger/src/revocations';
 import type { Ledger } from '../support/ledger-harness';
 
@@ -18,7 +23,11 @@ export async function startRevocationsApp(ledger: Ledger, options: RevocationsOp
       { provide: LEDGER_CONFIG, useValue: ledger.runtime.config },
       { provide: EVENT_STORE, useValue: ledger.store },
       { provide: REVOCATIONS_OPTIONS, useValue: options },
-      AdminAuthGuard,
+      { provide: LedgerSecrets, useValue: ledger.runtime.secrets },
+      { provide: LedgerMetrics, useValue: ledger.runtime.metrics },
+      { provide: API_KEY_REPOSITORY, useValue: new AggregateRepository(ledger.store, apiKeyAggregate) },
+      ApiKeyRegistry,
+      ApiKeyGuard,
       RevocationsService,
     ],
   })

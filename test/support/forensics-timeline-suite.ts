@@ -159,7 +159,7 @@ export function forensicsTimelineSuite(storeKind: () => StoreKind): void {
       expect(Object.keys(e).sort()).toEqual(['clientId', 'data', 'eventId', 'familyId', 'metadata', 'occurredAt', 'position', 'subject', 'type']);
       expect(e.metadata.prevHash).toBe(i === 0 ? null : body.events[i - 1].metadata.hash);
     }
-    expect(body.events[0].metadata).toMatchObject({ actor: 'admin', context: { ip: '203.0.113.7', userAgent: 'phone', deviceId: 'd-1' }, schemaVersion: 1 });
+    expect(body.events[0].metadata).toMatchObject({ actor: 'admin-token', context: { ip: '203.0.113.7', userAgent: 'phone', deviceId: 'd-1' }, schemaVersion: 1 });
   });
 
   it('pages with cursor and limit', async () => {

@@ -9,7 +9,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { openEventStore, dropPostgresSchema, type OpenedStore } from '@token-ledger/event-store';
 import { createApp, loadConfig, openRuntime, startBackgroundWork, type LedgerRuntime, type MessagingNames } from '../../apps/token-ledger/src';
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+/** Random per run: a published value would be refused at start-up (config/admin-token.ts). */
+export const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 
 export type StoreKind = { kind: 'embedded' } | { kind: 'postgres'; url: string };
 

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 // forensics commands (and --help) do not pay for loading the HTTP app (Nest, Fastify).
 import { ConfigError, loadConfig } from '../../token-ledger/src/config/ledger-config';
 import { createLogger } from '../../token-ledger/src/http/logger';
+import * as apiKeysCommand from './commands/api-keys';
 import * as backtestCommand from './commands/backtest';
 import { REBUILD_HELP, rebuild } from './commands/rebuild-projections';
 import * as replayCommand from './commands/replay';
@@ -18,6 +19,7 @@ Commands:
   serve                 run the HTTP API (default when no command is given)
   keys rotate           make a new signing key active; the old one stays published until its tokens expire
   clients add           register a client (see: token-ledger clients add --help)
+  api-keys create|list|revoke   scoped API keys for /v1 (see: token-ledger api-keys create --help)
   rebuild-projections   rebuild the read models from position 0 (progress bar)
   replay                replay history from the event store (see: token-ledger replay --help)
   verify                check the tamper-evident hash chain (0 intact, 1 tampered, 2 usage)
@@ -33,6 +35,9 @@ const HELP: Record<string, string> = {
   replay: replayCommand.HELP,
   verify: verifyCommand.HELP,
   backtest: backtestCommand.HELP,
+  'api-keys create': apiKeysCommand.HELP.create,
+  'api-keys list': apiKeysCommand.HELP.list,
+  'api-keys revoke': apiKeysCommand.HELP.revoke,
   serve: `Usage: token-ledger serve
 
 Runs the HTTP API, the read-model projections, the revocation feed, the anomaly engine and the
@@ -58,7 +63,7 @@ generated one, printed once.
 async function main(argv: string[]): Promise<number> {
   const wantsHelp = argv.includes('--help') || argv.includes('-h');
   const words = argv.filter((a) => !a.startsWith('-'));
-  const command = words[0] === 'keys' || words[0] === 'clients' ? `${words[0]} ${words[1] ?? ''}`.trim() : (words[0] ?? 'serve');
+  const command = words[0] === 'keys' || words[0] === 'clients' || words[0] === 'api-keys' ? `${words[0]} ${words[1] ?? ''}`.trim() : (words[0] ?? 'serve');
 
   if (command === 'help' || (wantsHelp && (!HELP[command] || words.length === 0))) {
     const topic = words.slice(1).join(' ');
@@ -107,6 +112,10 @@ async function main(argv: string[]): Promise<number> {
       });
       return rebuild(config, logger, values);
     }
+    case 'api-keys create':
+    case 'api-keys list':
+    case 'api-keys revoke':
+      return apiKeysCommand.run(command.slice('api-keys '.length), argv.slice(2), config, logger);
     case 'clients add': {
       const { values } = parseArgs({
         args: argv.slice(2),

@@ -2,13 +2,18 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
 import type { EventStore } from '@token-ledger/event-store';
-import { AdminAuthGuard } from './admin/admin-auth.guard';
+import { ApiKeyGuard } from './api-keys/api-key.guard';
+import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ListApiKeysHandler } from './api-keys/list-api-keys.query';
 import { AdminController } from './admin/admin.controller';
 import { HealthController } from './health/health.controller';
 import { LedgerMetrics } from './health/metrics';
 import { AccessTokenMinter } from './ledger/access-token-minter';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
-import { clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
+import { apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
+import { ApiKeyRegistry } from './ledger/api-key-registry';
+import { CreateApiKeyHandler } from './ledger/commands/create-api-key.command';
+import { RevokeApiKeyHandler } from './ledger/commands/revoke-api-key.command';
 import { ClientRegistry } from './ledger/client-registry';
 import { IssueTokenHandler } from './ledger/commands/issue-token.command';
 import { RegisterClientHandler } from './ledger/commands/register-client.command';
@@ -27,6 +32,7 @@ import { FamilyTimelineHandler } from './forensics/family-timeline.query';
 import { ForensicsController } from './forensics/forensics.controller';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
 import {
+  API_KEY_REPOSITORY,
   CLIENT_REPOSITORY,
   EVENT_STORE,
   FAMILY_REPOSITORY,
@@ -58,6 +64,7 @@ export class AppModule {
         OAuthController,
         WellKnownController,
         AdminController,
+        ApiKeysController,
         ReadModelsController,
         ForensicsController,
         RevocationsController,
@@ -73,10 +80,15 @@ export class AppModule {
         repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),
+        repository(API_KEY_REPOSITORY, apiKeyAggregate as Aggregate<never, never>),
         ClientRegistry,
         AccessTokenMinter,
         ClientAuthenticator,
-        AdminAuthGuard,
+        ApiKeyRegistry,
+        ApiKeyGuard,
+        CreateApiKeyHandler,
+        RevokeApiKeyHandler,
+        ListApiKeysHandler,
         RegisterClientHandler,
         IssueTokenHandler,
         RotateTokenHandler,

@@ -24,8 +24,10 @@ const SEAL: SealContext = { purpose: 'master secret' };
 const INFO_TOKEN_HASH = 'token-ledger/refresh-token-hash/v1';
 const INFO_TOKEN_DERIVE = 'token-ledger/refresh-token-successor/v1';
 const INFO_CLIENT_PEPPER = 'token-ledger/client-secret-pepper/v1';
+const INFO_API_KEY_HASH = 'token-ledger/api-key-hash/v1';
 const HKDF_SALT = Buffer.from('token-ledger', 'utf8');
 const SUCCESSOR_LABEL = Buffer.from('successor', 'utf8');
+const ZERO = Buffer.alloc(1);
 
 /**
  * Server-side symmetric secrets, all derived from one master secret that lives (sealed) in the
@@ -38,6 +40,7 @@ export class LedgerSecrets {
     private readonly hashKey: Buffer,
     private readonly deriveKey: Buffer,
     private readonly pepper: Buffer,
+    private readonly apiKeyKey: Buffer,
   ) {
     this.tokenSecrets = {
       hash: (secret) => createHmac('sha256', this.hashKey).update(secret).digest('base64url'),
@@ -64,7 +67,7 @@ export class LedgerSecrets {
       await kv.put<StoredMasterSecret>(MASTER_SECRET_KEY, { ...stored, secret: sealJson(master.toString('base64url'), opts.kek, SEAL) });
     }
     const sub = (info: string) => Buffer.from(hkdfSync('sha256', master, HKDF_SALT, info, 32));
-    return new LedgerSecrets(sub(INFO_TOKEN_HASH), sub(INFO_TOKEN_DERIVE), sub(INFO_CLIENT_PEPPER));
+    return new LedgerSecrets(sub(INFO_TOKEN_HASH), sub(INFO_TOKEN_DERIVE), sub(INFO_CLIENT_PEPPER), sub(INFO_API_KEY_HASH));
   }
 
   /** Peppered hash of a client secret; only this is stored. */
@@ -78,6 +81,23 @@ export class LedgerSecrets {
     const stored = Buffer.from(typeof storedHash === 'string' ? storedHash : '', 'utf8');
     const sameLength = expected.length === stored.length;
     // Always run the comparison; with a length mismatch compare expected against itself and discard.
+    const equal = timingSafeEqual(expected, sameLength ? stored : expected);
+    return sameLength && equal;
+  }
+
+  /**
+   * HMAC-SHA-256(apiKeyKey, keyId || 0x00 || secret), base64url: what an API key's stream stores. The
+   * key id is bound in, so a hash copied onto another key's stream does not authenticate there.
+   */
+  hashApiKeySecret(keyId: string, secret: Buffer): string {
+    return createHmac('sha256', this.apiKeyKey).update(keyId, 'utf8').update(ZERO).update(secret).digest('base64url');
+  }
+
+  /** Constant time in the secret and the stored hash, like verifyClientSecret. */
+  verifyApiKeySecret(keyId: string, secret: Buffer, storedHash: string): boolean {
+    const expected = Buffer.from(this.hashApiKeySecret(keyId, secret), 'utf8');
+    const stored = Buffer.from(typeof storedHash === 'string' ? storedHash : '', 'utf8');
+    const sameLength = expected.length === stored.length;
     const equal = timingSafeEqual(expected, sameLength ? stored : expected);
     return sameLength && equal;
   }

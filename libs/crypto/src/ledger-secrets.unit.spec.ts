@@ -101,4 +101,19 @@ describe('LedgerSecrets', () => {
       expect((await LedgerSecrets.open(kv, { kek })).tokenSecrets.hash(secret)).toBe(plain.tokenSecrets.hash(secret));
     });
   });
+
+  it('API-key hashes: keyed with their own subkey, bound to the key id, verified in constant time', async () => {
+    const a = await LedgerSecrets.open(new MemoryKeyValueStore(), {});
+    const b = await LedgerSecrets.open(new MemoryKeyValueStore(), {});
+    const h = a.hashApiKeySecret('key_1', secret);
+    expect(h).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(h).not.toBe(a.tokenSecrets.hash(secret)); // not the refresh-token hash key
+    expect(h).not.toBe(a.hashApiKeySecret('key_2', secret)); // a hash copied to another key does not match
+    expect(h).not.toBe(b.hashApiKeySecret('key_1', secret)); // another store, another key
+    expect(a.verifyApiKeySecret('key_1', secret, h)).toBe(true);
+    expect(a.verifyApiKeySecret('key_2', secret, h)).toBe(false);
+    expect(a.verifyApiKeySecret('key_1', randomBytes(32), h)).toBe(false);
+    expect(a.verifyApiKeySecret('key_1', secret, h.slice(1))).toBe(false);
+    expect(a.verifyApiKeySecret('key_1', secret, undefined as unknown as string)).toBe(false);
+  });
 });

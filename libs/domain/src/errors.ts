@@ -8,6 +8,8 @@ export type DomainErrorCode =
   | 'missing_subject'
   | 'subject_mismatch'
   | 'client_exists'
+  | 'api_key_exists'
+  | 'api_key_not_found'
   | 'invalid_argument'
   | (string & {});
 

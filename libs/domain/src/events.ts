@@ -179,16 +179,48 @@ export interface AnomalyDetected extends EventHeader {
   };
 }
 
-export type LedgerEvent = FamilyEvent | SubjectEvent | ClientRegistered;
+/** API keys for /v1 (stream `apikey-<keyId>`): the key itself is never in an event, only its keyed hash. */
+interface ApiKeyHeader {
+  familyId: '';
+  subject: '';
+  clientId: '';
+  occurredAt: string;
+}
+
+export interface ApiKeyCreated extends ApiKeyHeader {
+  type: 'ApiKeyCreated';
+  data: {
+    keyId: string;
+    name: string;
+    scopes: string[];
+    /** Keyed hash of the key's secret; stays in the store (publicEventData drops it). */
+    keyHash: string;
+    createdAt: string;
+    expiresAt: string | null;
+  };
+}
+
+export interface ApiKeyRevoked extends ApiKeyHeader {
+  type: 'ApiKeyRevoked';
+  data: { keyId: string; revokedAt: string };
+}
+
+export type ApiKeyEvent = ApiKeyCreated | ApiKeyRevoked;
+
+export type LedgerEvent = FamilyEvent | SubjectEvent | ClientRegistered | ApiKeyEvent;
 export type LedgerEventType = LedgerEvent['type'];
 
 /**
  * An event's payload as it may leave the ledger (audit API, Kafka, exports): a client's secret hash
- * stays in the store. Everything else is public to the ledger's consumers.
+ * and an API key's hash stay in the store. Everything else is public to the ledger's consumers.
  */
 export function publicEventData(type: string, data: unknown): unknown {
   if (type === 'ClientRegistered' && data && typeof data === 'object') {
     const { secretHash: _omitted, ...rest } = data as ClientRegistered['data'];
+    return rest;
+  }
+  if (type === 'ApiKeyCreated' && data && typeof data === 'object') {
+    const { keyHash: _omitted, ...rest } = data as ApiKeyCreated['data'];
     return rest;
   }
   return data;

@@ -11,5 +11,6 @@ export * from './scope';
 export * from './family-decider';
 export * from './subject-decider';
 export * from './client-policy';
+export * from './api-key';
 export { toIso, fromIso } from './time';
 export * from './family-view';

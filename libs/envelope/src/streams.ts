@@ -8,7 +8,11 @@ export const CLIENT_STREAM_PREFIX = 'client-';
 /** One stream per detected anomaly, appended with "no stream" so each is recorded once. */
 export const ANOMALY_STREAM_PREFIX = 'anomaly-';
 
+/** One stream per /v1 API key: created once, revoked at most once. */
+export const API_KEY_STREAM_PREFIX = 'apikey-';
+
 export const familyStreamId = (familyId: string): string => `${FAMILY_STREAM_PREFIX}${familyId}`;
 export const subjectStreamId = (subject: string): string => `${SUBJECT_STREAM_PREFIX}${subject}`;
 export const clientStreamId = (clientId: string): string => `${CLIENT_STREAM_PREFIX}${clientId}`;
 export const anomalyStreamId = (anomalyId: string): string => `${ANOMALY_STREAM_PREFIX}${anomalyId}`;
+export const apiKeyStreamId = (keyId: string): string => `${API_KEY_STREAM_PREFIX}${keyId}`;

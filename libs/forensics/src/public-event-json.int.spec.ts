@@ -67,6 +67,8 @@ const SAMPLES: { [T in LedgerEventType]: Extract<LedgerEvent, { type: T }>['data
     policy: POLICY,
     maxFamiliesPerSubject: 200,
   },
+  ApiKeyCreated: { keyId: 'key_1', name: 'orders-api', scopes: ['revocations:read'], keyHash: 'apikeyhash$aGFzaA', createdAt: iso(T0), expiresAt: null },
+  ApiKeyRevoked: { keyId: 'key_1', revokedAt: iso(T0 + S) },
 };
 
 /** Events beyond the domain's: payloads and metadata the copy path must get right or hand to the parser. */
@@ -103,11 +105,11 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
       ({ store, cleanup } = await open());
       // Every domain type, written the way the ledger writes it (header metadata, actor, context, hash chain).
       for (const [type, data] of Object.entries(SAMPLES)) {
-        const header = type === 'ClientRegistered' ? { familyId: '', subject: '', clientId: 'web' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
-        const stream = type === 'ClientRegistered' ? 'client-web' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
+        const header = type === 'ClientRegistered' ? { familyId: '', subject: '', clientId: 'web' } : type.startsWith('ApiKey') ? { familyId: '', subject: '', clientId: '' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
+        const stream = type === 'ClientRegistered' ? 'client-web' : type.startsWith('ApiKey') ? 'apikey-key_1' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
         await append(store, stream, [{ type, ...header, occurredAt: iso(T0 + S), data } as LedgerEvent], { actor: 'admin', correlationId: randomUUID(), context: CTX });
       }
-      expectParsed = 1; // ClientRegistered: publicEventData drops secretHash
+      expectParsed = 2; // ClientRegistered and ApiKeyCreated: publicEventData drops secretHash and keyHash
       for (const { event, parsed } of oddEvents()) {
         await store.append(`odd-${randomUUID()}`, [event], { expectedRevision: 'no_stream' });
         if (parsed) expectParsed++;
@@ -139,6 +141,9 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
       expect(clients).toHaveLength(2);
       for (const c of clients) expect(c.data).not.toHaveProperty('secretHash');
       expect(out.text).not.toContain('scrypt$');
+      expect(dataIsPublicAsIs('ApiKeyCreated')).toBe(false);
+      expect(out.text).not.toContain('apikeyhash$');
+      expect(out.text).toContain('"keyId":"key_1"');
     });
 
     it('exportAllNdjson: the same bytes as the parsing path, whatever the window, range, page size or concurrency', async () => {

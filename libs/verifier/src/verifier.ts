@@ -7,6 +7,7 @@ export interface VerifierOptions {
   issuer: string;
   jwksUri: string;
   audience?: string | string[];
+  /** sse.token: this resource server's own ledger API key with the scope revocations:read (nothing more). */
   revocations: { kafka: { brokers: string[]; topic?: string; clientId?: string; security?: KafkaSecurity } } | { sse: { url: string; token: string } };
   /**
    * What verify() does when the revocation feed is not current (not ready yet, or no contact for

@@ -11,15 +11,14 @@ import { RegisterClientCommand } from '../ledger/commands/register-client.comman
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RevokeSubjectCommand } from '../ledger/commands/revoke-subject.command';
 import { GetClientQuery } from '../ledger/queries/get-client.query';
-import { AdminAuthGuard } from './admin-auth.guard';
+import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
+import { actorOf } from '../api-keys/principal';
 import { IssueFamilyRequest, RegisterClientRequest, RevokeRequest } from './admin.dto';
 
-const ACTOR = 'admin';
-
-/** The trusted side of the API: the login service and operators (SPEC §3, admin bearer). */
+/** The trusted side of the API: the login service and operators (SPEC §3; each route's API-key scope, §9). */
 @ApiTags('admin')
 @ApiBearerAuth()
-@UseGuards(AdminAuthGuard)
+@UseGuards(ApiKeyGuard)
 @Controller('v1')
 export class AdminController {
   constructor(
@@ -28,15 +27,17 @@ export class AdminController {
   ) {}
 
   @Post('clients')
+  @RequireScope('clients:write')
   @HttpCode(201)
   @ApiBody({ type: RegisterClientRequest })
   async registerClient(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Record<string, unknown>> {
     const input = validated(RegisterClientRequest, body);
-    const { client, generatedSecret } = await this.commandBus.execute(new RegisterClientCommand(input, commandMetadata(request, ACTOR)));
+    const { client, generatedSecret } = await this.commandBus.execute(new RegisterClientCommand(input, commandMetadata(request, actorOf(request))));
     return { ...clientView(client), ...(generatedSecret ? { secret: generatedSecret } : {}) };
   }
 
   @Get('clients/:id')
+  @RequireScope('clients:write')
   async getClient(@Param('id') id: string): Promise<Record<string, unknown>> {
     const client = await this.queryBus.execute(new GetClientQuery(id));
     if (!client) throw new ProblemError(404, 'Not Found', `no client ${id}`);
@@ -45,6 +46,7 @@ export class AdminController {
 
   /** IssueToken: RFC 6749 §5.1 token response plus family_id and refresh_token_expires_in. */
   @Post('families')
+  @RequireScope('families:issue')
   @HttpCode(201)
   @ApiBody({ type: IssueFamilyRequest })
   async issue(@Req() request: FastifyRequest, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<Record<string, unknown>> {
@@ -53,7 +55,7 @@ export class AdminController {
     const input = validated(IssueFamilyRequest, raw && typeof raw.audience === 'string' ? { ...raw, audience: [raw.audience] } : raw);
     const scope = parseScope(input.scope);
     if (!scope || scope.length === 0) throw new ProblemError(400, 'Invalid scope', 'scope must be space-delimited scope tokens (RFC 6749 §3.3)', { error: 'invalid_scope' });
-    const meta = commandMetadata(request, ACTOR);
+    const meta = commandMetadata(request, actorOf(request));
     const issued = await this.commandBus.execute(
       new IssueTokenCommand(
         { subject: input.subject, clientId: input.clientId, scope, audience: input.audience, context: input.context ? { ...input.context } : undefined },
@@ -73,21 +75,23 @@ export class AdminController {
   }
 
   @Post('families/:id/revoke')
+  @RequireScope('families:revoke')
   @HttpCode(200)
   @ApiBody({ type: RevokeRequest })
   async revokeFamily(@Req() request: FastifyRequest, @Param('id') id: string, @Body() body: unknown): Promise<Record<string, unknown>> {
     const { reason } = validated(RevokeRequest, body);
-    const outcome = await this.commandBus.execute(new RevokeFamilyCommand(id, reason, commandMetadata(request, ACTOR)));
+    const outcome = await this.commandBus.execute(new RevokeFamilyCommand(id, reason, commandMetadata(request, actorOf(request))));
     if (!outcome.found) throw new ProblemError(404, 'Not Found', `no family ${id}`);
     return { familyId: id, revoked: outcome.revoked, status: outcome.state.status, revokedReason: outcome.state.revokedReason };
   }
 
   @Post('subjects/:sub/revoke')
+  @RequireScope('subjects:revoke')
   @HttpCode(200)
   @ApiBody({ type: RevokeRequest })
   async revokeSubject(@Req() request: FastifyRequest, @Param('sub') subject: string, @Body() body: unknown): Promise<Record<string, unknown>> {
     const { reason } = validated(RevokeRequest, body);
-    const outcome = await this.commandBus.execute(new RevokeSubjectCommand(subject, reason, commandMetadata(request, ACTOR)));
+    const outcome = await this.commandBus.execute(new RevokeSubjectCommand(subject, reason, commandMetadata(request, actorOf(request))));
     return { subject, revokedFamilies: outcome.revokedFamilies };
   }
 }

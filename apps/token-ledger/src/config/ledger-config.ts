@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_RULES, loadRulesFile, RulesFileError, type RulesConfig } from '@token-ledger/anomaly';
 import { parseKafkaSecurityEnv, type KafkaSecurity } from '@token-ledger/verifier';
+import { adminTokenProblems } from './admin-token';
 
 /**
  * Configuration from the environment (SPEC §7), validated once at start-up. Every problem is
@@ -21,6 +22,7 @@ export interface LedgerConfig {
   /** KAFKA_SSL_* / KAFKA_SASL_*: TLS and SASL for every Kafka client (files read and checked here). */
   kafkaSecurity?: KafkaSecurity;
   issuer: string;
+  /** Bootstrap API key with scope admin; weak or published values stop start-up (admin-token.ts). */
   adminToken?: string;
   /** LEDGER_CORS_ORIGINS: exact browser origins allowed to call the token endpoints cross-origin; none by default. */
   corsOrigins: string[];
@@ -116,8 +118,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     problems.push('LEDGER_ISSUER: expected an http(s) URL without query or fragment (RFC 8414 §2)');
   }
   const adminToken = env.LEDGER_ADMIN_TOKEN || undefined;
-  if (adminToken !== undefined && adminToken.length < 16) {
-    problems.push('LEDGER_ADMIN_TOKEN: must be at least 16 characters');
+  if (adminToken !== undefined) {
+    for (const p of adminTokenProblems(adminToken)) problems.push(`LEDGER_ADMIN_TOKEN: ${p}`);
   }
   const trustProxy = parseTrustProxy(env.LEDGER_TRUST_PROXY, problems);
   const corsOrigins = parseCorsOrigins(env.LEDGER_CORS_ORIGINS, problems);

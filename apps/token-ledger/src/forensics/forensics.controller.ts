@@ -3,7 +3,7 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { isFamilyId } from '@token-ledger/domain';
 import { parseIsoInstant, type FamilyTimeline } from '@token-ledger/forensics';
-import { AdminAuthGuard } from '../admin/admin-auth.guard';
+import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { ProblemError } from '../http/problem';
 import { FamilyTimelineQuery } from './family-timeline.query';
 
@@ -13,7 +13,8 @@ const MAX_LIMIT = 10000;
 /** Forensics (SPEC §6): replay from the event store. */
 @ApiTags('forensics')
 @ApiBearerAuth()
-@UseGuards(AdminAuthGuard)
+@UseGuards(ApiKeyGuard)
+@RequireScope('audit:read')
 @Controller('v1')
 export class ForensicsController {
   constructor(private readonly queryBus: QueryBus) {}

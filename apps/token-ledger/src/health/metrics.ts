@@ -22,6 +22,12 @@ export class LedgerMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly apiAuthentications = new Counter({
+    name: 'token_ledger_api_auth_total',
+    help: '/v1 authentications by outcome: ok, unauthenticated (401: no, unknown, revoked or expired key), forbidden (403: missing scope)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly concurrencyRetries = new Counter({
     name: 'token_ledger_concurrency_retries_total',
     help: 'Decisions re-made after losing an optimistic-concurrency race on a stream',

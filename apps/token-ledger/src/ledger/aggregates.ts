@@ -1,10 +1,14 @@
 import {
+  evolveApiKey,
   evolveClient,
   evolveFamily,
   evolveSubject,
+  initialApiKeyState,
   initialClientState,
   initialFamilyState,
   initialSubjectState,
+  type ApiKeyEvent,
+  type ApiKeyState,
   type ClientRegistered,
   type ClientState,
   type FamilyEvent,
@@ -12,7 +16,7 @@ import {
   type SubjectEvent,
   type SubjectState,
 } from '@token-ledger/domain';
-import { CLIENT_STREAM_PREFIX, FAMILY_STREAM_PREFIX, SUBJECT_STREAM_PREFIX } from '@token-ledger/envelope';
+import { API_KEY_STREAM_PREFIX, CLIENT_STREAM_PREFIX, FAMILY_STREAM_PREFIX, SUBJECT_STREAM_PREFIX } from '@token-ledger/envelope';
 import type { Aggregate } from './aggregate-repository';
 
 /** Stream naming: one stream per family, per subject and per client. */
@@ -32,4 +36,10 @@ export const clientAggregate: Aggregate<ClientState, ClientRegistered> = {
   streamPrefix: CLIENT_STREAM_PREFIX,
   initial: (clientId) => initialClientState(clientId),
   evolve: evolveClient,
+};
+
+export const apiKeyAggregate: Aggregate<ApiKeyState, ApiKeyEvent> = {
+  streamPrefix: API_KEY_STREAM_PREFIX,
+  initial: (keyId) => initialApiKeyState(keyId),
+  evolve: evolveApiKey,
 };

@@ -5,6 +5,7 @@ export const KEY_VALUE_STORE = Symbol('KEY_VALUE_STORE');
 export const FAMILY_REPOSITORY = Symbol('FAMILY_REPOSITORY');
 export const SUBJECT_REPOSITORY = Symbol('SUBJECT_REPOSITORY');
 export const CLIENT_REPOSITORY = Symbol('CLIENT_REPOSITORY');
+export const API_KEY_REPOSITORY = Symbol('API_KEY_REPOSITORY');
 export const READ_MODELS = Symbol('READ_MODELS');
 
 /** The read-model side of the runtime, injected into query handlers and the sweeper. */

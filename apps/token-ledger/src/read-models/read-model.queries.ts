@@ -23,7 +23,7 @@ export interface Positioned<T> {
 /** How long a read with minPosition= may wait for the projection to reach the caller's write. */
 const MIN_POSITION_WAIT_MS = 2000;
 
-abstract class ReadModelHandler {
+export abstract class ReadModelHandler {
   constructor(@Inject(READ_MODELS) protected readonly readModels: ReadModels) {}
 
   protected async read<T>(minPosition: number | undefined, run: () => Promise<T>): Promise<Positioned<T>> {

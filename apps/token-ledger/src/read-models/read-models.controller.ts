@@ -3,7 +3,7 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { decodeCursor, decodeFamilyCursor } from '@token-ledger/projections';
-import { AdminAuthGuard } from '../admin/admin-auth.guard';
+import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { ProblemError } from '../http/problem';
 import { validateInput } from '../http/validate';
 import {
@@ -20,7 +20,8 @@ const DEFAULT_LIMIT = 50;
 /** Queries answered from the read models (SPEC §3); every answer names the position it reflects. */
 @ApiTags('read models')
 @ApiBearerAuth()
-@UseGuards(AdminAuthGuard)
+@UseGuards(ApiKeyGuard)
+@RequireScope('audit:read')
 @Controller('v1')
 export class ReadModelsController {
   constructor(private readonly queryBus: QueryBus) {}

@@ -4,7 +4,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventStore } from '@token-ledger/event-store';
 import { toPublicEvent } from '@token-ledger/envelope';
 import { toRevocationRecord, type RevocationRecord } from '@token-ledger/messaging';
-import { AdminAuthGuard } from '../admin/admin-auth.guard';
+import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
+import { principalOf } from '../api-keys/principal';
+import { ApiKeyRegistry } from '../ledger/api-key-registry';
 import type { LedgerConfig } from '../config/ledger-config';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
 import { RevocationsService } from './revocations.service';
@@ -15,7 +17,7 @@ const REPLAY_PAGE = 1000;
 
 /**
  * `GET /v1/revocations/stream` (SPEC §3): Server-Sent Events for resource servers that do not read
- * Kafka. Admin bearer, like the rest of /v1.
+ * Kafka. Needs an API key with revocations:read (what resource servers get), or admin.
  *
  * - Each revocation is `event: revocation`, `id: <store position>`, `data: <RevocationRecord JSON>`.
  * - Without Last-Event-ID the stream opens with every revocation still relevant
@@ -27,13 +29,15 @@ const REPLAY_PAGE = 1000;
  */
 @ApiTags('revocations')
 @ApiBearerAuth()
-@UseGuards(AdminAuthGuard)
+@UseGuards(ApiKeyGuard)
+@RequireScope('revocations:read')
 @Controller('v1/revocations')
 export class RevocationsController {
   constructor(
     private readonly service: RevocationsService,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
+    private readonly keys: ApiKeyRegistry,
   ) {}
 
   @Get('stream')
@@ -76,7 +80,19 @@ export class RevocationsController {
       }
       for (const r of records) if (r.position > sent) send(r);
     });
+    // A stream outlives its authentication: the key is checked again at every keep-alive, so a
+    // revoked or expired key loses the stream within one heartbeat (and a reconnect gets 401).
+    // (At most once a second, however short the heartbeat.)
+    const keyId = principalOf(request)?.keyId ?? null;
+    let checkedAt = Date.now();
     const timer = setInterval(() => {
+      if (keyId !== null && Date.now() - checkedAt >= 1000) {
+        checkedAt = Date.now();
+        this.keys.isUsable(keyId, Date.now()).then(
+          (usable) => usable || raw.destroy(),
+          () => undefined, // the store is unreachable: keep serving what the hub has
+        );
+      }
       const p = hub.position;
       if (live && p > sent) {
         sent = p;
