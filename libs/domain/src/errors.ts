@@ -8,6 +8,7 @@ export type DomainErrorCode =
   | 'missing_subject'
   | 'subject_mismatch'
   | 'client_exists'
+  | 'client_not_found'
   | 'invalid_argument'
   | (string & {});
 

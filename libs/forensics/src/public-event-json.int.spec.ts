@@ -67,6 +67,10 @@ const SAMPLES: { [T in LedgerEventType]: Extract<LedgerEvent, { type: T }>['data
     policy: POLICY,
     maxFamiliesPerSubject: 200,
   },
+  ClientSecretRotated: { secretHash: 'scrypt$N=16384$c2FsdA$cm90YXRlZA', previousValidUntil: iso(T0 + 60 * S) },
+  ClientDisabled: { revokeFamilies: true },
+  ClientEnabled: {},
+  ClientPolicyChanged: { allowedScopes: ['api:read'], policy: POLICY, maxFamiliesPerSubject: 100, introspectAll: true },
 };
 
 /** Events beyond the domain's: payloads and metadata the copy path must get right or hand to the parser. */
@@ -103,11 +107,12 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
       ({ store, cleanup } = await open());
       // Every domain type, written the way the ledger writes it (header metadata, actor, context, hash chain).
       for (const [type, data] of Object.entries(SAMPLES)) {
-        const header = type === 'ClientRegistered' ? { familyId: '', subject: '', clientId: 'web' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
-        const stream = type === 'ClientRegistered' ? 'client-web' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
+        const isClient = type.startsWith('Client');
+        const header = isClient ? { familyId: '', subject: '', clientId: 'web' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
+        const stream = isClient ? 'client-web' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
         await append(store, stream, [{ type, ...header, occurredAt: iso(T0 + S), data } as LedgerEvent], { actor: 'admin', correlationId: randomUUID(), context: CTX });
       }
-      expectParsed = 1; // ClientRegistered: publicEventData drops secretHash
+      expectParsed = 2; // ClientRegistered, ClientSecretRotated: publicEventData drops secretHash
       for (const { event, parsed } of oddEvents()) {
         await store.append(`odd-${randomUUID()}`, [event], { expectedRevision: 'no_stream' });
         if (parsed) expectParsed++;
@@ -132,11 +137,12 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
 
     it("ClientRegistered's secret hash never leaves: publicEventData decides, and is asked", async () => {
       expect(dataIsPublicAsIs('ClientRegistered')).toBe(false);
+      expect(dataIsPublicAsIs('ClientSecretRotated')).toBe(false);
       expect(dataIsPublicAsIs('TokenRotated')).toBe(true);
       const out = new Sink();
       await exportAllNdjson(store, out);
-      const clients = out.text.trimEnd().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'ClientRegistered');
-      expect(clients).toHaveLength(2);
+      const clients = out.text.trimEnd().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'ClientRegistered' || e.type === 'ClientSecretRotated');
+      expect(clients).toHaveLength(3);
       for (const c of clients) expect(c.data).not.toHaveProperty('secretHash');
       expect(out.text).not.toContain('scrypt$');
     });

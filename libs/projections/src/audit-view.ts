@@ -39,7 +39,7 @@ export const auditProjection: Projection = {
  * The same rows as `apply`, built in SQL from (a slice of) tl_events (rebuild). Field by
  * field: header fields come from metadata, '' counts as absent (`|| null`); the ip is the command's
  * context ip, else the one in the payload; occurredAt falls back to recordedAt, which JavaScript
- * sees with millisecond precision; publicEventData drops a ClientRegistered's secretHash.
+ * sees with millisecond precision; publicEventData drops the secretHash of ClientRegistered and ClientSecretRotated.
  */
 export const auditSqlRebuild: SqlRebuild = {
   granularity: 'rows',
@@ -51,7 +51,7 @@ export const auditSqlRebuild: SqlRebuild = {
               nullif(metadata ->> 'familyId', ''), nullif(metadata ->> 'subject', ''), nullif(metadata ->> 'clientId', ''),
               nullif(coalesce(metadata -> 'context' ->> 'ip', data -> 'context' ->> 'ip'), ''),
               coalesce((metadata ->> 'occurredAt')::timestamptz, date_trunc('milliseconds', recorded_at)),
-              case when type = 'ClientRegistered' and jsonb_typeof(data) = 'object' then data - 'secretHash' else data end,
+              case when type in ('ClientRegistered', 'ClientSecretRotated') and jsonb_typeof(data) = 'object' then data - 'secretHash' else data end,
               metadata
          from tl_events
         where ${events.where}`,
