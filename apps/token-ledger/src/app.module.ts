@@ -12,6 +12,9 @@ import { clientAggregate, familyAggregate, subjectAggregate } from './ledger/agg
 import { ClientRegistry } from './ledger/client-registry';
 import { IssueTokenHandler } from './ledger/commands/issue-token.command';
 import { RegisterClientHandler } from './ledger/commands/register-client.command';
+import { ChangeClientPolicyHandler } from './ledger/commands/change-client-policy.command';
+import { DisableClientHandler, EnableClientHandler } from './ledger/commands/disable-client.command';
+import { RotateClientSecretHandler } from './ledger/commands/rotate-client-secret.command';
 import { RevokeAccessTokenHandler } from './ledger/commands/revoke-access-token.command';
 import { RevokeFamilyHandler } from './ledger/commands/revoke-family.command';
 import { RevokeSubjectHandler } from './ledger/commands/revoke-subject.command';
@@ -78,6 +81,10 @@ export class AppModule {
         ClientAuthenticator,
         AdminAuthGuard,
         RegisterClientHandler,
+        RotateClientSecretHandler,
+        DisableClientHandler,
+        EnableClientHandler,
+        ChangeClientPolicyHandler,
         IssueTokenHandler,
         RotateTokenHandler,
         RevokeFamilyHandler,

@@ -5,7 +5,7 @@ import {
   initialClientState,
   initialFamilyState,
   initialSubjectState,
-  type ClientRegistered,
+  type ClientEvent,
   type ClientState,
   type FamilyEvent,
   type FamilyState,
@@ -28,7 +28,7 @@ export const subjectAggregate: Aggregate<SubjectState, SubjectEvent> = {
   evolve: evolveSubject,
 };
 
-export const clientAggregate: Aggregate<ClientState, ClientRegistered> = {
+export const clientAggregate: Aggregate<ClientState, ClientEvent> = {
   streamPrefix: CLIENT_STREAM_PREFIX,
   initial: (clientId) => initialClientState(clientId),
   evolve: evolveClient,

@@ -55,6 +55,7 @@ const STORE_RETRY_AFTER_SECONDS = 5;
 const DOMAIN_KINDS = new Map<DomainErrorCode, LedgerErrorKind>([
   ['family_exists', 'conflict'],
   ['client_exists', 'conflict'],
+  ['client_not_found', 'not_found'],
   ['invalid_argument', 'invalid_request'],
   ['missing_subject', 'invalid_request'],
   ['subject_mismatch', 'invalid_request'],
