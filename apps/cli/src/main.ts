@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../token-ledger/src/config/ledger-config';
 import { createLogger } from '../../token-ledger/src/http/logger';
 import * as backtestCommand from './commands/backtest';
+import { LIFECYCLE_HELP, type LifecycleCommand } from './commands/clients-lifecycle-help';
 import { REBUILD_HELP, rebuild } from './commands/rebuild-projections';
 import * as replayCommand from './commands/replay';
 import * as verifyCommand from './commands/verify';
@@ -18,6 +19,7 @@ Commands:
   serve                 run the HTTP API (default when no command is given)
   keys rotate           make a new signing key active; the old one stays published until its tokens expire
   clients add           register a client (see: token-ledger clients add --help)
+  clients rotate-secret|disable|enable   client lifecycle (see: token-ledger clients disable --help)
   rebuild-projections   rebuild the read models from position 0 (progress bar)
   replay                replay history from the event store (see: token-ledger replay --help)
   verify                check the tamper-evident hash chain (0 intact, 1 tampered, 2 usage)
@@ -29,6 +31,7 @@ see the README's configuration table. Every command takes --help.
 `;
 
 const HELP: Record<string, string> = {
+  ...LIFECYCLE_HELP,
   'rebuild-projections': REBUILD_HELP,
   replay: replayCommand.HELP,
   verify: verifyCommand.HELP,
@@ -125,6 +128,13 @@ async function main(argv: string[]): Promise<number> {
       });
       const { addClient } = await import('./commands/clients-add');
       return addClient(config, logger, values);
+    }
+    case 'clients rotate-secret':
+    case 'clients disable':
+    case 'clients enable': {
+      const { values } = parseArgs({ args: argv.slice(2), options: { id: { type: 'string' }, overlap: { type: 'string' } }, strict: true });
+      const { runClientLifecycle } = await import('./commands/clients-lifecycle');
+      return runClientLifecycle(command as LifecycleCommand, config, logger, values);
     }
   }
   return 2;
