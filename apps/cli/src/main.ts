@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../../token-ledger/src/config/ledger-co
 import { createLogger } from '../../token-ledger/src/http/logger';
 import * as apiKeysCommand from './commands/api-keys';
 import * as backtestCommand from './commands/backtest';
+import { LIFECYCLE_HELP, type LifecycleCommand } from './commands/clients-lifecycle-help';
 import { REBUILD_HELP, rebuild } from './commands/rebuild-projections';
 import * as replayCommand from './commands/replay';
 import * as verifyCommand from './commands/verify';
@@ -20,6 +21,7 @@ Commands:
   keys rotate           make a new signing key active; the old one stays published until its tokens expire
   clients add           register a client (see: token-ledger clients add --help)
   api-keys create|list|revoke   scoped API keys for /v1 (see: token-ledger api-keys create --help)
+  clients rotate-secret|disable|enable   client lifecycle (see: token-ledger clients disable --help)
   rebuild-projections   rebuild the read models from position 0 (progress bar)
   replay                replay history from the event store (see: token-ledger replay --help)
   verify                check the tamper-evident hash chain (0 intact, 1 tampered, 2 usage)
@@ -31,6 +33,7 @@ see the README's configuration table. Every command takes --help.
 `;
 
 const HELP: Record<string, string> = {
+  ...LIFECYCLE_HELP,
   'rebuild-projections': REBUILD_HELP,
   replay: replayCommand.HELP,
   verify: verifyCommand.HELP,
@@ -134,6 +137,13 @@ async function main(argv: string[]): Promise<number> {
       });
       const { addClient } = await import('./commands/clients-add');
       return addClient(config, logger, values);
+    }
+    case 'clients rotate-secret':
+    case 'clients disable':
+    case 'clients enable': {
+      const { values } = parseArgs({ args: argv.slice(2), options: { id: { type: 'string' }, overlap: { type: 'string' } }, strict: true });
+      const { runClientLifecycle } = await import('./commands/clients-lifecycle');
+      return runClientLifecycle(command as LifecycleCommand, config, logger, values);
     }
   }
   return 2;

@@ -17,6 +17,9 @@ import { RevokeApiKeyHandler } from './ledger/commands/revoke-api-key.command';
 import { ClientRegistry } from './ledger/client-registry';
 import { IssueTokenHandler } from './ledger/commands/issue-token.command';
 import { RegisterClientHandler } from './ledger/commands/register-client.command';
+import { ChangeClientPolicyHandler } from './ledger/commands/change-client-policy.command';
+import { DisableClientHandler, EnableClientHandler } from './ledger/commands/disable-client.command';
+import { RotateClientSecretHandler } from './ledger/commands/rotate-client-secret.command';
 import { RevokeAccessTokenHandler } from './ledger/commands/revoke-access-token.command';
 import { RevokeFamilyHandler } from './ledger/commands/revoke-family.command';
 import { RevokeSubjectHandler } from './ledger/commands/revoke-subject.command';
@@ -90,6 +93,10 @@ export class AppModule {
         RevokeApiKeyHandler,
         ListApiKeysHandler,
         RegisterClientHandler,
+        RotateClientSecretHandler,
+        DisableClientHandler,
+        EnableClientHandler,
+        ChangeClientPolicyHandler,
         IssueTokenHandler,
         RotateTokenHandler,
         RevokeFamilyHandler,

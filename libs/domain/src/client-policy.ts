@@ -1,4 +1,4 @@
-import type { ClientRegistered, FamilyPolicy } from './events';
+import type { ClientEvent, ClientRegistered, FamilyPolicy } from './events';
 import { DomainError } from './errors';
 import { isScopeToken } from './scope';
 import { toIso, fromIso } from './time';
@@ -27,6 +27,7 @@ export const CLIENT_LIMITS = Object.freeze({
   maxFamiliesPerSubject: 100_000,
   maxSecretLength: 256,
   maxScopes: 256,
+  maxSecretOverlapSeconds: 2_592_000, // 30 days: long enough to roll a fleet, short enough to end
 });
 
 export type ClientType = 'confidential' | 'public';
@@ -43,6 +44,8 @@ export interface ClientRegistration {
   allowedScopes: string[];
   policy: FamilyPolicy;
   maxFamiliesPerSubject: number;
+  /** RFC 7662 §4: an explicit right to introspect every client's tokens (resource servers). */
+  introspectAll: boolean;
 }
 
 export type ClientValidation = { ok: true; value: ClientRegistration } | { ok: false; errors: string[] };
@@ -57,6 +60,7 @@ const KNOWN_FIELDS = new Set([
   'refreshAbsoluteTtl',
   'reuseGraceSeconds',
   'maxFamiliesPerSubject',
+  'introspectAll',
 ]);
 
 // client_secret = *VSCHAR (RFC 6749 Appendix A.2).
@@ -119,16 +123,8 @@ export function normaliseClientRegistration(input: unknown): ClientValidation {
     }
   }
 
-  let allowedScopes: string[] = [...CLIENT_DEFAULTS.allowedScopes];
-  if (body.allowedScopes !== undefined && body.allowedScopes !== null) {
-    if (!Array.isArray(body.allowedScopes) || body.allowedScopes.length > CLIENT_LIMITS.maxScopes) {
-      errors.push(`allowedScopes must be an array of at most ${CLIENT_LIMITS.maxScopes} scope tokens`);
-    } else if (!body.allowedScopes.every(isScopeToken)) {
-      errors.push('allowedScopes contains an invalid scope token (RFC 6749 §3.3)');
-    } else {
-      allowedScopes = [...new Set(body.allowedScopes as string[])];
-    }
-  }
+  const allowedScopes = scopesField(body, errors) ?? [...CLIENT_DEFAULTS.allowedScopes];
+  const introspectAll = boolField(body, 'introspectAll', errors) ?? false;
 
   const accessTokenTtl = intField(body, 'accessTokenTtl', CLIENT_DEFAULTS.accessTokenTtl, 1, CLIENT_LIMITS.maxAccessTokenTtl, errors);
   const refreshIdleTtl = intField(body, 'refreshIdleTtl', CLIENT_DEFAULTS.refreshIdleTtl, 1, CLIENT_LIMITS.maxRefreshTtl, errors);
@@ -168,8 +164,84 @@ export function normaliseClientRegistration(input: unknown): ClientValidation {
       allowedScopes,
       policy: { accessTokenTtl, refreshIdleTtl, refreshAbsoluteTtl, reuseGraceSeconds },
       maxFamiliesPerSubject,
+      introspectAll,
     },
   };
+}
+
+function scopesField(body: Record<string, unknown>, errors: string[]): string[] | undefined {
+  const v = body.allowedScopes;
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.length > CLIENT_LIMITS.maxScopes) {
+    errors.push(`allowedScopes must be an array of at most ${CLIENT_LIMITS.maxScopes} scope tokens`);
+  } else if (!v.every(isScopeToken)) {
+    errors.push('allowedScopes contains an invalid scope token (RFC 6749 §3.3)');
+  } else {
+    return [...new Set(v as string[])];
+  }
+  return undefined;
+}
+
+function boolField(body: Record<string, unknown>, name: string, errors: string[]): boolean | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') {
+    errors.push(`${name} must be true or false`);
+    return undefined;
+  }
+  return v;
+}
+
+/** The settings PATCH /v1/clients/{id} may change; absent fields keep their value. */
+export interface ClientPolicyPatch {
+  allowedScopes?: string[];
+  accessTokenTtl?: number;
+  refreshIdleTtl?: number;
+  refreshAbsoluteTtl?: number;
+  reuseGraceSeconds?: number;
+  maxFamiliesPerSubject?: number;
+  introspectAll?: boolean;
+}
+
+const PATCHABLE_FIELDS = new Set<string>([
+  'allowedScopes',
+  'accessTokenTtl',
+  'refreshIdleTtl',
+  'refreshAbsoluteTtl',
+  'reuseGraceSeconds',
+  'maxFamiliesPerSubject',
+  'introspectAll',
+]);
+
+/**
+ * Validates a PATCH body field by field (the same bounds as a registration; idle ≤ absolute is
+ * checked by the decider on the merged result). Type, id and secret are not settings: changing
+ * them is an error, as is any unknown field. Never throws.
+ */
+export function normaliseClientPolicyPatch(input: unknown): { ok: true; value: ClientPolicyPatch } | { ok: false; errors: string[] } {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return { ok: false, errors: ['the patch must be a JSON object'] };
+  const body = input as Record<string, unknown>;
+  const errors: string[] = [];
+  for (const key of Object.keys(body)) {
+    if (!PATCHABLE_FIELDS.has(key)) errors.push(`${JSON.stringify(key)} cannot be changed${KNOWN_FIELDS.has(key) ? '' : ' (unknown field)'}`);
+  }
+  const value: ClientPolicyPatch = {};
+  const int = (name: keyof ClientPolicyPatch, min: number, max: number): void => {
+    if (body[name] === undefined || body[name] === null) return;
+    const before = errors.length;
+    const v = intField(body, name, 0, min, max, errors);
+    if (errors.length === before) (value as Record<string, unknown>)[name] = v;
+  };
+  int('accessTokenTtl', 1, CLIENT_LIMITS.maxAccessTokenTtl);
+  int('refreshIdleTtl', 1, CLIENT_LIMITS.maxRefreshTtl);
+  int('refreshAbsoluteTtl', 1, CLIENT_LIMITS.maxRefreshTtl);
+  int('reuseGraceSeconds', 0, CLIENT_LIMITS.maxReuseGraceSeconds);
+  int('maxFamiliesPerSubject', 1, CLIENT_LIMITS.maxFamiliesPerSubject);
+  const scopes = scopesField(body, errors);
+  if (scopes) value.allowedScopes = scopes;
+  const introspectAll = boolField(body, 'introspectAll', errors);
+  if (introspectAll !== undefined) value.introspectAll = introspectAll;
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, value };
 }
 
 /** Errors in a policy (empty when valid): the decider re-checks what IssueToken is given. */
@@ -191,13 +263,21 @@ export function validateFamilyPolicy(policy: unknown): string[] {
   return errors;
 }
 
-/** State of one client stream (one ClientRegistered event). JSON-serialisable; times in epoch ms. */
+/**
+ * State of one client stream. JSON-serialisable; times in epoch ms. v2 added the lifecycle (secret
+ * rotation with overlap, disable, introspectAll): a v1 snapshot is replayed from the events.
+ */
 export interface ClientState {
-  v: 1;
+  v: 2;
   status: 'none' | 'registered';
   clientId: string;
   type: ClientType;
   secretHash: string | null;
+  /** The secret replaced by the last rotation, accepted until previousSecretValidUntil (exclusive). */
+  previousSecretHash: string | null;
+  previousSecretValidUntil: number;
+  disabled: boolean;
+  introspectAll: boolean;
   allowedScopes: string[];
   policy: FamilyPolicy;
   maxFamiliesPerSubject: number;
@@ -206,11 +286,15 @@ export interface ClientState {
 
 export function initialClientState(clientId = ''): ClientState {
   return {
-    v: 1,
+    v: 2,
     status: 'none',
     clientId,
     type: CLIENT_DEFAULTS.type,
     secretHash: null,
+    previousSecretHash: null,
+    previousSecretValidUntil: 0,
+    disabled: false,
+    introspectAll: false,
     allowedScopes: [],
     policy: {
       accessTokenTtl: CLIENT_DEFAULTS.accessTokenTtl,
@@ -223,19 +307,51 @@ export function initialClientState(clientId = ''): ClientState {
   };
 }
 
-export function evolveClient(state: ClientState, event: ClientRegistered): ClientState {
-  if (event.type !== 'ClientRegistered') return state;
-  return {
-    v: 1,
-    status: 'registered',
-    clientId: event.clientId,
-    type: event.data.type,
-    secretHash: event.data.secretHash,
-    allowedScopes: [...event.data.allowedScopes],
-    policy: { ...event.data.policy },
-    maxFamiliesPerSubject: event.data.maxFamiliesPerSubject,
-    registeredAt: fromIso(event.occurredAt),
-  };
+/** The secret hashes that authenticate the client at `now`: the current one, and the previous one within its overlap. */
+export function acceptedSecretHashes(state: ClientState, now: number): string[] {
+  const hashes = state.secretHash ? [state.secretHash] : [];
+  if (state.previousSecretHash && now < state.previousSecretValidUntil) hashes.push(state.previousSecretHash);
+  return hashes;
+}
+
+export function evolveClient(state: ClientState, event: ClientEvent): ClientState {
+  switch (event.type) {
+    case 'ClientRegistered':
+      return {
+        ...initialClientState(event.clientId),
+        status: 'registered',
+        type: event.data.type,
+        secretHash: event.data.secretHash,
+        introspectAll: event.data.introspectAll === true,
+        allowedScopes: [...event.data.allowedScopes],
+        policy: { ...event.data.policy },
+        maxFamiliesPerSubject: event.data.maxFamiliesPerSubject,
+        registeredAt: fromIso(event.occurredAt),
+      };
+    case 'ClientSecretRotated': {
+      const until = event.data.previousValidUntil === null ? 0 : fromIso(event.data.previousValidUntil);
+      return {
+        ...state,
+        secretHash: event.data.secretHash,
+        previousSecretHash: until > 0 ? state.secretHash : null,
+        previousSecretValidUntil: until,
+      };
+    }
+    case 'ClientDisabled':
+      return { ...state, disabled: true };
+    case 'ClientEnabled':
+      return { ...state, disabled: false };
+    case 'ClientPolicyChanged':
+      return {
+        ...state,
+        allowedScopes: [...event.data.allowedScopes],
+        policy: { ...event.data.policy },
+        maxFamiliesPerSubject: event.data.maxFamiliesPerSubject,
+        introspectAll: event.data.introspectAll,
+      };
+    default:
+      return state;
+  }
 }
 
 export interface RegisterClient {
@@ -246,11 +362,90 @@ export interface RegisterClient {
   now: number;
 }
 
+/** The caller generates the secret and hashes it; only the hash comes in. */
+export interface RotateClientSecret {
+  type: 'RotateClientSecret';
+  secretHash: string;
+  /** How long the replaced secret keeps authenticating (whole seconds, 0 = not at all). */
+  overlapSeconds: number;
+  now: number;
+}
+
+export interface DisableClient {
+  type: 'DisableClient';
+  revokeFamilies: boolean;
+  now: number;
+}
+
+export interface EnableClient {
+  type: 'EnableClient';
+  now: number;
+}
+
+export interface ChangeClientPolicy {
+  type: 'ChangeClientPolicy';
+  patch: ClientPolicyPatch;
+  now: number;
+}
+
+export type ClientCommand = RegisterClient | RotateClientSecret | DisableClient | EnableClient | ChangeClientPolicy;
+
 /**
- * RegisterClient -> ClientRegistered. A client id is registered once: a second registration
- * throws DomainError('client_exists') (409), so a policy cannot be changed by accident.
+ * The client stream's decider. A client id is registered once: a second registration throws
+ * DomainError('client_exists') (409), so a policy cannot be changed by accident — PATCH
+ * (ChangeClientPolicy) is the way. Lifecycle commands on an unregistered id throw
+ * DomainError('client_not_found'). Disable, enable and a patch that changes nothing decide no event.
  */
-export function decideClient(command: RegisterClient, state: ClientState): ClientRegistered[] {
+export function decideClient(command: ClientCommand, state: ClientState): ClientEvent[] {
+  if (command.type === 'RegisterClient') return register(command, state);
+  if (state.status !== 'registered') throw new DomainError('client_not_found', `client ${state.clientId} is not registered`);
+  const header = { familyId: '' as const, subject: '' as const, clientId: state.clientId, occurredAt: toIso(command.now) };
+  switch (command.type) {
+    case 'RotateClientSecret': {
+      if (state.type === 'public') throw new DomainError('invalid_argument', 'a public client has no secret to rotate');
+      const overlap = command.overlapSeconds;
+      if (!Number.isInteger(overlap) || overlap < 0 || overlap > CLIENT_LIMITS.maxSecretOverlapSeconds) {
+        throw new DomainError('invalid_argument', `overlapSeconds must be a whole number between 0 and ${CLIENT_LIMITS.maxSecretOverlapSeconds}`);
+      }
+      if (!command.secretHash) throw new DomainError('invalid_argument', 'a new secret hash is required');
+      return [
+        {
+          type: 'ClientSecretRotated',
+          ...header,
+          data: { secretHash: command.secretHash, previousValidUntil: overlap > 0 ? toIso(command.now + overlap * 1000) : null },
+        },
+      ];
+    }
+    case 'DisableClient':
+      return state.disabled ? [] : [{ type: 'ClientDisabled', ...header, data: { revokeFamilies: command.revokeFamilies } }];
+    case 'EnableClient':
+      return state.disabled ? [{ type: 'ClientEnabled', ...header, data: {} }] : [];
+    case 'ChangeClientPolicy': {
+      const p = command.patch;
+      const policy: FamilyPolicy = {
+        accessTokenTtl: p.accessTokenTtl ?? state.policy.accessTokenTtl,
+        refreshIdleTtl: p.refreshIdleTtl ?? state.policy.refreshIdleTtl,
+        refreshAbsoluteTtl: p.refreshAbsoluteTtl ?? state.policy.refreshAbsoluteTtl,
+        reuseGraceSeconds: p.reuseGraceSeconds ?? state.policy.reuseGraceSeconds,
+      };
+      const errors = validateFamilyPolicy(policy);
+      const maxFamiliesPerSubject = p.maxFamiliesPerSubject ?? state.maxFamiliesPerSubject;
+      if (!Number.isInteger(maxFamiliesPerSubject) || maxFamiliesPerSubject < 1 || maxFamiliesPerSubject > CLIENT_LIMITS.maxFamiliesPerSubject) {
+        errors.push(`maxFamiliesPerSubject must be an integer in [1, ${CLIENT_LIMITS.maxFamiliesPerSubject}]`);
+      }
+      const allowedScopes = p.allowedScopes ? [...new Set(p.allowedScopes)] : state.allowedScopes;
+      if (allowedScopes.length > CLIENT_LIMITS.maxScopes || !allowedScopes.every(isScopeToken)) errors.push('allowedScopes is invalid');
+      if (errors.length > 0) throw new DomainError('invalid_argument', errors.join('; '));
+      const data = { allowedScopes: [...allowedScopes], policy, maxFamiliesPerSubject, introspectAll: p.introspectAll ?? state.introspectAll };
+      const unchanged =
+        JSON.stringify(data) ===
+        JSON.stringify({ allowedScopes: state.allowedScopes, policy: state.policy, maxFamiliesPerSubject: state.maxFamiliesPerSubject, introspectAll: state.introspectAll });
+      return unchanged ? [] : [{ type: 'ClientPolicyChanged', ...header, data }];
+    }
+  }
+}
+
+function register(command: RegisterClient, state: ClientState): ClientRegistered[] {
   const { registration: r, secretHash, now } = command;
   if (state.status !== 'none') throw new DomainError('client_exists', `client ${r.clientId} is already registered`);
   if (r.type === 'confidential' && !secretHash) {
@@ -270,6 +465,7 @@ export function decideClient(command: RegisterClient, state: ClientState): Clien
         allowedScopes: [...r.allowedScopes],
         policy: { ...r.policy },
         maxFamiliesPerSubject: r.maxFamiliesPerSubject,
+        introspectAll: r.introspectAll,
       },
     },
   ];

@@ -1,13 +1,20 @@
 import {
+  acceptedSecretHashes,
   CLIENT_DEFAULTS,
+  CLIENT_LIMITS,
   decideClient,
+  normaliseClientPolicyPatch,
   evolveClient,
   initialClientState,
   normaliseClientRegistration,
   validateFamilyPolicy,
+  type ClientCommand,
   type ClientRegistration,
+  type ClientState,
 } from './client-policy';
 import { DomainError } from './errors';
+import type { ClientEvent } from './events';
+import { deciderSpec } from './testing/decider-spec';
 
 function ok(input: unknown): ClientRegistration {
   const r = normaliseClientRegistration(input);
@@ -30,6 +37,7 @@ describe('normaliseClientRegistration', () => {
       allowedScopes: [],
       policy: { accessTokenTtl: 300, refreshIdleTtl: 1_296_000, refreshAbsoluteTtl: 2_592_000, reuseGraceSeconds: 0 },
       maxFamiliesPerSubject: 200,
+      introspectAll: false,
     });
     expect(CLIENT_DEFAULTS.maxFamiliesPerSubject).toBe(200);
   });
@@ -45,6 +53,7 @@ describe('normaliseClientRegistration', () => {
         refreshAbsoluteTtl: 3600,
         reuseGraceSeconds: 300,
         maxFamiliesPerSubject: 1,
+        introspectAll: true,
       }),
     ).toEqual({
       clientId: 'spa.example:prod-1_A',
@@ -53,6 +62,7 @@ describe('normaliseClientRegistration', () => {
       allowedScopes: ['openid', 'read'],
       policy: { accessTokenTtl: 60, refreshIdleTtl: 3600, refreshAbsoluteTtl: 3600, reuseGraceSeconds: 300 },
       maxFamiliesPerSubject: 1,
+      introspectAll: true,
     });
     expect(ok({ clientId: 'svc', secret: 'correct horse battery staple' }).secret).toBe('correct horse battery staple');
   });
@@ -131,16 +141,27 @@ describe('client stream', () => {
         subject: '',
         clientId: 'web',
         occurredAt: new Date(T0).toISOString(),
-        data: { type: 'confidential', secretHash: 'h1', allowedScopes: ['read'], policy: registration.policy, maxFamiliesPerSubject: 200 },
+        data: {
+          type: 'confidential',
+          secretHash: 'h1',
+          allowedScopes: ['read'],
+          policy: registration.policy,
+          maxFamiliesPerSubject: 200,
+          introspectAll: false,
+        },
       },
     ]);
     const state = events.reduce(evolveClient, initialClientState('web'));
     expect(state).toEqual({
-      v: 1,
+      v: 2,
       status: 'registered',
       clientId: 'web',
       type: 'confidential',
       secretHash: 'h1',
+      previousSecretHash: null,
+      previousSecretValidUntil: 0,
+      disabled: false,
+      introspectAll: false,
       allowedScopes: ['read'],
       policy: registration.policy,
       maxFamiliesPerSubject: 200,
@@ -158,7 +179,7 @@ describe('client stream', () => {
     expect(() => decideClient({ type: 'RegisterClient', registration: conf, secretHash: null, now: T0 }, initialClientState())).toThrow(DomainError);
     expect(() => decideClient({ type: 'RegisterClient', registration: pub, secretHash: 'h', now: T0 }, initialClientState())).toThrow(DomainError);
     const [event] = decideClient({ type: 'RegisterClient', registration: pub, secretHash: null, now: T0 }, initialClientState());
-    expect(event.data.secretHash).toBeNull();
+    expect(event).toMatchObject({ type: 'ClientRegistered', data: { secretHash: null } });
   });
 
   it('evolve does not mutate its input', () => {
@@ -167,5 +188,112 @@ describe('client stream', () => {
     const [event] = decideClient({ type: 'RegisterClient', registration: ok({ clientId: 'web' }), secretHash: 'h', now: T0 }, s0);
     evolveClient(s0, event);
     expect(JSON.stringify(s0)).toBe(before);
+  });
+});
+
+describe('client lifecycle (SPEC §9)', () => {
+  const T0 = Date.UTC(2025, 0, 1);
+  const client = deciderSpec({
+    initialState: () => initialClientState('web'),
+    evolve: evolveClient,
+    decide: (command: ClientCommand, state: ClientState) => ({ events: decideClient(command, state) }),
+  });
+  const header = (at: number) => ({ familyId: '' as const, subject: '' as const, clientId: 'web', occurredAt: new Date(at).toISOString() });
+  const registered = (input: Record<string, unknown> = {}, secretHash: string | null = 'h1'): ClientEvent[] =>
+    decideClient({ type: 'RegisterClient', registration: ok({ clientId: 'web', ...input }), secretHash, now: T0 }, initialClientState('web'));
+  const rotate = (secretHash: string, overlapSeconds: number, now: number): ClientCommand => ({ type: 'RotateClientSecret', secretHash, overlapSeconds, now });
+
+  it('rotates with an overlap: both secrets authenticate until it ends, then only the new one', () => {
+    const when = client.given(registered()).when(rotate('h2', 60, T0 + 1000));
+    when.thenEvents([{ type: 'ClientSecretRotated', ...header(T0 + 1000), data: { secretHash: 'h2', previousValidUntil: new Date(T0 + 61_000).toISOString() } }]);
+    when.thenStateMatches({ secretHash: 'h2', previousSecretHash: 'h1', previousSecretValidUntil: T0 + 61_000 });
+    const state = when.outcome().state;
+    expect(acceptedSecretHashes(state, T0 + 60_999)).toEqual(['h2', 'h1']);
+    expect(acceptedSecretHashes(state, T0 + 61_000)).toEqual(['h2']);
+  });
+
+  it('overlap 0 drops the old secret at once, and a second rotation replaces the overlap', () => {
+    client
+      .given(registered())
+      .when(rotate('h2', 0, T0 + 1000))
+      .thenEvents([{ type: 'ClientSecretRotated', ...header(T0 + 1000), data: { secretHash: 'h2', previousValidUntil: null } }])
+      .thenStateMatches({ secretHash: 'h2', previousSecretHash: null, previousSecretValidUntil: 0 });
+    const twice = client.given(registered()).after(rotate('h2', 60, T0 + 1000)).when(rotate('h3', 0, T0 + 2000));
+    twice.thenStateMatches({ secretHash: 'h3', previousSecretHash: null });
+    expect(acceptedSecretHashes(twice.outcome().state, T0 + 2000)).toEqual(['h3']);
+    // With an overlap again, only the secret just replaced is kept, never an older one.
+    const chained = client.given(registered()).after(rotate('h2', 60, T0 + 1000)).when(rotate('h3', 60, T0 + 2000));
+    expect(acceptedSecretHashes(chained.outcome().state, T0 + 3000)).toEqual(['h3', 'h2']);
+  });
+
+  it('refuses to rotate a public client, an unknown client, or with a bad overlap', () => {
+    client.given(registered({ type: 'public' }, null)).when(rotate('h2', 0, T0)).thenThrows(DomainError, { code: 'invalid_argument' });
+    client.given().when(rotate('h2', 0, T0)).thenThrows(DomainError, { code: 'client_not_found' });
+    for (const overlap of [-1, 1.5, CLIENT_LIMITS.maxSecretOverlapSeconds + 1, Number.NaN]) {
+      client.given(registered()).when(rotate('h2', overlap, T0)).thenThrows(DomainError, { code: 'invalid_argument' });
+    }
+    client.given(registered()).when(rotate('', 0, T0)).thenThrows(DomainError, { code: 'invalid_argument' });
+  });
+
+  it('disables and enables, each idempotently; a disabled client may still rotate its secret', () => {
+    const disabled = client.given(registered()).when({ type: 'DisableClient', revokeFamilies: true, now: T0 + 1 });
+    disabled.thenEvents([{ type: 'ClientDisabled', ...header(T0 + 1), data: { revokeFamilies: true } }]).thenStateMatches({ disabled: true });
+    disabled.next().when({ type: 'DisableClient', revokeFamilies: false, now: T0 + 2 }).thenNothingHappened();
+    disabled.next().when(rotate('h2', 0, T0 + 2)).thenStateMatches({ disabled: true, secretHash: 'h2' });
+    const enabled = disabled.next().when({ type: 'EnableClient', now: T0 + 3 });
+    enabled.thenEvents([{ type: 'ClientEnabled', ...header(T0 + 3), data: {} }]).thenStateMatches({ disabled: false });
+    enabled.next().when({ type: 'EnableClient', now: T0 + 4 }).thenNothingHappened();
+    client.given().when({ type: 'DisableClient', revokeFamilies: false, now: T0 }).thenThrows(DomainError, { code: 'client_not_found' });
+    client.given().when({ type: 'EnableClient', now: T0 }).thenThrows(DomainError, { code: 'client_not_found' });
+  });
+
+  it('changes the policy: the patched fields, the rest kept; nothing when nothing changes', () => {
+    const given = client.given(registered({ allowedScopes: ['read'], refreshIdleTtl: 100, refreshAbsoluteTtl: 1000 }));
+    given
+      .when({ type: 'ChangeClientPolicy', patch: { refreshIdleTtl: 50, allowedScopes: ['read', 'write', 'read'], introspectAll: true }, now: T0 + 5 })
+      .thenEvents([
+        {
+          type: 'ClientPolicyChanged',
+          ...header(T0 + 5),
+          data: {
+            allowedScopes: ['read', 'write'],
+            policy: { accessTokenTtl: 300, refreshIdleTtl: 50, refreshAbsoluteTtl: 1000, reuseGraceSeconds: 0 },
+            maxFamiliesPerSubject: 200,
+            introspectAll: true,
+          },
+        },
+      ])
+      .thenStateMatches({ allowedScopes: ['read', 'write'], introspectAll: true, secretHash: 'h1', policy: { accessTokenTtl: 300, refreshIdleTtl: 50, refreshAbsoluteTtl: 1000, reuseGraceSeconds: 0 } });
+    given.when({ type: 'ChangeClientPolicy', patch: { refreshIdleTtl: 100, allowedScopes: ['read'] }, now: T0 + 5 }).thenNothingHappened();
+    given.when({ type: 'ChangeClientPolicy', patch: {}, now: T0 + 5 }).thenNothingHappened();
+  });
+
+  it('validates the merged policy like a registration', () => {
+    const given = client.given(registered({ refreshIdleTtl: 100, refreshAbsoluteTtl: 1000 }));
+    given.when({ type: 'ChangeClientPolicy', patch: { refreshIdleTtl: 1001 }, now: T0 }).thenThrows(DomainError, { code: 'invalid_argument' });
+    given.when({ type: 'ChangeClientPolicy', patch: { refreshAbsoluteTtl: 99 }, now: T0 }).thenThrows(DomainError, { code: 'invalid_argument' });
+    given.when({ type: 'ChangeClientPolicy', patch: { maxFamiliesPerSubject: 0 }, now: T0 }).thenThrows(DomainError, { code: 'invalid_argument' });
+    given.when({ type: 'ChangeClientPolicy', patch: { allowedScopes: ['bad scope'] }, now: T0 }).thenThrows(DomainError, { code: 'invalid_argument' });
+    client.given().when({ type: 'ChangeClientPolicy', patch: {}, now: T0 }).thenThrows(DomainError, { code: 'client_not_found' });
+  });
+
+  it('registers introspectAll, and reads events without it as false', () => {
+    client.given(registered({ introspectAll: true })).when({ type: 'EnableClient', now: T0 }).thenStateMatches({ introspectAll: true });
+    const [old] = registered();
+    const { introspectAll: _dropped, ...legacyData } = (old as Extract<ClientEvent, { type: 'ClientRegistered' }>).data;
+    expect(evolveClient(initialClientState('web'), { ...old, data: legacyData } as ClientEvent).introspectAll).toBe(false);
+  });
+});
+
+describe('normaliseClientPolicyPatch', () => {
+  it('keeps the fields given and refuses what is not a setting', () => {
+    expect(normaliseClientPolicyPatch({ accessTokenTtl: 60, introspectAll: false, reuseGraceSeconds: null })).toEqual({
+      ok: true,
+      value: { accessTokenTtl: 60, introspectAll: false },
+    });
+    const bad = normaliseClientPolicyPatch({ clientId: 'x', type: 'public', secret: 's', typo: 1, accessTokenTtl: 0, introspectAll: 'yes' });
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.errors).toHaveLength(6);
+    for (const input of [null, [], 'x']) expect(normaliseClientPolicyPatch(input).ok).toBe(false);
   });
 });

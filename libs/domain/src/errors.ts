@@ -10,6 +10,7 @@ export type DomainErrorCode =
   | 'client_exists'
   | 'api_key_exists'
   | 'api_key_not_found'
+  | 'client_not_found'
   | 'invalid_argument'
   | (string & {});
 

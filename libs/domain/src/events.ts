@@ -158,8 +158,46 @@ export interface ClientRegistered {
     allowedScopes: string[];
     policy: FamilyPolicy;
     maxFamiliesPerSubject: number;
+    /** RFC 7662 §4: may introspect every client's tokens (a resource server). Absent in older events: false. */
+    introspectAll?: boolean;
   };
 }
+
+/** Header of the events after a registration on the client stream `client-<id>`. */
+interface ClientEventHeader {
+  familyId: '';
+  subject: '';
+  clientId: string;
+  occurredAt: string;
+}
+
+/**
+ * A new secret. The secret it replaces (the state's current one) keeps authenticating until
+ * previousValidUntil (ISO-8601), or not at all when that is null (overlap 0).
+ */
+export interface ClientSecretRotated extends ClientEventHeader {
+  type: 'ClientSecretRotated';
+  data: { secretHash: string; previousValidUntil: string | null };
+}
+
+/** Every endpoint answers the client invalid_client from now on; revokeFamilies says its families were to be revoked too. */
+export interface ClientDisabled extends ClientEventHeader {
+  type: 'ClientDisabled';
+  data: { revokeFamilies: boolean };
+}
+
+export interface ClientEnabled extends ClientEventHeader {
+  type: 'ClientEnabled';
+  data: Record<string, never>;
+}
+
+/** The client's settings after a PATCH, in full; families issued before keep the policy they copied. */
+export interface ClientPolicyChanged extends ClientEventHeader {
+  type: 'ClientPolicyChanged';
+  data: { allowedScopes: string[]; policy: FamilyPolicy; maxFamiliesPerSubject: number; introspectAll: boolean };
+}
+
+export type ClientEvent = ClientRegistered | ClientSecretRotated | ClientDisabled | ClientEnabled | ClientPolicyChanged;
 
 /**
  * Appended by the anomaly engine (libs/anomaly) to its own stream `anomaly-<anomalyId>`; the header
@@ -207,16 +245,16 @@ export interface ApiKeyRevoked extends ApiKeyHeader {
 
 export type ApiKeyEvent = ApiKeyCreated | ApiKeyRevoked;
 
-export type LedgerEvent = FamilyEvent | SubjectEvent | ClientRegistered | ApiKeyEvent;
+export type LedgerEvent = FamilyEvent | SubjectEvent | ClientEvent | ApiKeyEvent;
 export type LedgerEventType = LedgerEvent['type'];
 
 /**
  * An event's payload as it may leave the ledger (audit API, Kafka, exports): a client's secret hash
- * and an API key's hash stay in the store. Everything else is public to the ledger's consumers.
+ * (ClientRegistered, ClientSecretRotated) and an API key's hash stay in the store. Everything else is public to the ledger's consumers.
  */
 export function publicEventData(type: string, data: unknown): unknown {
-  if (type === 'ClientRegistered' && data && typeof data === 'object') {
-    const { secretHash: _omitted, ...rest } = data as ClientRegistered['data'];
+  if ((type === 'ClientRegistered' || type === 'ClientSecretRotated') && data && typeof data === 'object') {
+    const { secretHash: _omitted, ...rest } = data as { secretHash?: unknown };
     return rest;
   }
   if (type === 'ApiKeyCreated' && data && typeof data === 'object') {

@@ -69,6 +69,10 @@ const SAMPLES: { [T in LedgerEventType]: Extract<LedgerEvent, { type: T }>['data
   },
   ApiKeyCreated: { keyId: 'key_1', name: 'orders-api', scopes: ['revocations:read'], keyHash: 'apikeyhash$aGFzaA', createdAt: iso(T0), expiresAt: null },
   ApiKeyRevoked: { keyId: 'key_1', revokedAt: iso(T0 + S) },
+  ClientSecretRotated: { secretHash: 'scrypt$N=16384$c2FsdA$cm90YXRlZA', previousValidUntil: iso(T0 + 60 * S) },
+  ClientDisabled: { revokeFamilies: true },
+  ClientEnabled: {},
+  ClientPolicyChanged: { allowedScopes: ['api:read'], policy: POLICY, maxFamiliesPerSubject: 100, introspectAll: true },
 };
 
 /** Events beyond the domain's: payloads and metadata the copy path must get right or hand to the parser. */
@@ -105,11 +109,12 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
       ({ store, cleanup } = await open());
       // Every domain type, written the way the ledger writes it (header metadata, actor, context, hash chain).
       for (const [type, data] of Object.entries(SAMPLES)) {
-        const header = type === 'ClientRegistered' ? { familyId: '', subject: '', clientId: 'web' } : type.startsWith('ApiKey') ? { familyId: '', subject: '', clientId: '' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
-        const stream = type === 'ClientRegistered' ? 'client-web' : type.startsWith('ApiKey') ? 'apikey-key_1' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
+        const isClient = type.startsWith('Client');
+        const header = isClient ? { familyId: '', subject: '', clientId: 'web' } : type.startsWith('ApiKey') ? { familyId: '', subject: '', clientId: '' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
+        const stream = isClient ? 'client-web' : type.startsWith('ApiKey') ? 'apikey-key_1' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
         await append(store, stream, [{ type, ...header, occurredAt: iso(T0 + S), data } as LedgerEvent], { actor: 'admin', correlationId: randomUUID(), context: CTX });
       }
-      expectParsed = 2; // ClientRegistered and ApiKeyCreated: publicEventData drops secretHash and keyHash
+      expectParsed = 3; // ClientRegistered, ClientSecretRotated and ApiKeyCreated: publicEventData drops secretHash and keyHash
       for (const { event, parsed } of oddEvents()) {
         await store.append(`odd-${randomUUID()}`, [event], { expectedRevision: 'no_stream' });
         if (parsed) expectParsed++;
@@ -134,11 +139,12 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
 
     it("ClientRegistered's secret hash never leaves: publicEventData decides, and is asked", async () => {
       expect(dataIsPublicAsIs('ClientRegistered')).toBe(false);
+      expect(dataIsPublicAsIs('ClientSecretRotated')).toBe(false);
       expect(dataIsPublicAsIs('TokenRotated')).toBe(true);
       const out = new Sink();
       await exportAllNdjson(store, out);
-      const clients = out.text.trimEnd().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'ClientRegistered');
-      expect(clients).toHaveLength(2);
+      const clients = out.text.trimEnd().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'ClientRegistered' || e.type === 'ClientSecretRotated');
+      expect(clients).toHaveLength(3);
       for (const c of clients) expect(c.data).not.toHaveProperty('secretHash');
       expect(out.text).not.toContain('scrypt$');
       expect(dataIsPublicAsIs('ApiKeyCreated')).toBe(false);

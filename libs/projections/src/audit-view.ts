@@ -39,7 +39,7 @@ export const auditProjection: Projection = {
  * The same rows as `apply`, built in SQL from (a slice of) tl_events (rebuild). Field by
  * field: header fields come from metadata, '' counts as absent (`|| null`); the ip is the command's
  * context ip, else the one in the payload; occurredAt falls back to recordedAt, which JavaScript
- * sees with millisecond precision; publicEventData drops a ClientRegistered's secretHash and an ApiKeyCreated's keyHash.
+ * sees with millisecond precision; publicEventData drops the secretHash of ClientRegistered and ClientSecretRotated, and an ApiKeyCreated's keyHash.
  */
 export const auditSqlRebuild: SqlRebuild = {
   granularity: 'rows',
@@ -52,7 +52,7 @@ export const auditSqlRebuild: SqlRebuild = {
               nullif(coalesce(metadata -> 'context' ->> 'ip', data -> 'context' ->> 'ip'), ''),
               coalesce((metadata ->> 'occurredAt')::timestamptz, date_trunc('milliseconds', recorded_at)),
               case when jsonb_typeof(data) <> 'object' then data
-                   when type = 'ClientRegistered' then data - 'secretHash'
+                   when type in ('ClientRegistered', 'ClientSecretRotated') then data - 'secretHash'
                    when type = 'ApiKeyCreated' then data - 'keyHash' else data end,
               metadata
          from tl_events

@@ -62,6 +62,15 @@ export async function activeFamiliesOf(sql: SqlQueryable, subject: string, clien
   return rows.map((r) => r.family_id);
 }
 
+/** Active families of a client, oldest first (for DisableClient with revokeFamilies). */
+export async function activeFamiliesOfClient(sql: SqlQueryable, clientId: string): Promise<string[]> {
+  const rows = await sql.query<{ family_id: string }>(
+    `select family_id from rm_families where client_id = $1 and status = 'active' order by created_at asc, family_id`,
+    [clientId],
+  );
+  return rows.map((r) => r.family_id);
+}
+
 /** Families whose idle or absolute expiry has passed but whose expiry is not recorded yet. */
 export async function familiesDueForExpiry(sql: SqlQueryable, limit: number): Promise<string[]> {
   const rows = await sql.query<{ family_id: string }>(

@@ -60,6 +60,8 @@ const payload = fc.oneof(
   w(1, fc.record({ type: fc.constant('FamilyLinkedToSubject'), data: fc.record({ familyId: fc.constantFrom(...FAMILIES), clientId: fc.constant('web') }) })),
   w(1, fc.record({ type: fc.constant('ClientRegistered'), data: fc.record({ clientId: fc.constant('web'), type: fc.constant('confidential'), secretHash: fc.constant('s3cr3t-hash'), allowedScopes: fc.constant(['api:read']) }) })),
   w(1, fc.record({ type: fc.constant('ApiKeyCreated'), data: fc.record({ keyId: fc.constant('key_1'), name: fc.constant('rs'), scopes: fc.constant(['revocations:read']), keyHash: fc.constant('k3y-hash'), expiresAt: fc.constant(null) }) })),
+  w(1, fc.record({ type: fc.constant('ClientSecretRotated'), data: fc.record({ secretHash: fc.constant('s3cr3t-hash-2'), previousValidUntil: fc.oneof(iso, fc.constant(null)) }) })),
+  w(1, fc.record({ type: fc.constant('ClientDisabled'), data: fc.record({ revokeFamilies: fc.boolean() }) })),
   w(1, fc.record({ type: fc.constant('SigningKeyRotated'), data: fc.record({ kid: fc.constant('k1') }) })),
   w(1, fc.record({
     type: fc.constant('AnomalyDetected'),

@@ -41,6 +41,7 @@ export const READ_MODEL_TABLES: Readonly<Record<string, ReadModelTable>> = {
     indexes: {
       rm_families_subject: '(subject, status, created_at)',
       rm_families_expiry: `(least(idle_expires_at, absolute_expires_at)) where status = 'active'`,
+      rm_families_client_active: `(client_id, created_at) where status = 'active'`,
     },
   },
   rm_audit: {

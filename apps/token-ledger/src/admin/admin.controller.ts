@@ -1,6 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { formatScope, parseScope, type ClientState } from '@token-ledger/domain';
 import { ProblemError } from '../http/problem';
@@ -8,12 +8,22 @@ import { commandMetadata } from '../http/request-context';
 import { validateInput } from '../http/validate';
 import { IssueTokenCommand } from '../ledger/commands/issue-token.command';
 import { RegisterClientCommand } from '../ledger/commands/register-client.command';
+import { ChangeClientPolicyCommand } from '../ledger/commands/change-client-policy.command';
+import { DisableClientCommand, EnableClientCommand, type ClientStatusChange } from '../ledger/commands/disable-client.command';
+import { RotateClientSecretCommand } from '../ledger/commands/rotate-client-secret.command';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RevokeSubjectCommand } from '../ledger/commands/revoke-subject.command';
 import { GetClientQuery } from '../ledger/queries/get-client.query';
 import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { actorOf } from '../api-keys/principal';
-import { IssueFamilyRequest, RegisterClientRequest, RevokeRequest } from './admin.dto';
+import {
+  ChangeClientPolicyRequest,
+  DisableClientRequest,
+  IssueFamilyRequest,
+  RegisterClientRequest,
+  RevokeRequest,
+  RotateClientSecretRequest,
+} from './admin.dto';
 
 /** The trusted side of the API: the login service and operators (SPEC §3; each route's API-key scope, §9). */
 @ApiTags('admin')
@@ -42,6 +52,64 @@ export class AdminController {
     const client = await this.queryBus.execute(new GetClientQuery(id));
     if (!client) throw new ProblemError(404, 'Not Found', `no client ${id}`);
     return clientView(client);
+  }
+
+  @Post('clients/:id/secret')
+  @RequireScope('clients:write')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Rotate the client secret',
+    description:
+      'Generates a new secret and returns it once (never stored in plain). The replaced secret keeps authenticating for overlapSeconds (default 0). ' +
+      'Every instance uses the new secret as soon as this returns. Header x-event-position: of concurrent rotations, the highest is in force. 400 for a public client.',
+  })
+  @ApiBody({ type: RotateClientSecretRequest, required: false })
+  async rotateClientSecret(
+    @Req() request: FastifyRequest,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Record<string, unknown>> {
+    const { overlapSeconds } = validated(RotateClientSecretRequest, body ?? {});
+    const rotated = await this.commandBus.execute(new RotateClientSecretCommand(id, overlapSeconds ?? 0, commandMetadata(request, actorOf(request))));
+    reply.header('x-event-position', String(rotated.position));
+    return { ...clientView(rotated.client), secret: rotated.secret };
+  }
+
+  @Post('clients/:id/disable')
+  @RequireScope('clients:write')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Disable a client',
+    description:
+      'From now on the client gets 401 invalid_client on every OAuth endpoint and no new families. revokeFamilies: true also revokes its active ' +
+      'families (reason client_disabled); idempotent, so repeating it revokes what an interrupted call left.',
+  })
+  @ApiBody({ type: DisableClientRequest, required: false })
+  async disableClient(@Req() request: FastifyRequest, @Param('id') id: string, @Body() body: unknown): Promise<Record<string, unknown>> {
+    const { revokeFamilies } = validated(DisableClientRequest, body ?? {});
+    return statusView(await this.commandBus.execute(new DisableClientCommand(id, revokeFamilies === true, commandMetadata(request, actorOf(request)))));
+  }
+
+  @Post('clients/:id/enable')
+  @RequireScope('clients:write')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Enable a disabled client', description: 'Idempotent. Families revoked while it was disabled stay revoked.' })
+  async enableClient(@Req() request: FastifyRequest, @Param('id') id: string): Promise<Record<string, unknown>> {
+    return statusView(await this.commandBus.execute(new EnableClientCommand(id, commandMetadata(request, actorOf(request)))));
+  }
+
+  @Patch('clients/:id')
+  @RequireScope('clients:write')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Change a client\'s policy',
+    description: 'Scopes, TTLs, reuse grace, maxFamiliesPerSubject, introspectAll; absent fields keep their value. Families already issued keep the policy they were issued under.',
+  })
+  @ApiBody({ type: ChangeClientPolicyRequest })
+  async changeClient(@Req() request: FastifyRequest, @Param('id') id: string, @Body() body: unknown): Promise<Record<string, unknown>> {
+    const input = validated(ChangeClientPolicyRequest, body);
+    return clientView(await this.commandBus.execute(new ChangeClientPolicyCommand(id, { ...input }, commandMetadata(request, actorOf(request)))));
   }
 
   /** IssueToken: RFC 6749 §5.1 token response plus family_id and refresh_token_expires_in. */
@@ -113,5 +181,12 @@ function clientView(c: ClientState): Record<string, unknown> {
     refreshAbsoluteTtl: c.policy.refreshAbsoluteTtl,
     reuseGraceSeconds: c.policy.reuseGraceSeconds,
     maxFamiliesPerSubject: c.maxFamiliesPerSubject,
+    introspectAll: c.introspectAll,
+    disabled: c.disabled,
+    ...(c.previousSecretHash && c.previousSecretValidUntil > Date.now() ? { previousSecretValidUntil: new Date(c.previousSecretValidUntil).toISOString() } : {}),
   };
+}
+
+function statusView(change: ClientStatusChange): Record<string, unknown> {
+  return { ...clientView(change.client), changed: change.changed, revokedFamilies: change.revokedFamilies };
 }

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
+import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 export class RegisterClientRequest {
@@ -13,6 +13,29 @@ export class RegisterClientRequest {
   @ApiPropertyOptional() @IsOptional() @IsInt() refreshAbsoluteTtl?: number;
   @ApiPropertyOptional() @IsOptional() @IsInt() reuseGraceSeconds?: number;
   @ApiPropertyOptional() @IsOptional() @IsInt() maxFamiliesPerSubject?: number;
+  @ApiPropertyOptional({ description: 'RFC 7662 §4: may introspect every client\'s tokens (a resource server); default false: only its own' })
+  @IsOptional() @IsBoolean() introspectAll?: boolean;
+}
+
+export class RotateClientSecretRequest {
+  @ApiPropertyOptional({ description: 'seconds during which the replaced secret still authenticates (default 0: not at all)', minimum: 0, maximum: 2_592_000 })
+  @IsOptional() @IsInt() overlapSeconds?: number;
+}
+
+export class DisableClientRequest {
+  @ApiPropertyOptional({ description: 'also revoke every active family of the client (reason client_disabled); default false' })
+  @IsOptional() @IsBoolean() revokeFamilies?: boolean;
+}
+
+/** PATCH /v1/clients/{id}: absent fields keep their value; only families issued afterwards get the new policy. */
+export class ChangeClientPolicyRequest {
+  @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @IsString({ each: true }) @MaxLength(256, { each: true }) allowedScopes?: string[];
+  @ApiPropertyOptional() @IsOptional() @IsInt() accessTokenTtl?: number;
+  @ApiPropertyOptional() @IsOptional() @IsInt() refreshIdleTtl?: number;
+  @ApiPropertyOptional() @IsOptional() @IsInt() refreshAbsoluteTtl?: number;
+  @ApiPropertyOptional() @IsOptional() @IsInt() reuseGraceSeconds?: number;
+  @ApiPropertyOptional() @IsOptional() @IsInt() maxFamiliesPerSubject?: number;
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() introspectAll?: boolean;
 }
 
 export class RequestContextDto {

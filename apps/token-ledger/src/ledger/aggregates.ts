@@ -9,7 +9,7 @@ import {
   initialSubjectState,
   type ApiKeyEvent,
   type ApiKeyState,
-  type ClientRegistered,
+  type ClientEvent,
   type ClientState,
   type FamilyEvent,
   type FamilyState,
@@ -32,7 +32,7 @@ export const subjectAggregate: Aggregate<SubjectState, SubjectEvent> = {
   evolve: evolveSubject,
 };
 
-export const clientAggregate: Aggregate<ClientState, ClientRegistered> = {
+export const clientAggregate: Aggregate<ClientState, ClientEvent> = {
   streamPrefix: CLIENT_STREAM_PREFIX,
   initial: (clientId) => initialClientState(clientId),
   evolve: evolveClient,

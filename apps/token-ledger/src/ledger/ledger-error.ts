@@ -57,6 +57,7 @@ const DOMAIN_KINDS = new Map<DomainErrorCode, LedgerErrorKind>([
   ['client_exists', 'conflict'],
   ['api_key_exists', 'conflict'],
   ['api_key_not_found', 'not_found'],
+  ['client_not_found', 'not_found'],
   ['invalid_argument', 'invalid_request'],
   ['missing_subject', 'invalid_request'],
   ['subject_mismatch', 'invalid_request'],

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { LedgerSecrets } from '@token-ledger/crypto';
-import type { ClientState } from '@token-ledger/domain';
+import { acceptedSecretHashes, type ClientState } from '@token-ledger/domain';
 import { ClientRegistry } from '../ledger/client-registry';
 import { OAuthError } from './oauth-error';
 
@@ -35,17 +35,26 @@ export class ClientAuthenticator {
     const clientId = basic?.id ?? postId;
     const secret = basic?.secret ?? postSecret;
     if (!clientId) throw new OAuthError('invalid_client', 'client authentication is required');
+    // Read from the store on every request (see ClientRegistry): a disable or a rotation counts
+    // for every authentication that starts after the command returned, on every instance.
     const client = await this.clients.get(clientId);
-    if (!client) throw new OAuthError('invalid_client', 'client authentication failed');
+    if (!client || client.disabled) throw new OAuthError('invalid_client', 'client authentication failed');
     if (client.type === 'public') {
       if (secret !== undefined) throw new OAuthError('invalid_client', 'client authentication failed');
       if (!opts.allowPublic) throw new OAuthError('invalid_client', 'this endpoint requires an authenticated client');
       return client;
     }
-    if (secret === undefined || !client.secretHash || !this.secrets.verifyClientSecret(secret, client.secretHash)) {
+    if (secret === undefined || !this.secretMatches(secret, acceptedSecretHashes(client, Date.now()))) {
       throw new OAuthError('invalid_client', 'client authentication failed');
     }
     return client;
+  }
+
+  /** Every accepted hash is compared, each in constant time, with no early exit. */
+  private secretMatches(secret: string, hashes: string[]): boolean {
+    let matched = false;
+    for (const hash of hashes) matched = this.secrets.verifyClientSecret(secret, hash) || matched;
+    return matched;
   }
 }
 

@@ -85,14 +85,14 @@ export class OAuthController {
     return {};
   }
 
-  /** RFC 7662. The caller must be an authenticated (confidential) client. */
+  /** RFC 7662. The caller must be an authenticated (confidential) client; it sees its own tokens only (§4), or all with introspectAll. */
   @Post('introspect')
   @HttpCode(200)
   async introspect(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Introspection> {
     const form = formBody(request, body, TokenActionRequest);
-    await this.clientAuth.authenticate(request, form, { allowPublic: false });
+    const client = await this.clientAuth.authenticate(request, form, { allowPublic: false });
     const resolved = await this.queryBus.execute(new ResolveTokenQuery(form.token, form.token_type_hint));
-    return introspection(resolved, Date.now());
+    return introspection(resolved, Date.now(), client);
   }
 }
 

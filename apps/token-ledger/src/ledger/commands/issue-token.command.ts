@@ -24,6 +24,7 @@ import { LedgerError } from '../ledger-error';
 import { activeFamiliesOf } from '@token-ledger/projections';
 import { FAMILY_REPOSITORY, LEDGER_CONFIG, READ_MODELS, SUBJECT_REPOSITORY, type ReadModels } from '../tokens';
 import { RevokeFamilyCommand } from './revoke-family.command';
+import { CLIENT_DISABLED_REASON } from './disable-client.command';
 
 export interface IssuedTokens {
   familyId: string;
@@ -71,6 +72,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
   async execute({ input, meta }: IssueTokenCommand): Promise<IssuedTokens> {
     const client = await this.clients.get(input.clientId);
     if (!client) throw new LedgerError('invalid_request', `client ${input.clientId} is not registered`, { title: 'Unknown client' });
+    if (client.disabled) throw disabledClient(client.clientId);
     if (!isSubset(input.scope, client.allowedScopes)) {
       throw new LedgerError('invalid_scope', 'scope exceeds the scopes allowed for this client', { title: 'Invalid scope', members: { error: 'invalid_scope' } });
     }
@@ -104,6 +106,12 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
           ).events,
           result: undefined,
         }));
+        // A disable committed before this append is seen by this read (positions follow commit
+        // order), and its family sweep may have missed this family: revoke it here instead.
+        if ((await this.clients.get(client.clientId))?.disabled !== false) {
+          await this.commandBus.execute(new RevokeFamilyCommand(familyId, CLIENT_DISABLED_REASON, meta));
+          throw disabledClient(client.clientId);
+        }
         const minted = await this.minter.mint(state, state.scope, now);
         const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, familyId, client.maxFamiliesPerSubject, meta);
         return {
@@ -139,4 +147,8 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
     }
     return revoked;
   }
+}
+
+function disabledClient(clientId: string): LedgerError {
+  return new LedgerError('invalid_request', `client ${clientId} is disabled`, { title: 'Client disabled' });
 }

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { LedgerSecrets } from '@token-ledger/crypto';
-import { decideClient, normaliseClientRegistration, type ClientRegistered, type ClientState } from '@token-ledger/domain';
+import { decideClient, normaliseClientRegistration, type ClientEvent, type ClientState } from '@token-ledger/domain';
 import type { LedgerConfig } from '../../config/ledger-config';
 import type { AggregateRepository } from '../aggregate-repository';
 import type { CommandMetadata } from '@token-ledger/envelope';
@@ -26,7 +26,7 @@ export class RegisterClientCommand extends Command<RegisteredClient> {
 @CommandHandler(RegisterClientCommand)
 export class RegisterClientHandler implements ICommandHandler<RegisterClientCommand, RegisteredClient> {
   constructor(
-    @Inject(CLIENT_REPOSITORY) private readonly repo: AggregateRepository<ClientState, ClientRegistered>,
+    @Inject(CLIENT_REPOSITORY) private readonly repo: AggregateRepository<ClientState, ClientEvent>,
     @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
   ) {}

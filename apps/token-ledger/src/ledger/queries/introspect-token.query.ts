@@ -60,8 +60,18 @@ export class ResolveTokenHandler implements IQueryHandler<ResolveTokenQuery, Res
   }
 }
 
-/** RFC 7662 answer for a resolved token at `now`. */
-export function introspection(resolved: ResolvedToken, now: number): Introspection {
+/** Who asks: RFC 7662 §4 — a client sees only its own tokens, unless it holds the right to see all. */
+export interface IntrospectionViewer {
+  clientId: string;
+  introspectAll: boolean;
+}
+
+/**
+ * RFC 7662 answer for a resolved token at `now`, as `viewer` may see it: another client's token is
+ * `{active: false}` (§4: the server may decide not to tell), indistinguishable from an unknown one.
+ */
+export function introspection(resolved: ResolvedToken, now: number, viewer: IntrospectionViewer): Introspection {
+  if (resolved.kind !== 'unknown' && !viewer.introspectAll && resolved.state.clientId !== viewer.clientId) return { active: false };
   if (resolved.kind === 'refresh') {
     const { state, generation } = resolved;
     if (generation !== state.generation || !familyIsActiveAt(state, now)) return { active: false };
