@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Module } from '@nestjs/common';
+import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
 import { AdminAuthGuard } from '../../apps/token-ledger/src/admin/admin-auth.guard';
 import { LedgerExceptionFilter } from '../../apps/token-ledger/src/http/exception.filter';
 import { EVENT_STORE, LEDGER_CONFIG } from '../../apps/token-ledger/src/ledger/tokens';
@@ -18,6 +19,8 @@ export async function startRevocationsApp(ledger: Ledger, options: RevocationsOp
       { provide: LEDGER_CONFIG, useValue: ledger.runtime.config },
       { provide: EVENT_STORE, useValue: ledger.store },
       { provide: REVOCATIONS_OPTIONS, useValue: options },
+      { provide: KeyRing, useValue: ledger.runtime.keyRing },
+      { provide: LedgerSecrets, useValue: ledger.runtime.secrets },
       AdminAuthGuard,
       RevocationsService,
     ],

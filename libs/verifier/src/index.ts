@@ -4,3 +4,4 @@ export * from './revocation-set';
 export * from './feeds';
 export * from './verifier';
 export * from './verifier.guard';
+export * from './signed-records';
