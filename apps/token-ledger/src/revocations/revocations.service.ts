@@ -23,6 +23,8 @@ export interface RevocationsOptions {
   kafkaBrokers?: string[] | null;
   /** Overrides config.revocationHeartbeatMs (tests). */
   heartbeatMs?: number;
+  /** Margin over the max access-token TTL for the hub's start and the SSE replay clamp; default 60 s. */
+  replayMarginSeconds?: number;
   /** Period of the tombstone sweep on revocations.v1; default 10 s. */
   tombstoneSweepMs?: number;
   onError?: (error: unknown, component: string) => void;
@@ -77,7 +79,7 @@ export class RevocationsService implements OnModuleDestroy {
     const ttl = this.config.maxAccessTokenTtlSeconds;
     const onError = (component: string) => (error: unknown) => this.options.onError?.(error, component);
     const source = new InProcessEventSource(store, {
-      after: () => positionBefore(store, new Date(Date.now() - (ttl + 60) * 1000)),
+      after: () => positionBefore(store, new Date(Date.now() - (ttl + this.marginSeconds) * 1000)),
       onPosition: (p) => this.hub.advance(p),
       onError: onError('revocation hub feed'),
     });
@@ -133,11 +135,15 @@ export class RevocationsService implements OnModuleDestroy {
   replayFloor(): Promise<number> {
     const now = Date.now();
     if (!this.floor || now - this.floor.at > 10_000) {
-      const position = positionBefore(this.store, new Date(now - (this.config.maxAccessTokenTtlSeconds + 60) * 1000));
+      const position = positionBefore(this.store, new Date(now - (this.config.maxAccessTokenTtlSeconds + this.marginSeconds) * 1000));
       position.catch(() => (this.floor = undefined));
       this.floor = { at: now, position };
     }
     return this.floor.position;
+  }
+
+  private get marginSeconds(): number {
+    return this.options.replayMarginSeconds ?? 60;
   }
 
   /** Period of the signed heartbeats (SSE and Kafka). */
