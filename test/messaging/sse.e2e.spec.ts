@@ -123,13 +123,17 @@ describe('SSE Last-Event-ID clamp', () => {
     const recent = await client.issue({ subject: 'clamp-new', clientId: 'clamp-app', scope: 'api:read' });
     await client.admin('POST', `/v1/families/${recent.family_id}/revoke`, { reason: 'logout' });
 
-    const messages: SseMessage[] = [];
-    const controller = new AbortController();
-    const done = readSse(`${sse.baseUrl}/v1/revocations/stream`, { authorization: `Bearer ${ADMIN_TOKEN}`, 'last-event-id': '0' }, { onMessage: (m) => messages.push(m) }, controller.signal).catch(() => undefined);
-    await eventually(() => messages.some((m) => m.event === 'ready'), 'ready');
-    controller.abort();
-    await done;
-    const families = messages.filter((m) => m.event === 'revocation').map((m) => JSON.parse(Buffer.from(m.data.split('.')[1], 'base64url').toString()).familyId);
-    expect(families).toEqual([recent.family_id]);
+    // 20 clients reconnecting at once with a far-back id: each gets the clamped replay, nothing older.
+    const replay = async () => {
+      const messages: SseMessage[] = [];
+      const controller = new AbortController();
+      const done = readSse(`${sse.baseUrl}/v1/revocations/stream`, { authorization: `Bearer ${ADMIN_TOKEN}`, 'last-event-id': '0' }, { onMessage: (m) => messages.push(m) }, controller.signal).catch(() => undefined);
+      await eventually(() => messages.some((m) => m.event === 'ready'), 'ready');
+      controller.abort();
+      await done;
+      return messages.filter((m) => m.event === 'revocation').map((m) => JSON.parse(Buffer.from(m.data.split('.')[1], 'base64url').toString()).familyId);
+    };
+    const all = await Promise.all(Array.from({ length: 20 }, replay));
+    for (const families of all) expect(families).toEqual([recent.family_id]);
   });
 });
