@@ -28,13 +28,15 @@ export class FeedHeartbeat {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => {
+    // One tick at a time (a slow broker must not pile them up); stop() waits for the one running.
+    const beat = () => {
       this.ticking ??= this.tick()
         .catch((error) => this.opts.onError?.(error))
         .finally(() => (this.ticking = undefined));
-    }, this.opts.intervalMs);
+    };
+    this.timer = setInterval(beat, this.opts.intervalMs);
     this.timer.unref();
-    void this.tick().catch((error) => this.opts.onError?.(error));
+    beat();
   }
 
   async stop(): Promise<void> {
