@@ -46,7 +46,8 @@ export async function readTopicTimes(brokers: string[], admin: Admin, groupId: s
             const event = JSON.parse(m.value.toString('utf8')) as { familyId?: string };
             if (event.familyId && !times.relayed.has(event.familyId)) times.relayed.set(event.familyId, ts);
           } else {
-            const record = JSON.parse(m.value.toString('utf8')) as { familyId?: string; jti?: string };
+            // A signed record (JWS): its payload, unverified (timing only); heartbeats have no familyId.
+            const record = decodeJwsPayload(m.value.toString('utf8')) as { familyId?: string; jti?: string };
             if (record.familyId && !record.jti && !times.propagated.has(record.familyId)) times.propagated.set(record.familyId, ts);
           }
         }
@@ -66,4 +67,10 @@ export async function readTopicTimes(brokers: string[], admin: Admin, groupId: s
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
   return times;
+}
+
+/** The payload of a JWS compact serialization, not verified. */
+function decodeJwsPayload(jws: string): unknown {
+  const payload = jws.split('.')[1];
+  return payload ? JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) : {};
 }

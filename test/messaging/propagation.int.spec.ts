@@ -10,11 +10,13 @@ import {
   RevocationPropagator,
   toKafkaMessage,
   type RevocationRecord,
+  type SignedRevocation,
   type TopicNames,
 } from '@token-ledger/messaging';
 import { toPublicEvent } from '@token-ledger/envelope';
+import { compactVerify, createLocalJWKSet } from 'jose';
 import { describeWithBackend } from '../backends';
-import { collect, deleteTopics, eventually, familyEvent, kafkaClient, openTempStore, runId, testTopics } from './support';
+import { collect, deleteTopics, eventually, familyEvent, feedCrypto, kafkaClient, openTempStore, runId, testTopics } from './support';
 
 jest.setTimeout(60_000);
 
@@ -36,11 +38,17 @@ function revocationEvents() {
 describe('RevocationPropagator in-process (no Kafka)', () => {
   it('turns every revoking event into a record on the hub, once', async () => {
     const { store, close } = await openTempStore();
+    const crypto = await feedCrypto(store);
+    const opts = { maxAccessTokenTtlSeconds: 3600, signer: crypto.signer, subjectHash: crypto.subjectHash };
     const hub = new RevocationHub();
+    const signed: SignedRevocation[] = [];
     const got: RevocationRecord[] = [];
-    hub.subscribe((r) => got.push(...r));
+    hub.subscribe((r) => {
+      signed.push(...r);
+      got.push(...r.map((s) => s.record));
+    });
     const source = new InProcessEventSource(store, { name: 'test-inproc' });
-    const propagator = new RevocationPropagator(source, [hub], { maxAccessTokenTtlSeconds: 3600 });
+    const propagator = new RevocationPropagator(source, [hub], opts);
     try {
       await propagator.start();
       for (const e of revocationEvents()) await store.append(`family-${(e.metadata as any).familyId}`, [e], { expectedRevision: 'any' });
@@ -53,9 +61,20 @@ describe('RevocationPropagator in-process (no Kafka)', () => {
       ]);
       expect(Date.parse(got[3].accessTokensValidUntil) - Date.parse(got[3].revokedAt)).toBe(HOUR);
       expect(hub.active()).toHaveLength(4);
+      // Each record is signed by the ring's active key, typ revocation+jwt, with the subject hashed.
+      const jwks = createLocalJWKSet(crypto.keyRing.jwks());
+      for (const { record, jws } of signed) {
+        const { payload, protectedHeader } = await compactVerify(jws, jwks);
+        expect(protectedHeader).toEqual({ alg: 'ES256', kid: crypto.keyRing.activeKid, typ: 'revocation+jwt' });
+        expect(JSON.parse(Buffer.from(payload).toString())).toEqual(record);
+        expect(jws).not.toContain(Buffer.from('"alice"').toString('base64url').slice(0, 6));
+      }
+      expect(got[0].subjectHash).toBe(crypto.secrets.subjectHash('alice'));
+      expect(got[0].subjectHash).not.toBe(got[1].subjectHash);
+      expect(JSON.stringify(got)).not.toMatch(/alice|bob|carol|dave/);
       // Restart from the checkpoint: nothing is delivered twice.
       await propagator.stop();
-      const again = new RevocationPropagator(new InProcessEventSource(store, { name: 'test-inproc' }), [hub], { maxAccessTokenTtlSeconds: 3600 });
+      const again = new RevocationPropagator(new InProcessEventSource(store, { name: 'test-inproc' }), [hub], opts);
       await again.start();
       const late = familyEvent('TokenFamilyRevoked', 'fam_e', 'erin', { reason: 'admin', revokedAt: iso(Date.now()), accessTokensValidUntil: iso(Date.now() + 1000) });
       await store.append('family-fam_e', [late], { expectedRevision: 'any' });
@@ -94,14 +113,15 @@ describeWithBackend('kafka', 'RevocationPropagator over Kafka (real broker)', (b
 
   it('events.v1 → revocations.v1 (compaction keys) and the hub; duplicate deliveries are harmless', async () => {
     const { store, close } = await openTempStore();
+    const crypto = await feedCrypto(store);
     const relay = new KafkaRelay(kafka, store, { topics, name: `relay-${run}` });
     const hub = new RevocationHub();
-    const hubRecords: RevocationRecord[] = [];
+    const hubRecords: SignedRevocation[] = [];
     hub.subscribe((r) => hubRecords.push(...r));
     const propagator = new RevocationPropagator(
       new KafkaEventSource(kafka, { topic: topics.events, groupId: `tl-test.revocations.${run}` }),
       [new KafkaRevocationSink(producer, topics.revocations), hub],
-      { maxAccessTokenTtlSeconds: 3600 },
+      { maxAccessTokenTtlSeconds: 3600, signer: crypto.signer, subjectHash: crypto.subjectHash },
     );
     const out = await collect(kafka, topics.revocations);
     try {
@@ -119,8 +139,15 @@ describeWithBackend('kafka', 'RevocationPropagator over Kafka (real broker)', (b
       await new Promise((r) => setTimeout(r, 300));
       expect(out.messages.map((m) => m.key).sort()).toEqual(['fam_a', 'fam_b', 'fam_c:jti-1', 'fam_d', 'fam_z']);
       expect(out.messages.find((m) => m.key === 'fam_b')!.value).toEqual(
-        expect.objectContaining({ familyId: 'fam_b', subject: 'bob', reason: 'reuse_detected', revokedAt: expect.any(String), accessTokensValidUntil: expect.any(String) }),
+        expect.objectContaining({ familyId: 'fam_b', subjectHash: crypto.subjectHash('bob'), reason: 'reuse_detected', revokedAt: expect.any(String), accessTokensValidUntil: expect.any(String) }),
       );
+      // On the topic: JWS values that verify against the ring's JWKS, kid and typ in the header.
+      const jwks = createLocalJWKSet(crypto.keyRing.jwks());
+      for (const m of out.messages) {
+        expect(m.jose).toEqual({ alg: 'ES256', kid: crypto.keyRing.activeKid, typ: 'revocation+jwt' });
+        await expect(compactVerify(m.raw!, jwks)).resolves.toBeDefined();
+        expect(m.value).not.toHaveProperty('subject');
+      }
       expect(hubRecords).toHaveLength(5);
     } finally {
       await propagator.stop();

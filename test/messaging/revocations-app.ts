@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Module } from '@nestjs/common';
-import { LedgerSecrets } from '@token-ledger/crypto';
+import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
 import { ApiKeyGuard } from '../../apps/token-ledger/src/api-keys/api-key.guard';
 import { AggregateRepository } from '../../apps/token-ledger/src/ledger/aggregate-repository';
 import { apiKeyAggregate } from '../../apps/token-ledger/src/ledger/aggregates';
@@ -23,6 +23,7 @@ export async function startRevocationsApp(ledger: Ledger, options: RevocationsOp
       { provide: LEDGER_CONFIG, useValue: ledger.runtime.config },
       { provide: EVENT_STORE, useValue: ledger.store },
       { provide: REVOCATIONS_OPTIONS, useValue: options },
+      { provide: KeyRing, useValue: ledger.runtime.keyRing },
       { provide: LedgerSecrets, useValue: ledger.runtime.secrets },
       { provide: LedgerMetrics, useValue: ledger.runtime.metrics },
       { provide: API_KEY_REPOSITORY, useValue: new AggregateRepository(ledger.store, apiKeyAggregate) },

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { Kafka, logLevel, type Admin, type Consumer, type logCreator } from 'kafkajs';
 import { openEventStore, sqlBacked, type EventStore, type NewEvent, type OpenedStore, type SqlBackedStore } from '@token-ledger/event-store';
 import type { TopicNames } from '@token-ledger/messaging';
+import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
 
 export const quietLogCreator: logCreator =
   () =>
@@ -67,7 +68,12 @@ export async function appendMany(store: EventStore, count: number, subjects = 5)
 
 export interface Collected {
   key: string;
+  /** JSON values parsed; a JWS (signed revocation records) decoded to its payload, unverified: see `raw`. */
   value: any;
+  /** The value as sent (null: a tombstone). */
+  raw: string | null;
+  /** The JOSE protected header when the value is a JWS. */
+  jose?: Record<string, unknown>;
   headers: Record<string, string>;
   partition: number;
 }
@@ -82,7 +88,11 @@ export async function collect(kafka: Kafka, topic: string): Promise<{ messages: 
     eachMessage: async ({ message, partition }) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-      messages.push({ key: message.key?.toString() ?? '', value: JSON.parse(message.value!.toString()), headers, partition });
+      const raw = message.value ? message.value.toString() : null;
+      const jws = raw !== null && /^[\w-]+\.[\w-]*\.[\w-]+$/.test(raw) ? raw.split('.') : undefined;
+      const value = raw === null ? null : jws ? JSON.parse(Buffer.from(jws[1], 'base64url').toString()) : JSON.parse(raw);
+      const jose = jws ? JSON.parse(Buffer.from(jws[0], 'base64url').toString()) : undefined;
+      messages.push({ key: message.key?.toString() ?? '', value, raw, jose, headers, partition });
     },
   });
   return { messages, consumer, stop: () => consumer.disconnect() };
@@ -100,4 +110,11 @@ export async function deleteTopics(admin: Admin, topics: string[]): Promise<void
   const existing = new Set(await admin.listTopics());
   const mine = topics.filter((t) => existing.has(t));
   if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 10_000 }).catch(() => undefined);
+}
+
+/** A key ring and subject hash on a store's kv, as the ledger would sign its revocation feed with. */
+export async function feedCrypto(store: OpenedStore): Promise<{ keyRing: KeyRing; secrets: LedgerSecrets; signer: KeyRing; subjectHash: (s: string) => string }> {
+  const keyRing = await KeyRing.open(store.kv, { alg: 'ES256', issuer: 'http://tl-test', maxAccessTokenTtlSeconds: 3600, reloadIntervalMs: 0 });
+  const secrets = await LedgerSecrets.open(store.kv);
+  return { keyRing, secrets, signer: keyRing, subjectHash: (s) => secrets.subjectHash(s) };
 }

@@ -51,7 +51,7 @@ describeWithBackend('kafka', 'revoke → resource-server verifier rejects (Kafka
 
   beforeAll(async () => {
     ledger = await startLedger();
-    side = await startRevocationsApp(ledger, { kafkaBrokers: brokers.split(','), topics, partitions: 3, groupId: `tl-test.revocations.${run}`, relayName: `relay-${run}` });
+    side = await startRevocationsApp(ledger, { kafkaBrokers: brokers.split(','), topics, partitions: 3, groupId: `tl-test.revocations.${run}`, relayName: `relay-${run}`, heartbeatMs: 300 });
     client = new LedgerClient(ledger.baseUrl);
     rsApp = await client.registerClient({ clientId: 'rs-app' });
     admin = kafkaClient(brokers).admin();
@@ -109,12 +109,13 @@ describeWithBackend('kafka', 'revoke → resource-server verifier rejects (Kafka
   it('feed down: fail-closed rejects after maxStalenessMs, fail-open accepts marked stale', async () => {
     const fam = await client.issue({ subject: 'rs-dave', clientId: 'rs-app', scope: 'api:read' });
     // An SSE endpoint that stops answering: a side app we close.
-    const extra = await startRevocationsApp(ledger, { kafkaBrokers: null });
+    const extra = await startRevocationsApp(ledger, { kafkaBrokers: null, heartbeatMs: 300 });
     const closed = sseVerifier('closed', `${extra.baseUrl}/v1/revocations/stream`);
     const open = sseVerifier('open', `${extra.baseUrl}/v1/revocations/stream`);
     await Promise.all([closed.ready, open.ready]);
     expect((await closed.verify(fam.access_token)).stale).toBe(false);
     await extra.close();
+    // No signed heartbeat for longer than maxStalenessMs (1 s) + one heartbeat interval.
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await rejection(closed, fam.access_token)).toBe('feed_unavailable');
     expect((await open.verify(fam.access_token)).stale).toBe(true);

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   calculateJwkThumbprint,
+  CompactSign,
   exportJWK,
   generateKeyPair,
   importJWK,
@@ -214,6 +215,19 @@ export class KeyRing {
       sid: claims.sid,
     };
     return new SignJWT(payload).setProtectedHeader({ alg: active.entry.alg, kid: active.entry.kid, typ: 'at+jwt' }).sign(active.privateKey);
+  }
+
+  /**
+   * A JWS compact serialization of `payload` (JSON) with the active key, header `{alg, kid, typ}`:
+   * signed feeds (the revocation records and heartbeats of SPEC §4) that resource servers verify
+   * against the same JWKS as access tokens. `typ` names what the payload is, so a record can never
+   * pass for an access token (typ at+jwt) or the reverse.
+   */
+  async signJws(typ: string, payload: object): Promise<string> {
+    const { active } = this.state;
+    return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: active.entry.alg, kid: active.entry.kid, typ })
+      .sign(active.privateKey);
   }
 
   /** Throws on anything invalid. `now` in epoch milliseconds. */

@@ -392,3 +392,14 @@ describe('KeyRing', () => {
     await expect(openRing(kv, { maxAccessTokenTtlSeconds: 0 })).rejects.toThrow(/maxAccessTokenTtlSeconds/);
   });
 });
+
+describe('KeyRing.signJws (signed feeds)', () => {
+  it('signs a JSON payload with the active key, header {alg, kid, typ}; it verifies against the JWKS and never as an access token', async () => {
+    const ring = await openRing(new MemoryKeyValueStore());
+    const jws = await ring.signJws('revocation+jwt', { familyId: 'fam_1', accessTokensValidUntil: '2030-01-01T00:00:00.000Z' });
+    expect(decodeProtectedHeader(jws)).toEqual({ alg: 'ES256', kid: ring.activeKid, typ: 'revocation+jwt' });
+    const { payload } = await jwtVerify(jws, createLocalJWKSet(ring.jwks()), { typ: 'revocation+jwt' });
+    expect(payload).toEqual({ familyId: 'fam_1', accessTokensValidUntil: '2030-01-01T00:00:00.000Z' });
+    await expect(ring.verifyAccessToken(jws)).rejects.toThrow();
+  });
+});

@@ -25,6 +25,7 @@ const INFO_TOKEN_HASH = 'token-ledger/refresh-token-hash/v1';
 const INFO_TOKEN_DERIVE = 'token-ledger/refresh-token-successor/v1';
 const INFO_CLIENT_PEPPER = 'token-ledger/client-secret-pepper/v1';
 const INFO_API_KEY_HASH = 'token-ledger/api-key-hash/v1';
+const INFO_SUBJECT_HASH = 'token-ledger/revocation-subject-hash/v1';
 const HKDF_SALT = Buffer.from('token-ledger', 'utf8');
 const SUCCESSOR_LABEL = Buffer.from('successor', 'utf8');
 const ZERO = Buffer.alloc(1);
@@ -41,6 +42,7 @@ export class LedgerSecrets {
     private readonly deriveKey: Buffer,
     private readonly pepper: Buffer,
     private readonly apiKeyKey: Buffer,
+    private readonly subjectKey: Buffer,
   ) {
     this.tokenSecrets = {
       hash: (secret) => createHmac('sha256', this.hashKey).update(secret).digest('base64url'),
@@ -67,7 +69,7 @@ export class LedgerSecrets {
       await kv.put<StoredMasterSecret>(MASTER_SECRET_KEY, { ...stored, secret: sealJson(master.toString('base64url'), opts.kek, SEAL) });
     }
     const sub = (info: string) => Buffer.from(hkdfSync('sha256', master, HKDF_SALT, info, 32));
-    return new LedgerSecrets(sub(INFO_TOKEN_HASH), sub(INFO_TOKEN_DERIVE), sub(INFO_CLIENT_PEPPER), sub(INFO_API_KEY_HASH));
+    return new LedgerSecrets(sub(INFO_TOKEN_HASH), sub(INFO_TOKEN_DERIVE), sub(INFO_CLIENT_PEPPER), sub(INFO_API_KEY_HASH), sub(INFO_SUBJECT_HASH));
   }
 
   /** Peppered hash of a client secret; only this is stored. */
@@ -100,6 +102,15 @@ export class LedgerSecrets {
     const sameLength = expected.length === stored.length;
     const equal = timingSafeEqual(expected, sameLength ? stored : expected);
     return sameLength && equal;
+  }
+
+  /**
+   * Keyed hash of a subject for published records (the revocation feed, SPEC §4): stable across
+   * nodes and restarts, so consumers can correlate records of one subject, but the subject itself
+   * is never on the topic, and without the ledger's secret a guessed subject cannot be confirmed.
+   */
+  subjectHash(subject: string): string {
+    return createHmac('sha256', this.subjectKey).update(subject, 'utf8').digest('base64url');
   }
 
   randomSecret(bytes = 32): Buffer {

@@ -117,3 +117,17 @@ describe('LedgerSecrets', () => {
     expect(a.verifyApiKeySecret('key_1', secret, undefined as unknown as string)).toBe(false);
   });
 });
+
+describe('LedgerSecrets.subjectHash', () => {
+  it('is keyed (per store), stable across opens, distinct per subject, and not the token hash', async () => {
+    const kv = new MemoryKeyValueStore();
+    const a = await LedgerSecrets.open(kv, {});
+    const b = await LedgerSecrets.open(kv, {});
+    const other = await LedgerSecrets.open(new MemoryKeyValueStore(), {});
+    expect(a.subjectHash('alice')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(b.subjectHash('alice')).toBe(a.subjectHash('alice'));
+    expect(a.subjectHash('bob')).not.toBe(a.subjectHash('alice'));
+    expect(other.subjectHash('alice')).not.toBe(a.subjectHash('alice'));
+    expect(a.subjectHash('alice')).not.toBe(a.tokenSecrets.hash(Buffer.from('alice')));
+  });
+});

@@ -6,3 +6,6 @@ export * from './kafka-relay';
 export * from './event-source';
 export * from './revocations';
 export * from './bootstrap';
+export * from './revocation-record';
+export * from './feed-heartbeat';
+export * from './revocation-tombstones';

@@ -5,3 +5,4 @@ export * from './feeds';
 export * from './kafka-security';
 export * from './verifier';
 export * from './verifier.guard';
+export * from './signed-records';

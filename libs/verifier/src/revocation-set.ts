@@ -1,7 +1,10 @@
-/** Revocation record as published on revocations.v1 and the SSE stream (see @token-ledger/messaging). */
+/**
+ * Revocation record as published on revocations.v1 and the SSE stream (the payload of the signed
+ * value, see @token-ledger/messaging): `subjectHash` is a keyed hash, never the subject.
+ */
 export interface RevocationEntry {
   familyId: string;
-  subject?: string;
+  subjectHash?: string;
   reason?: string;
   revokedAt: string;
   accessTokensValidUntil: string;

@@ -1,7 +1,8 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { KafkaRevocationFeed, SseRevocationFeed, type RevocationFeed } from './feeds';
+import { KafkaRevocationFeed, SseRevocationFeed, type RetryOptions, type RevocationFeed } from './feeds';
 import type { KafkaSecurity } from './kafka-security';
 import { RevocationSet } from './revocation-set';
+import { JwksUnavailableError, SignedRecordVerifier, type FeedStats, type VerifiedValue } from './signed-records';
 
 export interface VerifierOptions {
   issuer: string;
@@ -10,8 +11,9 @@ export interface VerifierOptions {
   /** sse.token: this resource server's own ledger API key with the scope revocations:read (nothing more). */
   revocations: { kafka: { brokers: string[]; topic?: string; clientId?: string; security?: KafkaSecurity } } | { sse: { url: string; token: string } };
   /**
-   * What verify() does when the revocation feed is not current (not ready yet, or no contact for
-   * more than maxStalenessMs):
+   * What verify() does when the revocation feed is not current (not ready yet, or no valid signed
+   * heartbeat for more than maxStalenessMs — the ledger sends one every LEDGER_REVOCATION_HEARTBEAT_MS,
+   * default 2 s, while its relay, propagator or hub feed keeps up; choose maxStalenessMs well above it):
    * - 'closed': reject every token (`feed_unavailable`) — no revoked token is ever accepted, at
    *   the price of an outage while the feed is down.
    * - 'open': accept tokens that pass signature and claims and are not in the (stale) set, marked
@@ -23,8 +25,14 @@ export interface VerifierOptions {
   failOpenMaxMs?: number;
   /** jose remote JWKS: min time between refetches on an unknown kid (key rotation). Default 30 s. */
   jwksCooldownMs?: number;
-  /** Seconds of clock skew accepted on exp/nbf/iat. Default 5. */
+  /**
+   * Seconds of clock skew accepted on exp/nbf/iat, and on a heartbeat's `at`: a heartbeat counts as
+   * contact at min(now, at + tolerance), so a replayed old heartbeat cannot make a feed look fresh.
+   * Default 5.
+   */
   clockToleranceSec?: number;
+  /** Backoff of the feed's start and reconnects (default 250 ms doubling to 5 s, unlimited attempts). */
+  retry?: RetryOptions;
 }
 
 export type VerifyErrorCode = 'invalid_token' | 'token_revoked' | 'feed_unavailable';
@@ -46,11 +54,16 @@ export interface VerifiedToken {
 }
 
 export interface Verifier {
-  /** Resolves once the revocation set is bootstrapped (compacted topic read to its end / SSE ready). */
+  /**
+   * Resolves once the revocation set is bootstrapped (compacted topic read to its end / SSE ready)
+   * and a valid signed heartbeat has been seen. Rejects only after `retry.maxAttempts` failed starts.
+   */
   readonly ready: Promise<void>;
   verify(token: string): Promise<VerifiedToken>;
-  /** ms since the feed last proved current (Infinity before ready). */
+  /** ms since the last valid signed heartbeat (Infinity before ready). */
   feedAgeMs(): number;
+  /** What the feed delivered: records, heartbeats, and values ignored as unsigned, badly signed or unknown. */
+  feedStats(): FeedStats;
   readonly revocations: RevocationSet;
   close(): Promise<void>;
 }
@@ -63,23 +76,68 @@ export interface Verifier {
 export function createVerifier(options: VerifierOptions): Verifier {
   const jwks = createRemoteJWKSet(new URL(options.jwksUri), { cooldownDuration: options.jwksCooldownMs ?? 30_000, cacheMaxAge: 10 * 60_000 });
   const set = new RevocationSet();
+  const records = new SignedRecordVerifier(jwks);
+  const retry = options.retry;
   const feed: RevocationFeed =
     'kafka' in options.revocations
-      ? new KafkaRevocationFeed({ brokers: options.revocations.kafka.brokers, topic: options.revocations.kafka.topic ?? 'token-ledger.revocations.v1', clientId: options.revocations.kafka.clientId, security: options.revocations.kafka.security })
-      : new SseRevocationFeed({ url: options.revocations.sse.url, token: options.revocations.sse.token, heartbeatMs: Math.max(100, Math.min(5_000, Math.floor(options.maxStalenessMs / 4))) });
+      ? new KafkaRevocationFeed({
+          brokers: options.revocations.kafka.brokers,
+          topic: options.revocations.kafka.topic ?? 'token-ledger.revocations.v1',
+          clientId: options.revocations.kafka.clientId,
+          security: options.revocations.kafka.security,
+          retry,
+        })
+      : new SseRevocationFeed({ url: options.revocations.sse.url, token: options.revocations.sse.token, heartbeatMs: Math.max(100, Math.min(5_000, Math.floor(options.maxStalenessMs / 4))), retry });
+  const toleranceMs = (options.clockToleranceSec ?? 5) * 1000;
+  let closed = false;
   let isReady = false;
-  const startedAt = Date.now();
-  const ready = feed.start((entry) => set.add(entry)).then(() => {
-    isReady = true;
+  let bootstrapped = false;
+  /** Epoch ms the last valid heartbeat proves the feed current at. */
+  let lastContact = 0;
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    resolveReady = resolve;
+    feed.start(onValue).then(() => {
+      bootstrapped = true;
+      markReady();
+    }, reject);
   });
   ready.catch(() => undefined);
+  function markReady(): void {
+    if (isReady || !bootstrapped || lastContact === 0) return;
+    isReady = true;
+    resolveReady();
+  }
+  /** A value the JWKS cannot be fetched for waits (in order) rather than being dropped. */
+  async function verifyValue(value: string | null, key?: string): Promise<VerifiedValue> {
+    let delay = 250;
+    for (;;) {
+      try {
+        return await records.verify(value, key);
+      } catch (error) {
+        if (!(error instanceof JwksUnavailableError) || closed) throw error;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(5_000, delay * 2);
+      }
+    }
+  }
+  async function onValue(value: string | null, key?: string): Promise<void> {
+    const verified = await verifyValue(value, key);
+    if (verified.kind === 'record') set.add(verified.entry);
+    else if (verified.kind === 'heartbeat') {
+      lastContact = Math.max(lastContact, Math.min(Date.now(), Date.parse(verified.heartbeat.at) + toleranceMs));
+      markReady();
+    }
+  }
+  const startedAt = Date.now();
   const failOpenMaxMs = options.failOpenMaxMs ?? 5 * 60_000;
-  const feedAgeMs = () => (isReady ? Date.now() - feed.lastContact : Infinity);
+  const feedAgeMs = () => (isReady ? Date.now() - lastContact : Infinity);
 
   return {
     ready,
     revocations: set,
     feedAgeMs,
+    feedStats: () => structuredClone(records.stats),
     async verify(token: string): Promise<VerifiedToken> {
       let payload: VerifiedToken['payload'];
       try {
@@ -108,6 +166,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (revoked) throw new VerifyError('token_revoked', revoked === 'family_revoked' ? 'the token family is revoked' : 'the token is revoked');
       return { payload, stale };
     },
-    close: () => feed.close(),
+    close: () => {
+      closed = true;
+      return feed.close();
+    },
   };
 }

@@ -34,6 +34,8 @@ export interface LedgerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Upper bound for access-token lifetimes, so retired keys stay published long enough. */
   maxAccessTokenTtlSeconds: number;
+  /** LEDGER_REVOCATION_HEARTBEAT_MS: period of the signed heartbeat on the revocation feed (default 2000). */
+  revocationHeartbeatMs?: number;
   anomaly: {
     /** LEDGER_ANOMALY_ENGINE=off leaves detection to another process (or nobody). */
     enabled: boolean;
@@ -127,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const signingAlg = oneOf('LEDGER_SIGNING_ALG', ALGS, 'ES256');
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const maxAccessTokenTtlSeconds = int('LEDGER_MAX_ACCESS_TOKEN_TTL', 3600, 1, 86400);
+  const revocationHeartbeatMs = int('LEDGER_REVOCATION_HEARTBEAT_MS', 2000, 100, 60_000);
   const anomaly = parseAnomaly(env, oneOf('LEDGER_ANOMALY_ENGINE', ['on', 'off'] as const, 'on') === 'on', problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -149,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     kek: env.LEDGER_KEK || undefined,
     logLevel,
     maxAccessTokenTtlSeconds,
+    revocationHeartbeatMs,
     anomaly,
   };
 }

@@ -3,7 +3,8 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EventStore } from '@token-ledger/event-store';
 import { toPublicEvent } from '@token-ledger/envelope';
-import { toRevocationRecord, type RevocationRecord } from '@token-ledger/messaging';
+import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
+import { signRevocations, toRevocationRecord, type RevocationRecord, type SignedRevocation } from '@token-ledger/messaging';
 import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { principalOf } from '../api-keys/principal';
 import { ApiKeyRegistry } from '../ledger/api-key-registry';
@@ -19,11 +20,17 @@ const REPLAY_PAGE = 1000;
  * `GET /v1/revocations/stream` (SPEC §3): Server-Sent Events for resource servers that do not read
  * Kafka. Needs an API key with revocations:read (what resource servers get), or admin.
  *
- * - Each revocation is `event: revocation`, `id: <store position>`, `data: <RevocationRecord JSON>`.
+ * - Each revocation is `event: revocation`, `id: <store position>`, `data: <JWS>`: the
+ *   RevocationRecord signed with the ledger's active key (typ `revocation+jwt`, as on Kafka).
  * - Without Last-Event-ID the stream opens with every revocation still relevant
  *   (accessTokensValidUntil in the future); with `Last-Event-ID: <position>` (header, or
- *   `?lastEventId=`) it replays from the event store after that position instead. Either way one
- *   `event: ready` follows (data `{position}`), then live records.
+ *   `?lastEventId=`) it replays from the event store after that position instead — clamped to the
+ *   last position recorded before now − max access-token TTL − 1 min (positionBefore): an older id
+ *   cannot make the server scan the whole store, and records before the clamp have expired anyway.
+ *   Either way one `event: ready` follows (data `{position}`), then live records.
+ * - `event: heartbeat`, `data: <JWS>` (typ `revocation-heartbeat+jwt`, payload `{position, at}`)
+ *   every LEDGER_REVOCATION_HEARTBEAT_MS while the hub's feed keeps up with the store: verifiers
+ *   measure staleness from the last valid one.
  * - Keep-alive every `?heartbeatMs=` (default 5000, 100–60000): a comment plus `id:` of the hub's
  *   position, so a reconnect after a quiet period does not replay much.
  */
@@ -38,6 +45,8 @@ export class RevocationsController {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
     private readonly keys: ApiKeyRegistry,
+    @Inject(KeyRing) private readonly keyRing: KeyRing,
+    @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
   ) {}
 
   @Get('stream')
@@ -60,16 +69,16 @@ export class RevocationsController {
 
     let closed = false;
     let sent = lastEventId ?? 0;
-    const queued: RevocationRecord[] = [];
+    const queued: SignedRevocation[] = [];
     let live = false;
     const write = (chunk: string) => {
       if (closed) return;
       raw.write(chunk);
       if (raw.writableLength > MAX_BUFFERED_BYTES) raw.destroy();
     };
-    const send = (r: RevocationRecord) => {
+    const send = ({ record: r, jws }: SignedRevocation) => {
       if (r.position <= sent && lastEventId !== undefined) return;
-      write(`event: revocation\nid: ${r.position}\ndata: ${JSON.stringify(r)}\n\n`);
+      write(`event: revocation\nid: ${r.position}\ndata: ${jws}\n\n`);
       sent = Math.max(sent, r.position);
     };
     // Subscribe before reading history, so nothing falls between the replay and live delivery.
@@ -78,7 +87,9 @@ export class RevocationsController {
         queued.push(...records);
         return;
       }
-      for (const r of records) if (r.position > sent) send(r);
+      for (const r of records) if (r.record.position > sent) send(r);
+    }, (jws) => {
+      if (live) write(`event: heartbeat\ndata: ${jws}\n\n`);
     });
     // A stream outlives its authentication: the key is checked again at every keep-alive, so a
     // revoked or expired key loses the stream within one heartbeat (and a reconnect gets 401).
@@ -109,15 +120,17 @@ export class RevocationsController {
 
     try {
       if (lastEventId !== undefined) {
-        const ttl = { maxAccessTokenTtlSeconds: this.config.maxAccessTokenTtlSeconds };
-        let after = lastEventId;
+        const mapping = { maxAccessTokenTtlSeconds: this.config.maxAccessTokenTtlSeconds, subjectHash: (s: string) => this.secrets.subjectHash(s) };
+        let after = Math.max(lastEventId, await this.service.replayFloor());
         for (;;) {
           const page = await this.store.readAll({ after, maxCount: REPLAY_PAGE });
           if (page.length === 0 || closed) break;
+          const records: RevocationRecord[] = [];
           for (const recorded of page) {
-            const r = toRevocationRecord(toPublicEvent(recorded), ttl);
-            if (r) send(r);
+            const r = toRevocationRecord(toPublicEvent(recorded), mapping);
+            if (r) records.push(r);
           }
+          for (const r of await signRevocations(this.keyRing, records)) send(r);
           after = page[page.length - 1].position;
           sent = Math.max(sent, after);
         }
@@ -125,9 +138,10 @@ export class RevocationsController {
         for (const r of hub.active()) send(r);
         sent = Math.max(sent, hub.position);
       }
-      for (const r of queued.splice(0)) if (r.position > sent) send(r);
+      for (const r of queued.splice(0)) if (r.record.position > sent) send(r);
       live = true;
       write(`event: ready\ndata: ${JSON.stringify({ position: sent })}\n\n`);
+      if (hub.lastHeartbeat) write(`event: heartbeat\ndata: ${hub.lastHeartbeat}\n\n`);
     } catch (error) {
       cleanup();
       raw.destroy(error as Error);

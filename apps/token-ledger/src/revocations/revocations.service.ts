@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/common';
 import type { Admin } from 'kafkajs';
 import { placeConsumer, sqlBacked, SupervisedThread, type OpenedStore, type StoreConsumer } from '@token-ledger/event-store';
-import { DEFAULT_TOPICS, ensureTopics, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type TopicNames } from '@token-ledger/messaging';
+import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
+import { DEFAULT_TOPICS, ensureTopics, FeedHeartbeat, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type TopicNames } from '@token-ledger/messaging';
 import { createKafka } from '../config/kafka-client';
 import type { LedgerConfig } from '../config/ledger-config';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
@@ -21,6 +22,12 @@ export interface RevocationsOptions {
   partitions?: number;
   /** Overrides config.kafkaBrokers (tests); `null` forces in-process. */
   kafkaBrokers?: string[] | null;
+  /** Overrides config.revocationHeartbeatMs (tests). */
+  heartbeatMs?: number;
+  /** Margin over the max access-token TTL for the hub's start and the SSE replay clamp; default 60 s. */
+  replayMarginSeconds?: number;
+  /** Period of the tombstone sweep on revocations.v1; default 10 s. */
+  tombstoneSweepMs?: number;
   onError?: (error: unknown, component: string) => void;
 }
 
@@ -29,16 +36,21 @@ export interface RevocationsOptions {
  * - always: an in-process feed (store subscription) → RevocationHub, which the SSE endpoint streams.
  *   It starts at the last position older than max access-token TTL + 1 min, so the hub's "active"
  *   set holds every revocation that can still matter; no checkpoint (rebuilt on every start).
+ *   Records are signed (KeyRing.signJws, typ revocation+jwt) once, with subjects hashed; a signed
+ *   heartbeat goes to the SSE connections while the hub feed keeps up with the store.
  * - with Kafka: the KafkaPipeline — the relay (store → events.v1, checkpointed in msg_checkpoints)
  *   and the propagator (consumer group `token-ledger-revocations` on events.v1 → revocations.v1) —
  *   in a worker thread of its own where the store allows it (PostgreSQL; placeConsumer), so the
  *   API's load does not delay what resource servers and the anomaly engine see; inline elsewhere.
+ *   It signs with a KeyRing of its own on the same kv, heartbeats on the topic and tombstones
+ *   records whose accessTokensValidUntil has passed.
  */
 @Injectable()
 export class RevocationsService implements OnModuleDestroy {
   readonly hub = new RevocationHub();
   private readonly streams = new Set<{ destroy(): void }>();
   private hubFeed?: RevocationPropagator;
+  private hubHeartbeat?: FeedHeartbeat;
   private kafka?: StoreConsumer;
   private admin?: Admin;
   readonly topics: TopicNames;
@@ -46,6 +58,8 @@ export class RevocationsService implements OnModuleDestroy {
   constructor(
     @Inject(LEDGER_CONFIG) private readonly config: LedgerConfig,
     @Inject(EVENT_STORE) private readonly store: OpenedStore,
+    @Inject(KeyRing) private readonly keyRing: KeyRing,
+    @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
     @Optional() @Inject(REVOCATIONS_OPTIONS) private readonly options: RevocationsOptions = {},
   ) {
     this.options = options ?? {};
@@ -66,12 +80,23 @@ export class RevocationsService implements OnModuleDestroy {
     const ttl = this.config.maxAccessTokenTtlSeconds;
     const onError = (component: string) => (error: unknown) => this.options.onError?.(error, component);
     const source = new InProcessEventSource(store, {
-      after: () => positionBefore(store, new Date(Date.now() - (ttl + 60) * 1000)),
+      after: () => positionBefore(store, new Date(Date.now() - (ttl + this.marginSeconds) * 1000)),
       onPosition: (p) => this.hub.advance(p),
       onError: onError('revocation hub feed'),
     });
-    this.hubFeed = new RevocationPropagator(source, [this.hub], { maxAccessTokenTtlSeconds: ttl });
+    const subjectHash = (subject: string) => this.secrets.subjectHash(subject);
+    this.hubFeed = new RevocationPropagator(source, [this.hub], { maxAccessTokenTtlSeconds: ttl, subjectHash, signer: this.keyRing });
     await this.hubFeed.start();
+    const heartbeatMs = this.heartbeatMs;
+    this.hubHeartbeat = new FeedHeartbeat({
+      intervalMs: heartbeatMs,
+      signer: this.keyRing,
+      head: () => store.headPosition(),
+      caughtUpTo: async (position) => this.hub.position >= position,
+      publish: (jws) => this.hub.heartbeat(jws),
+      onError: onError('revocation hub heartbeat'),
+    });
+    this.hubHeartbeat.start();
 
     const brokers = this.brokers;
     if (!brokers) return;
@@ -87,16 +112,46 @@ export class RevocationsService implements OnModuleDestroy {
       relayName: this.options.relayName,
       groupId: this.options.groupId,
       maxAccessTokenTtlSeconds: ttl,
+      heartbeatMs,
+      tombstoneSweepMs: this.options.tombstoneSweepMs,
+      crypto: { signingAlg: this.config.signingAlg, kek: this.config.kek, issuer: this.config.issuer },
     };
+    const feedCrypto = { signer: this.keyRing, subjectHash };
     this.kafka = placeConsumer<StoreConsumer>(store, {
       thread: (location) =>
         new SupervisedThread<KafkaThreadMessage>('kafka', path.join(__dirname, 'kafka-pipeline.worker'), { location, settings } satisfies KafkaThreadData, {
           message: (m) => this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
           error: (error) => this.options.onError?.(error, 'kafka thread'),
         }),
-      inline: () => new KafkaPipeline(store, settings, (error, component) => this.options.onError?.(error, component)),
+      inline: () => new KafkaPipeline(store, settings, feedCrypto, (error, component) => this.options.onError?.(error, component)),
     });
     await this.kafka.start();
+  }
+
+  private floor?: { at: number; position: Promise<number> };
+
+  /**
+   * Where an SSE replay starts at the earliest (Last-Event-ID clamp): the last position recorded
+   * before now − max access-token TTL − 1 min. Cached for 10 s: a burst of reconnects costs one
+   * binary search (positionBefore), not one each.
+   */
+  replayFloor(): Promise<number> {
+    const now = Date.now();
+    if (!this.floor || now - this.floor.at > 10_000) {
+      const position = positionBefore(this.store, new Date(now - (this.config.maxAccessTokenTtlSeconds + this.marginSeconds) * 1000));
+      position.catch(() => (this.floor = undefined));
+      this.floor = { at: now, position };
+    }
+    return this.floor.position;
+  }
+
+  private get marginSeconds(): number {
+    return this.options.replayMarginSeconds ?? 60;
+  }
+
+  /** Period of the signed heartbeats (SSE and Kafka). */
+  get heartbeatMs(): number {
+    return this.options.heartbeatMs ?? this.config.revocationHeartbeatMs ?? 2_000;
   }
 
   /** Open SSE responses, ended when the app shuts down (else the HTTP server waits for them). */
@@ -124,6 +179,12 @@ export class RevocationsService implements OnModuleDestroy {
   async stop(): Promise<void> {
     await this.kafka?.stop();
     await this.admin?.disconnect().catch(() => undefined);
+    await this.hubHeartbeat?.stop();
+    await this.hubFeed?.stop();
+  }
+
+  /** Stops the in-process hub feed only (tests: a stalled feed must make SSE verifiers stale). */
+  async stopHubFeed(): Promise<void> {
     await this.hubFeed?.stop();
   }
 }
