@@ -4,6 +4,7 @@ export * from './commands';
 export * from './family-state';
 export * from './token-secrets';
 export * from './errors';
+export * from './limits';
 export * from './crc32';
 export * from './constant-time';
 export * from './refresh-token';
