@@ -92,4 +92,33 @@ describe('malformed input', () => {
     expect((await api.admin('POST', '/v1/families/fam_nope/revoke', { reason: 'Not A Reason!' })).status).toBe(400);
     expect((await api.admin('GET', '/v1/clients/nope')).status).toBe(404);
   });
+
+  it.each([
+    ['a context.ip that is not an address', { context: { ip: 'not-an-ip' } }, 'context.ip must be an IPv4 or IPv6 address'],
+    ['a context.ip with a port', { context: { ip: '203.0.113.7:443' } }, 'context.ip must be an IPv4 or IPv6 address'],
+    ['a user agent over 512 characters', { context: { userAgent: 'u'.repeat(513) } }, 'context.userAgent'],
+    ['a device id over 128 characters', { context: { deviceId: 'd'.repeat(129) } }, 'context.deviceId'],
+    ['a subject over 256 characters', { subject: 's'.repeat(257) }, 'subject'],
+    ['more than 32 audiences', { audience: Array.from({ length: 33 }, (_, i) => `https://api${i}.example`) }, 'audience'],
+  ])('POST /v1/families with %s is a 400 problem naming the field, and nothing is stored', async (_name, over, field) => {
+    const res = await api.admin('POST', '/v1/families', { subject: 'mallory', clientId: 'fuzz', scope: 'api:read', ...over });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body.errors.some((e: string) => e.startsWith(field))).toBe(true);
+    expect((await api.admin('GET', '/v1/subjects/mallory/families')).body.items ?? []).toEqual([]);
+  });
+
+  it('IPv4 and IPv6 context addresses are accepted and recorded', async () => {
+    for (const ip of ['203.0.113.7', '2001:db8::7', '::ffff:192.0.2.1']) {
+      const issued = await api.issue({ subject: 'ipv', clientId: 'fuzz', scope: 'api:read', context: { ip, userAgent: 'u'.repeat(512), deviceId: 'd'.repeat(128) } });
+      const [event] = await ledger.store.readStream(`family-${issued.family_id}`);
+      expect((event.data as { context: { ip: string } }).context.ip).toBe(ip);
+    }
+  });
+
+  it('a subject over 256 characters in a path is refused (the router: 414), never stored', async () => {
+    const res = await api.admin('POST', `/v1/subjects/${'s'.repeat(257)}/revoke`, { reason: 'admin' });
+    expect(res.status).toBe(414);
+    expect(await ledger.store.readStream(`subject-${'s'.repeat(257)}`).catch(() => [])).toEqual([]);
+  });
 });

@@ -25,6 +25,8 @@ import { RevokeFamilyHandler } from './ledger/commands/revoke-family.command';
 import { RevokeSubjectHandler } from './ledger/commands/revoke-subject.command';
 import { RotateTokenHandler } from './ledger/commands/rotate-token.command';
 import { ExpireIdleHandler } from './ledger/commands/expire-idle.command';
+import { RecordRejectionsHandler } from './ledger/commands/record-rejections.command';
+import { RejectionRecorder } from './ledger/rejection-recorder';
 import { GetClientHandler } from './ledger/queries/get-client.query';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
@@ -103,6 +105,8 @@ export class AppModule {
         RevokeSubjectHandler,
         RevokeAccessTokenHandler,
         ExpireIdleHandler,
+        RecordRejectionsHandler,
+        RejectionRecorder,
         ExpirySweeper,
         FamilyTimelineHandler,
         RevocationsService,

@@ -8,6 +8,8 @@ export interface Finding {
   /** The family id, subject or IP address the finding is about. */
   scopeKey: string;
   evidence: Record<string, unknown>;
+  /** Report it, never act on it (a storm made by forged tokens: they must not revoke anyone). */
+  alertOnly?: boolean;
 }
 
 /** A finding with the rule's configured severity and action, tied to the event that triggered it. */

@@ -3,6 +3,7 @@ import { anomalyIdOf, type Detection, type Finding } from './detection';
 import type { GeoPoint } from './geo';
 import { observe, type Observation } from './observation';
 import { deviceChange } from './rules/device-change';
+import { failedRefreshStorm } from './rules/failed-refresh-storm';
 import { geoMismatch } from './rules/geo-mismatch';
 import { impossibleTravel } from './rules/impossible-travel';
 import { reuseDetected } from './rules/reuse-detected';
@@ -31,7 +32,7 @@ export function stateKeysOf(o: Observation): string[] {
   if (o.kind === 'other') return [];
   const keys = [familyKey(o.familyId)];
   if (o.subject) keys.push(subjectKey(o.subject));
-  if (o.kind === 'failure' && o.ip) keys.push(ipKey(o.ip));
+  if (o.kind === 'failure') keys.push(...o.sources.map((s) => ipKey(s.ip)));
   return keys;
 }
 
@@ -45,7 +46,7 @@ export function step(o: Observation, states: StateMap, ctx: RuleContext): Detect
   const findings: Array<Finding | undefined> = [];
   stepFamily(o, states, ctx, findings);
   if (o.subject) stepSubject(o, states, ctx, findings);
-  if (o.kind === 'failure' && o.ip) stepIp(o, states, ctx, findings);
+  if (o.kind === 'failure') stepIp(o, states, ctx, findings);
   return findings.filter((f): f is Finding => f !== undefined).map((f) => detectionOf(f, o, ctx.rules));
 }
 
@@ -101,31 +102,36 @@ function stepSubject(o: Observation, states: StateMap, ctx: RuleContext, finding
   }
   const storm = ctx.rules.failed_refresh_storm;
   if (o.kind === 'failure' && storm.enabled && storm.perSubject.enabled) {
-    const w = windowRule('failed_refresh_storm', 'subject', o.subject, { marks: track.failures, firedAt: track.stormFiredAt }, o, storm.perSubject);
-    track.failures = w.marks;
-    track.stormFiredAt = w.firedAt;
+    const w = failedRefreshStorm('subject', o.subject, track, o, storm.perSubject, o.weight);
+    Object.assign(track, w.window);
     findings.push(w.finding);
   }
   states.set(key, track);
 }
 
+/** Per address: an aggregated RefreshRejected counts each of its named addresses by its own count. */
 function stepIp(o: Observation, states: StateMap, ctx: RuleContext, findings: Array<Finding | undefined>): void {
   const storm = ctx.rules.failed_refresh_storm;
-  if (!storm.enabled || !storm.perIp.enabled || !o.ip) return;
-  const key = ipKey(o.ip);
-  const previous = (states.get(key) as IpTrack | null | undefined) ?? { kind: 'ip', failures: [] };
-  const w = windowRule('failed_refresh_storm', 'ip', o.ip, { marks: previous.failures, firedAt: previous.stormFiredAt }, o, storm.perIp);
-  states.set(key, { kind: 'ip', failures: w.marks, stormFiredAt: w.firedAt });
-  findings.push(w.finding);
+  if (!storm.enabled || !storm.perIp.enabled) return;
+  for (const source of o.sources) {
+    const key = ipKey(source.ip);
+    const previous = (states.get(key) as IpTrack | null | undefined) ?? { kind: 'ip', failures: [] };
+    const w = failedRefreshStorm('ip', source.ip, previous, { ...o, ip: source.ip }, storm.perIp, source.count);
+    states.set(key, { kind: 'ip', ...w.window });
+    findings.push(w.finding);
+  }
 }
 
 function detectionOf(finding: Finding, o: Observation, rules: RulesConfig): Detection {
   const rule = rules[finding.rule];
+  const { alertOnly, ...found } = finding;
+  const withheld = alertOnly === true && rule.action !== 'alert';
   return {
-    ...finding,
+    ...found,
+    ...(withheld ? { evidence: { ...found.evidence, actionWithheld: rule.action } } : {}),
     anomalyId: anomalyIdOf(finding.rule, finding.scope, finding.scopeKey, o.eventId),
     severity: rule.severity,
-    action: rule.action,
+    action: withheld ? 'alert' : rule.action,
     familyId: o.familyId,
     subject: o.subject,
     clientId: o.clientId,

@@ -95,6 +95,73 @@ describe('anomaly engine (rules without geolocation)', () => {
     });
   });
 
+  describe('failed_refresh_storm with a revoke action: forgeries alone never revoke (SPEC §2 rule 4)', () => {
+    const ctx: RuleContext = {
+      rules: parseRulesConfig({
+        rules: { failed_refresh_storm: { action: 'revoke_subject', perSubject: { max: 3, windowSeconds: 60 }, perIp: { max: 4, windowSeconds: 60 } } },
+      }),
+      locate: () => undefined,
+    };
+
+    it('a flood of forgeries fires alert-only, per subject and per IP, and says which action it withheld', async () => {
+      const s = new EventScript();
+      const events = [s.issued('fam_a'), ...Array.from({ length: 20 }, () => s.advance(1).rejected('fam_a', { ip: '198.51.100.7' }))];
+      const found = await run(events, ctx);
+      expect(found.map((d) => [d.scope, d.action])).toEqual([
+        ['subject', 'alert'],
+        ['ip', 'alert'],
+      ]);
+      expect(found[0].evidence).toMatchObject({ count: 4, realFailures: 0, actionWithheld: 'revoke_subject' });
+    });
+
+    it('real tokens failing (expired, revoked) do revoke, also after a forgery storm within its quiet window', async () => {
+      const s = new EventScript();
+      const real = [s.issued('fam_a'), ...[1, 2, 3, 4].map(() => s.advance(1).refused('fam_a', 'expired'))];
+      expect((await run(real, ctx)).map((d) => [d.scope, d.action])).toEqual([['subject', 'revoke_subject']]);
+
+      const t = new EventScript();
+      const mixed = [t.issued('fam_b'), ...[1, 2, 3, 4].map(() => t.advance(1).rejected('fam_b'))];
+      mixed.push(...[1, 2, 3].map(() => t.advance(1).refused('fam_b', 'revoked')), t.advance(1).refused('fam_b', 'expired'));
+      const found = await run(mixed, ctx);
+      expect(found.map((d) => [d.scope, d.action, d.evidence.realFailures])).toEqual([
+        ['subject', 'alert', 0],
+        ['subject', 'revoke_subject', 4],
+      ]);
+    });
+
+    it('an aggregated record counts by its count, and each named address by its own', async () => {
+      const s = new EventScript();
+      const found = await run(
+        [
+          s.issued('fam_a'),
+          s.advance(10).tallied('fam_a', 500, [
+            { ip: '198.51.100.7', count: 450 },
+            { ip: '203.0.113.9', count: 3 },
+          ]),
+        ],
+        ctx,
+      );
+      expect(found.map((d) => [d.scope, d.scopeKey, d.action, d.evidence.count])).toEqual([
+        ['subject', 'user-1', 'alert', 500],
+        ['ip', '198.51.100.7', 'alert', 450],
+      ]);
+      // Aggregated refusals of real tokens are real failures.
+      const t = new EventScript();
+      const real = await run([t.issued('fam_b'), t.advance(10).tallied('fam_b', 9, [{ ip: '192.0.2.4', count: 9 }], 'revoked')], ctx);
+      expect(real.map((d) => [d.scope, d.action])).toEqual([
+        ['subject', 'revoke_subject'],
+        ['ip', 'revoke_subject'],
+      ]);
+    });
+
+    it('a redelivered aggregated record is not counted twice', async () => {
+      const s = new EventScript();
+      const store = new MemoryStateStore();
+      const e = s.advance(1).tallied('fam_a', 3, [{ ip: '198.51.100.7', count: 3 }]);
+      expect(await run([s.issued('fam_a'), e, e], ctx, store)).toEqual([]);
+    });
+  });
+
   describe('device_change', () => {
     const chrome = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36';
     it('fires when the device id changes within a family', async () => {

@@ -21,12 +21,34 @@ export interface Observation {
   kind: 'use' | 'failure' | 'end' | 'other';
   /** A use that was a refresh (counts towards refresh_burst). */
   refresh: boolean;
+  /** How many refusals a failure stands for: an aggregated RefreshRejected's `count`, else 1. */
+  weight: number;
+  /**
+   * A failure that is a forged token (RefreshRejected bad_secret): anyone who knows a family id can
+   * cause these, so they count towards storms but never make one revoke (SPEC §2 rule 4).
+   */
+  forged: boolean;
+  /** A failure's addresses with their counts (an aggregated record names several; else `ip`). */
+  sources: Array<{ ip: string; count: number }>;
   data: Record<string, unknown>;
 }
 
 const USES = new Set(['TokenFamilyIssued', 'TokenRotated', 'TokenRotationReplayed']);
 const FAILURES = new Set(['RefreshRejected', 'TokenReuseDetected']);
 const ENDS = new Set(['TokenFamilyRevoked', 'TokenFamilyExpired']);
+
+/** Bounds what one event can add to the IP windows, whatever its payload claims. */
+const MAX_SOURCES = 64;
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+
+function sourcesOf(data: Record<string, unknown>, ip: string | undefined, weight: number): Observation['sources'] {
+  if (!Array.isArray(data.sources)) return ip ? [{ ip, count: weight }] : [];
+  return data.sources
+    .filter((s): s is { ip: string; count: number } => typeof s?.ip === 'string' && s.ip.length > 0 && isCount(s?.count))
+    .slice(0, MAX_SOURCES)
+    .map((s) => ({ ip: s.ip, count: Math.min(s.count, weight) }));
+}
 
 export function observe(event: PublicEvent): Observation {
   const data = (event.data ?? {}) as Record<string, unknown>;
@@ -42,6 +64,9 @@ export function observe(event: PublicEvent): Observation {
         : ENDS.has(event.type)
           ? 'end'
           : 'other';
+  const ip = str(context.ip);
+  const failure = kind === 'failure';
+  const weight = failure && event.type === 'RefreshRejected' && isCount(data.count) ? data.count : 1;
   return {
     eventId: event.eventId,
     position: event.position,
@@ -50,12 +75,15 @@ export function observe(event: PublicEvent): Observation {
     subject: event.subject,
     clientId: event.clientId,
     at: Number.isNaN(at) ? 0 : at,
-    ip: str(context.ip),
+    ip,
     userAgent: str(context.userAgent),
     deviceId: str(context.deviceId),
     correlationId: str(event.metadata?.correlationId),
     kind,
     refresh: event.type === 'TokenRotated' || event.type === 'TokenRotationReplayed',
+    weight,
+    forged: failure && event.type === 'RefreshRejected' && data.reason === 'bad_secret',
+    sources: failure ? sourcesOf(data, ip, weight) : [],
     data,
   };
 }

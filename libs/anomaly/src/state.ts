@@ -4,8 +4,11 @@
  * restart resumes every sliding window where it was.
  */
 
-/** A counted event in a sliding window: [occurredAt ms, store position]. */
-export type Mark = [at: number, position: number];
+/**
+ * A counted event in a sliding window: [occurredAt ms, store position], and how many it counts for
+ * when that is not 1 (an aggregated RefreshRejected stands for `count` refusals).
+ */
+export type Mark = [at: number, position: number] | [at: number, position: number, weight: number];
 
 /** Where a family was used from (the located part is absent for private or unknown addresses). */
 export interface UseSite {
@@ -32,20 +35,26 @@ export interface FamilyTrack {
   burstFiredAt?: number;
 }
 
-export interface SubjectTrack {
+/** A subject's or an address's failed_refresh_storm window: all failures, and those of real tokens alone. */
+export interface StormWindow {
+  failures: Mark[];
+  /** Failures that were not forgeries (expired, revoked, reused, another client's or wrong-scope tokens). */
+  realFailures?: Mark[];
+  stormFiredAt?: number;
+  /** The last storm was reported alert-only: forgeries made it, real failures alone did not pass max. */
+  stormAlertOnly?: boolean;
+}
+
+export interface SubjectTrack extends StormWindow {
   kind: 'subject';
   pos: number;
   refreshes: Mark[];
-  failures: Mark[];
   burstFiredAt?: number;
-  stormFiredAt?: number;
 }
 
 /** Events of one IP come from many subjects (Kafka partitions), so they are deduplicated by position. */
-export interface IpTrack {
+export interface IpTrack extends StormWindow {
   kind: 'ip';
-  failures: Mark[];
-  stormFiredAt?: number;
 }
 
 export type KeyState = FamilyTrack | SubjectTrack | IpTrack;

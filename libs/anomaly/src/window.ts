@@ -1,9 +1,15 @@
 import type { Mark } from './state';
 
+/** How many events a mark counts for. */
+export function weightOf(mark: Mark): number {
+  return mark[2] ?? 1;
+}
+
 /**
- * Adds `mark` to a sliding window and answers how many marks fall in the window that ends at it.
- * Marks stay sorted by time, a position already present is not counted twice, and only the newest
- * `max + 1` marks inside the window are kept — enough to know "more than max", bounded per key.
+ * Adds `mark` to a sliding window and answers how many events (marks by weight) fall in the window
+ * that ends at it. Marks stay sorted by time, a position already present is not counted twice, and
+ * only the newest marks inside the window that together count `max + 1` are kept — enough to know
+ * "more than max", bounded per key (at most max + 1 marks).
  */
 export function slide(
   marks: readonly Mark[],
@@ -15,13 +21,15 @@ export function slide(
   const next = [...marks, mark].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const newest = next[next.length - 1][0];
   const inWindow = next.filter((m) => m[0] > newest - windowSeconds * 1000);
-  const kept = inWindow.slice(-(max + 1));
+  let from = inWindow.length;
+  for (let sum = 0; from > 0 && sum < max + 1; ) sum += weightOf(inWindow[--from]);
+  const kept = inWindow.slice(from);
   return { marks: kept, count: countIn(kept, mark[0], windowSeconds), duplicate: false };
 }
 
-/** Marks in (at - window, at]. */
-function countIn(marks: readonly Mark[], at: number, windowSeconds: number): number {
-  return marks.filter((m) => m[0] <= at && m[0] > at - windowSeconds * 1000).length;
+/** Events (marks by weight) in (at - window, at]. */
+export function countIn(marks: readonly Mark[], at: number, windowSeconds: number): number {
+  return marks.filter((m) => m[0] <= at && m[0] > at - windowSeconds * 1000).reduce((n, m) => n + weightOf(m), 0);
 }
 
 /** A rule that fired at `firedAt` stays quiet for one window, so a sustained burst is one anomaly. */

@@ -35,3 +35,25 @@ describe('sliding window', () => {
     expect(quiet(s(10), s(70), 60)).toBe(false);
   });
 });
+
+describe('sliding window with weighted marks (aggregated refusals)', () => {
+  const s = (n: number) => n * 1000;
+
+  it('counts a mark by its weight and keeps only the marks needed to know "more than max"', () => {
+    let r = slide([], [s(1), 1], 10, 60);
+    r = slide(r.marks, [s(2), 2, 500], 10, 60);
+    // It alone passes max: older marks are not needed (and no longer counted: "more than max" is all it tells).
+    expect(r.marks).toEqual([[s(2), 2, 500]]);
+    expect(r.count).toBe(500);
+    r = slide(r.marks, [s(70), 3], 10, 60);
+    expect(r.count).toBe(1);
+  });
+
+  it('keeps at most max + 1 marks, and a heavy mark is not counted twice', () => {
+    let r = slide([], [s(1), 1, 3], 10, 60);
+    for (let i = 2; i < 30; i++) r = slide(r.marks, [s(i), i], 10, 60);
+    expect(r.marks.length).toBeLessThanOrEqual(11);
+    const again = slide([[s(1), 1, 3]], [s(1), 1, 3], 10, 60);
+    expect(again).toMatchObject({ duplicate: true, count: 3 });
+  });
+});

@@ -1,5 +1,6 @@
 import type { FamilyEvent, FamilyPolicy, RequestContext, RevocationReason, SubjectEvent } from './events';
 import type { FamilyState } from './family-state';
+import type { RejectionTally, UnrecordedRejection } from './rejection-tally';
 
 /** Commands on one token family. `now` is always passed in: the domain has no clock. */
 export type FamilyCommand =
@@ -38,6 +39,8 @@ export type FamilyCommand =
       now: number;
     }
   | { type: 'ExpireIdle'; familyId: string; now: number }
+  /** Records refusals that were tallied (see rejection-tally.ts): one RefreshRejected per tally. */
+  | { type: 'RecordRejections'; familyId: string; tallies: RejectionTally[]; now: number }
   | { type: 'RevokeAccessToken'; familyId: string; jti: string; expiresAt: number; now: number };
 
 /** Result of RotateToken beyond its events. */
@@ -63,6 +66,11 @@ export interface FamilyDecision {
   events: FamilyEvent[];
   /** Present for RotateToken only. */
   rotation?: RotationOutcome;
+  /**
+   * A rejected RotateToken within the interval of the family's last recorded refusal: nothing is
+   * appended, and the caller tallies this to record it later (RecordRejections).
+   */
+  unrecorded?: UnrecordedRejection;
 }
 
 export type SubjectCommand =

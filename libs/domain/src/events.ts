@@ -100,13 +100,35 @@ export interface TokenFamilyExpired extends EventHeader {
   data: { reason: 'idle' | 'absolute'; expiredAt: string };
 }
 
+/**
+ * A refused refresh of an existing family. The first refusal after a quiet interval is recorded as it
+ * happens; the ones that follow within REJECTION_RECORD_INTERVAL_MS are tallied by the app and
+ * recorded together, one RefreshRejected per reason per interval (rejection-tally.ts), so a flood
+ * of forged tokens aimed at a family costs its stream at most about one append per interval.
+ */
 export interface RefreshRejected extends EventHeader {
   type: 'RefreshRejected';
   data: {
     reason: RejectionReason;
+    /** The (last) generation presented. */
     presentedGeneration: number;
+    /** The (last) refusal's context. */
     context?: RequestContext;
+    /** Aggregated record only: how many refusals it stands for (absent = 1) ... */
+    count?: number;
+    /** ... between these instants (ISO-8601) ... */
+    from?: string;
+    to?: string;
+    /** ... from these addresses (at most MAX_REJECTION_SOURCES, most frequent first) ... */
+    sources?: RejectionSource[];
+    /** ... plus this many whose address was unknown or beyond the named ones. */
+    otherSources?: number;
   };
+}
+
+export interface RejectionSource {
+  ip: string;
+  count: number;
 }
 
 export interface AccessTokenRevoked extends EventHeader {

@@ -2,6 +2,7 @@ import { validateFamilyPolicy } from './client-policy';
 import type { FamilyCommand, FamilyDecision, RotationOutcome } from './commands';
 import { constantTimeEqual } from './constant-time';
 import { DomainError } from './errors';
+import { assertRequestContext, assertSubject } from './limits';
 import type {
   AccessTokenRevoked,
   EventHeader,
@@ -15,6 +16,7 @@ import type {
 } from './events';
 import type { FamilyState } from './family-state';
 import { isFamilyId, REFRESH_TOKEN_SECRET_BYTES } from './refresh-token';
+import { isWithinRejectionInterval, type RejectionTally } from './rejection-tally';
 import { isSubset, normaliseScope } from './scope';
 import { fromIso, toIso } from './time';
 import type { TokenSecrets } from './token-secrets';
@@ -117,6 +119,8 @@ export function decideFamily(command: FamilyCommand, state: FamilyState, secrets
       return expire(command, state);
     case 'RevokeAccessToken':
       return revokeAccessToken(command, state);
+    case 'RecordRejections':
+      return recordRejections(command, state);
     default: {
       const never: never = command;
       throw new DomainError('invalid_argument', `unknown command ${(never as { type: string }).type}`);
@@ -140,7 +144,8 @@ function issue(cmd: Cmd<'IssueToken'>, state: FamilyState, secrets: TokenSecrets
     throw new DomainError('family_exists', `family ${cmd.familyId} already exists`);
   }
   if (!isFamilyId(cmd.familyId)) throw new DomainError('invalid_argument', 'not a family id');
-  if (typeof cmd.subject !== 'string' || cmd.subject === '') throw new DomainError('invalid_argument', 'subject is required');
+  assertSubject(cmd.subject);
+  assertRequestContext(cmd.context);
   if (typeof cmd.clientId !== 'string' || cmd.clientId === '') throw new DomainError('invalid_argument', 'clientId is required');
   const scope = Array.isArray(cmd.scope) ? normaliseScope(cmd.scope) : null;
   if (scope === null) throw new DomainError('invalid_argument', 'scope contains an invalid scope token');
@@ -232,6 +237,7 @@ const UNKNOWN_TOKEN = 'The refresh token is invalid';
 
 function rotate(cmd: Cmd<'RotateToken'>, state: FamilyState, secrets: TokenSecrets): FamilyDecision {
   const now = cmd.now;
+  assertRequestContext(cmd.context);
   // Unknown family: nothing to record on (appending would create the stream). Same answer as a
   // forgery so the response does not reveal whether a family id exists.
   if (state.status === 'none') {
@@ -243,12 +249,17 @@ function rotate(cmd: Cmd<'RotateToken'>, state: FamilyState, secrets: TokenSecre
     description: string,
     error: 'invalid_grant' | 'invalid_scope' = 'invalid_grant',
   ): FamilyDecision => {
+    const rotation = { kind: 'rejected', error, description } as const;
+    if (isWithinRejectionInterval(state.lastRejectedAt, now)) {
+      // Recorded later with the others of this interval: a flood costs the stream nothing per request.
+      return { events: [], rotation, unrecorded: { reason, presentedGeneration: cmd.generation, ...withContext(cmd.context), at: now } };
+    }
     const event: RefreshRejected = {
       ...header(state, now),
       type: 'RefreshRejected',
       data: { reason, presentedGeneration: cmd.generation, ...withContext(cmd.context) },
     };
-    return { events: [event], rotation: { kind: 'rejected', error, description } };
+    return { events: [event], rotation };
   };
 
   // Rule 4 first: nothing below may be influenced by someone who merely knows a family id.
@@ -379,6 +390,33 @@ function expire(cmd: Cmd<'ExpireIdle'>, state: FamilyState): FamilyDecision {
   return { events: [event] };
 }
 
+function recordRejections(cmd: Cmd<'RecordRejections'>, state: FamilyState): FamilyDecision {
+  if (!Array.isArray(cmd.tallies)) throw new DomainError('invalid_argument', 'tallies must be a list');
+  if (state.status === 'none') return { events: [] }; // never created by a rejection
+  const events: RefreshRejected[] = cmd.tallies
+    .filter((t) => Number.isSafeInteger(t.count) && t.count > 0)
+    .map((t) => ({
+      ...header(state, cmd.now),
+      type: 'RefreshRejected',
+      data: {
+        reason: t.reason,
+        presentedGeneration: t.presentedGeneration,
+        ...withContext(t.context),
+        count: t.count,
+        from: toIso(t.from),
+        to: toIso(t.to),
+        sources: sortedSources(t),
+        otherSources: t.otherSources,
+      },
+    }));
+  return { events };
+}
+
+/** Most frequent first; equal counts in address order, so the same tally makes the same event. */
+function sortedSources(t: RejectionTally): RejectionTally['sources'] {
+  return [...t.sources].sort((a, b) => b.count - a.count || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0)).map((s) => ({ ...s }));
+}
+
 function revokeAccessToken(cmd: Cmd<'RevokeAccessToken'>, state: FamilyState): FamilyDecision {
   if (typeof cmd.jti !== 'string' || cmd.jti === '') throw new DomainError('invalid_argument', 'jti is required');
   if (!Number.isSafeInteger(cmd.expiresAt)) throw new DomainError('invalid_argument', 'expiresAt must be epoch milliseconds');
@@ -467,8 +505,10 @@ function apply(state: FamilyState, event: FamilyEvent, at: number): FamilyState 
         revokedJtis: Object.fromEntries([...Object.entries(state.revokedJtis), [event.data.jti, fromIso(event.data.expiresAt)]]),
       };
     case 'TokenReuseDetected': // the TokenFamilyRevoked that follows carries the state change
-    case 'RefreshRejected':
       return state;
+    case 'RefreshRejected':
+      // Only when refusals were last recorded: the decision on who may rotate never depends on it.
+      return { ...state, lastRejectedAt: at };
     default:
       return state; // unknown future event types do not change the decision state
   }

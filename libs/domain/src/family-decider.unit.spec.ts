@@ -15,6 +15,8 @@ import {
 } from './family-decider';
 import type { FamilyState } from './family-state';
 import { formatFamilyId, formatRefreshToken } from './refresh-token';
+import { MAX_REJECTION_SOURCES, REJECTION_RECORD_INTERVAL_MS, tallyRejection, type RejectionTally } from './rejection-tally';
+import { decideSubject, initialSubjectState } from './subject-decider';
 import { deciderSpec, type Given } from './testing/decider-spec';
 import { testSecrets } from './testing/test-secrets';
 import type { TokenSecrets } from './token-secrets';
@@ -365,7 +367,8 @@ describe('RotateToken', () => {
           expect.objectContaining({ type: 'RefreshRejected', familyId: FAMILY, data: { reason: 'bad_secret', presentedGeneration: generation, context: CTX } }),
         ])
         .thenResult({ kind: 'rejected', error: 'invalid_grant', description: expect.any(String) })
-        .thenState(fx.state)
+        // Nothing changes but when a refusal was last recorded (which only paces the recording).
+        .thenState({ ...fx.state, lastRejectedAt: fx.now + 1 })
         .next()
         .when(rotateCmd(6, fx.secrets[6], fx.now + 2))
         .thenResultMatches({ kind: 'rotated' });
@@ -506,7 +509,7 @@ describe('RotateToken', () => {
         .when(rotateCmd(1, secretOf(1), T0 + 1, { scope }))
         .thenEvents([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'invalid_scope', presentedGeneration: 1 } })])
         .thenResultMatches({ kind: 'rejected', error: 'invalid_scope' })
-        .thenState(fx.state);
+        .thenState({ ...fx.state, lastRejectedAt: T0 + 1 });
     });
 
     it('a superseded token asking for a wider scope is still reuse (the alarm cannot be dodged)', () => {
@@ -760,5 +763,133 @@ describe('state', () => {
 
   it('refuses an unknown command type', () => {
     family.given().when({ type: 'Nope', familyId: FAMILY, now: T0 } as never).thenThrows(DomainError);
+  });
+});
+
+describe('refusals are recorded once per interval: a flood cannot grow the stream or revoke (rule 4)', () => {
+  const fx = rotated(issued(), 2); // head = generation 3
+  const wrong = Buffer.alloc(32, 0xab);
+  const I = REJECTION_RECORD_INTERVAL_MS;
+  const forgedAt = (now: number, ip = '198.51.100.1') => rotateCmd(3, wrong, now, { context: { ip } });
+  const recordCmd = (tallies: RejectionTally[], now: number): FamilyCommand => ({ type: 'RecordRejections', familyId: FAMILY, tallies, now });
+
+  it('records the first refusal, tallies the others of the interval (nothing appended), records again after it', () => {
+    const first = fx.given.when(forgedAt(fx.now + 1));
+    first.thenEventTypes(['RefreshRejected']).thenStateMatches({ status: 'active', generation: 3, lastRejectedAt: fx.now + 1 });
+    const after = first.next();
+    const inside = decideFamily(forgedAt(fx.now + 2, '198.51.100.2'), after.state, secrets);
+    expect(inside).toEqual({
+      events: [],
+      rotation: { kind: 'rejected', error: 'invalid_grant', description: 'The refresh token is invalid' },
+      unrecorded: { reason: 'bad_secret', presentedGeneration: 3, context: { ip: '198.51.100.2' }, at: fx.now + 2 },
+    });
+    after.when(forgedAt(fx.now + 1 + I - 1)).thenNothingHappened().thenState(after.state);
+    after.when(forgedAt(fx.now + 1 + I)).thenEventTypes(['RefreshRejected']);
+    // Another node's clock slightly behind: still inside, still tallied.
+    after.when(forgedAt(fx.now - 50)).thenNothingHappened();
+  });
+
+  it('inside the interval the owner still rotates, reuse still revokes, and the other reasons are tallied too', () => {
+    const after = fx.given.after(forgedAt(fx.now + 1));
+    after.when(rotateCmd(3, fx.secrets[3], fx.now + 2)).thenEventTypes(['TokenRotated']).thenResultMatches({ kind: 'rotated', generation: 4 });
+    after.when(rotateCmd(1, fx.secrets[1], fx.now + 2)).thenEventTypes([...REUSE]);
+    const otherClient = decideFamily(rotateCmd(3, fx.secrets[3], fx.now + 2, { clientId: 'other' }), after.state, secrets);
+    expect(otherClient).toMatchObject({ events: [], unrecorded: { reason: 'client_mismatch' } });
+    const wideScope = decideFamily(rotateCmd(3, fx.secrets[3], fx.now + 2, { scope: ['admin'] }), after.state, secrets);
+    expect(wideScope).toMatchObject({ events: [], rotation: { error: 'invalid_scope' }, unrecorded: { reason: 'invalid_scope' } });
+    const revoked = after.after(revokeCmd('logout', fx.now + 3));
+    expect(decideFamily(rotateCmd(3, fx.secrets[3], fx.now + 4), revoked.state, secrets)).toMatchObject({ events: [], unrecorded: { reason: 'revoked' } });
+  });
+
+  it('RecordRejections: one aggregated RefreshRejected per reason, sources most frequent first; nothing on an unknown family', () => {
+    let tallies: RejectionTally[] = [];
+    const ips = ['198.51.100.9', '198.51.100.9', '203.0.113.5', '198.51.100.9', undefined];
+    ips.forEach((ip, i) => {
+      tallies = tallyRejection(tallies, { reason: 'bad_secret', presentedGeneration: 3 + i, context: ip ? { ip, userAgent: 'bot' } : undefined, at: fx.now + 10 + i });
+    });
+    tallies = tallyRejection(tallies, { reason: 'client_mismatch', presentedGeneration: 3, context: { ip: '192.0.2.1' }, at: fx.now + 20 });
+    const at = fx.now + I;
+    fx.given
+      .after(forgedAt(fx.now + 1))
+      .when(recordCmd(tallies, at))
+      .thenEvents([
+        {
+          type: 'RefreshRejected',
+          ...header(at),
+          data: {
+            reason: 'bad_secret',
+            presentedGeneration: 7,
+            context: { ip: '198.51.100.9', userAgent: 'bot' },
+            count: 5,
+            from: iso(fx.now + 10),
+            to: iso(fx.now + 14),
+            sources: [
+              { ip: '198.51.100.9', count: 3 },
+              { ip: '203.0.113.5', count: 1 },
+            ],
+            otherSources: 1,
+          },
+        },
+        {
+          type: 'RefreshRejected',
+          ...header(at),
+          data: {
+            reason: 'client_mismatch',
+            presentedGeneration: 3,
+            context: { ip: '192.0.2.1' },
+            count: 1,
+            from: iso(fx.now + 20),
+            to: iso(fx.now + 20),
+            sources: [{ ip: '192.0.2.1', count: 1 }],
+            otherSources: 0,
+          },
+        },
+      ])
+      .thenStateMatches({ status: 'active', generation: 3, lastRejectedAt: at });
+    family.given().when(recordCmd(tallies, at)).thenNothingHappened();
+    fx.given.when(recordCmd([], at)).thenNothingHappened();
+  });
+
+  it('a flood of 2,000 forgeries over a minute, flushed every interval: a handful of events, every refusal counted, the owner unharmed', () => {
+    let given = fx.given;
+    let tallies: RejectionTally[] = [];
+    let nextFlush = fx.now + I;
+    const flush = (now: number) => {
+      if (tallies.length > 0) given = given.after(recordCmd(tallies, now));
+      tallies = [];
+    };
+    for (let i = 0; i < 2000; i++) {
+      const now = fx.now + 1 + i * 30; // 60 s of forgeries from 40 addresses
+      if (now >= nextFlush) {
+        flush(nextFlush);
+        nextFlush += I;
+      }
+      const d = decideFamily(forgedAt(now, `198.51.100.${i % 40}`), given.state, secrets);
+      expect(d.rotation).toMatchObject({ kind: 'rejected', error: 'invalid_grant' });
+      if (d.unrecorded) tallies = tallyRejection(tallies, d.unrecorded);
+      else given = given.after(forgedAt(now, `198.51.100.${i % 40}`));
+    }
+    flush(nextFlush);
+    const recorded = given.events.slice(fx.given.events.length);
+    expect(recorded.every((e) => e.type === 'RefreshRejected')).toBe(true);
+    expect(recorded.length).toBeLessThanOrEqual(Math.ceil((2000 * 30) / I) + 2);
+    const counted = recorded.reduce((n, e) => n + (e.type === 'RefreshRejected' ? (e.data.count ?? 1) : 0), 0);
+    expect(counted).toBe(2000);
+    for (const e of recorded) if (e.type === 'RefreshRejected') expect((e.data.sources ?? []).length).toBeLessThanOrEqual(MAX_REJECTION_SOURCES);
+    expect(given.state).toMatchObject({ status: 'active', generation: 3 });
+    given.when(rotateCmd(3, fx.secrets[3], nextFlush + 1)).thenResultMatches({ kind: 'rotated', generation: 4 });
+  });
+});
+
+describe('input limits are domain invariants', () => {
+  it('a subject over 256 characters, or a context field over its limit, is invalid_argument', () => {
+    family.given().when(issueCmd({ subject: 'x'.repeat(257) })).thenThrows(DomainError, { code: 'invalid_argument' });
+    family.given().when(issueCmd({ subject: 'x'.repeat(256) })).thenEventTypes(['TokenFamilyIssued']);
+    family.given().when(issueCmd({ context: { userAgent: 'u'.repeat(513) } })).thenThrows({ code: 'invalid_argument', message: expect.stringContaining('context.userAgent') });
+    family.given().when(issueCmd({ context: { deviceId: 'd'.repeat(129) } })).thenThrows({ code: 'invalid_argument' });
+    family.given().when(issueCmd({ context: { ip: 7 as unknown as string } })).thenThrows({ code: 'invalid_argument' });
+    issued().given.when(rotateCmd(1, secretOf(1), T0 + 1, { context: { ip: 'i'.repeat(65) } })).thenThrows({ code: 'invalid_argument' });
+    const long = 's'.repeat(257);
+    expect(() => decideSubject({ type: 'RevokeSubject', subject: long, reason: 'admin', now: T0 }, initialSubjectState(long))).toThrow(/at most 256/);
   });
 });

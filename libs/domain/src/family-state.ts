@@ -30,6 +30,11 @@ export interface FamilyState {
   absoluteExpiresAt: number;
   lastUsedAt: number;
   lastContext?: RequestContext;
+  /**
+   * When the last RefreshRejected was recorded: refusals within REJECTION_RECORD_INTERVAL_MS of it
+   * are tallied, not appended one by one (absent in snapshots taken before it existed: none yet).
+   */
+  lastRejectedAt?: number;
   revokedAt: number | null;
   revokedReason: RevocationReason | null;
   expiredReason: 'idle' | 'absolute' | null;

@@ -1,5 +1,6 @@
 import type { SubjectCommand, SubjectDecision, SubjectState } from './commands';
 import { DomainError } from './errors';
+import { assertSubject } from './limits';
 import type { FamilyLinkedToSubject, SubjectEvent, SubjectRevocationCompleted, SubjectRevoked } from './events';
 import { isFamilyId } from './refresh-token';
 import { fromIso, toIso } from './time';
@@ -17,9 +18,7 @@ export function initialSubjectState(subject: string): SubjectState {
 }
 
 export function decideSubject(command: SubjectCommand, state: SubjectState): SubjectDecision {
-  if (typeof command.subject !== 'string' || command.subject === '') {
-    throw new DomainError('invalid_argument', 'subject is required');
-  }
+  assertSubject(command.subject);
   if (command.subject !== state.subject) {
     throw new DomainError('subject_mismatch', 'command and state are for different subjects');
   }

@@ -353,6 +353,8 @@ function detail(type: string, d: Data, context: Data): string {
       break;
     case 'RefreshRejected':
       parts.push(`reason=${d.reason}`, `presented gen ${d.presentedGeneration}`);
+      // An aggregated record (a flood, tallied per interval): how many, when, from how many addresses.
+      if (typeof d.count === 'number') parts.push(`count=${d.count}`, `from=${d.from}`, `to=${d.to}`, `addresses=${(d.sources ?? []).length + (d.otherSources ? '+' : '')}`);
       break;
     case 'TokenFamilyRevoked':
       parts.push(`reason=${d.reason}`, `accessTokensValidUntil=${d.accessTokensValidUntil}`);

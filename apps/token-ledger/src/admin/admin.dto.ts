@@ -1,13 +1,14 @@
 import { Type } from 'class-transformer';
-import { IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsIP, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { MAX_DEVICE_ID_LENGTH, MAX_SUBJECT_LENGTH, MAX_USER_AGENT_LENGTH } from '@token-ledger/domain';
 
 export class RegisterClientRequest {
   @ApiProperty() @IsString() @MaxLength(128) clientId!: string;
   @ApiPropertyOptional({ enum: ['confidential', 'public'] }) @IsOptional() @IsIn(['confidential', 'public']) type?: 'confidential' | 'public';
   @ApiPropertyOptional({ description: 'at least 16 characters; generated (and returned once) when omitted' })
   @IsOptional() @IsString() @MinLength(16) @MaxLength(512) secret?: string;
-  @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @IsString({ each: true }) @MaxLength(256, { each: true }) allowedScopes?: string[];
+  @ApiPropertyOptional({ type: [String], maxItems: 256 }) @IsOptional() @IsArray() @ArrayMaxSize(256) @IsString({ each: true }) @MaxLength(256, { each: true }) allowedScopes?: string[];
   @ApiPropertyOptional() @IsOptional() @IsInt() accessTokenTtl?: number;
   @ApiPropertyOptional() @IsOptional() @IsInt() refreshIdleTtl?: number;
   @ApiPropertyOptional() @IsOptional() @IsInt() refreshAbsoluteTtl?: number;
@@ -38,17 +39,19 @@ export class ChangeClientPolicyRequest {
   @ApiPropertyOptional() @IsOptional() @IsBoolean() introspectAll?: boolean;
 }
 
+/** The end user's context at login, recorded on TokenFamilyIssued and read by the anomaly rules. */
 export class RequestContextDto {
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(64) ip?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(512) userAgent?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(128) deviceId?: string;
+  @ApiPropertyOptional({ description: 'IPv4 or IPv6 address of the end user', example: '203.0.113.7' })
+  @IsOptional() @IsString() @IsIP(undefined, { message: 'ip must be an IPv4 or IPv6 address' }) ip?: string;
+  @ApiPropertyOptional({ maxLength: MAX_USER_AGENT_LENGTH }) @IsOptional() @IsString() @MaxLength(MAX_USER_AGENT_LENGTH) userAgent?: string;
+  @ApiPropertyOptional({ maxLength: MAX_DEVICE_ID_LENGTH }) @IsOptional() @IsString() @MaxLength(MAX_DEVICE_ID_LENGTH) deviceId?: string;
 }
 
 export class IssueFamilyRequest {
-  @ApiProperty() @IsString() @MinLength(1) @MaxLength(256) @Matches(/^[\x21-\x7e]+$/, { message: 'subject must be printable ASCII without spaces' }) subject!: string;
+  @ApiProperty({ maxLength: MAX_SUBJECT_LENGTH }) @IsString() @MinLength(1) @MaxLength(MAX_SUBJECT_LENGTH) @Matches(/^[\x21-\x7e]+$/, { message: 'subject must be printable ASCII without spaces' }) subject!: string;
   @ApiProperty() @IsString() @MaxLength(128) clientId!: string;
   @ApiProperty({ description: 'space-delimited (RFC 6749 §3.3)' }) @IsString() @MaxLength(2048) scope!: string;
-  @ApiPropertyOptional({ type: [String] }) @IsOptional() @IsArray() @IsString({ each: true }) @MaxLength(512, { each: true }) audience?: string[];
+  @ApiPropertyOptional({ type: [String], maxItems: 32 }) @IsOptional() @IsArray() @ArrayMaxSize(32) @IsString({ each: true }) @MaxLength(512, { each: true }) audience?: string[];
   @ApiPropertyOptional({ type: RequestContextDto }) @IsOptional() @ValidateNested() @Type(() => RequestContextDto) context?: RequestContextDto;
 }
 

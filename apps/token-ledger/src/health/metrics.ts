@@ -28,6 +28,12 @@ export class LedgerMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly rejectionsTallied = new Counter({
+    name: 'token_ledger_refresh_rejections_tallied_total',
+    help: 'Refused refreshes recorded in aggregate (tallied) rather than one event each, or dropped when too many families waited',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly concurrencyRetries = new Counter({
     name: 'token_ledger_concurrency_retries_total',
     help: 'Decisions re-made after losing an optimistic-concurrency race on a stream',

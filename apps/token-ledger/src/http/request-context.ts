@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import type { RequestContext } from '@token-ledger/domain';
+import { MAX_DEVICE_ID_LENGTH, MAX_USER_AGENT_LENGTH, type RequestContext } from '@token-ledger/domain';
 import type { CommandMetadata } from '@token-ledger/envelope';
 
-const MAX_HEADER_VALUE = 512;
+const MAX_HEADER_VALUE = MAX_USER_AGENT_LENGTH;
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const raw = request.headers[name];
@@ -14,15 +15,18 @@ function header(request: FastifyRequest, name: string): string | undefined {
 }
 
 /**
- * {ip, userAgent, deviceId} for the events (SPEC §3). `request.ip` already honours
- * X-Forwarded-For for the proxies LEDGER_TRUST_PROXY trusts (Fastify's trustProxy), and only those.
+ * {ip, userAgent, deviceId} for the events (SPEC §3), clamped to the domain's limits. `request.ip`
+ * already honours X-Forwarded-For for the proxies LEDGER_TRUST_PROXY trusts (Fastify's trustProxy),
+ * and only those — but it copies the header's text unchecked, so anything that is not an IPv4 or
+ * IPv6 address is left out rather than recorded (and counted per "IP" by the anomaly rules).
  */
 export function requestContext(request: FastifyRequest): RequestContext {
   const deviceId = header(request, 'x-device-id');
+  const ip = isIP(request.ip) !== 0 ? request.ip : undefined;
   return {
-    ip: request.ip,
+    ...(ip ? { ip } : {}),
     userAgent: header(request, 'user-agent'),
-    ...(deviceId ? { deviceId: deviceId.slice(0, 128) } : {}),
+    ...(deviceId ? { deviceId: deviceId.slice(0, MAX_DEVICE_ID_LENGTH) } : {}),
   };
 }
 

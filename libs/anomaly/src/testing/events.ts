@@ -49,6 +49,17 @@ export class EventScript {
     return this.event('RefreshRejected', familyId, { reason: 'bad_secret', presentedGeneration: 3, context }, subject);
   }
 
+  /** A refusal of a real token (expired, revoked…): unlike a forgery, it may make a storm revoke. */
+  refused(familyId: string, reason: string, context: Context = {}, subject = this.subject): PublicEvent {
+    return this.event('RefreshRejected', familyId, { reason, presentedGeneration: 3, context }, subject);
+  }
+
+  /** An aggregated RefreshRejected: `count` refusals of the interval, with per-address counts. */
+  tallied(familyId: string, count: number, sources: Array<{ ip: string; count: number }>, reason = 'bad_secret', subject = this.subject): PublicEvent {
+    const to = new Date(this.now).toISOString();
+    return this.event('RefreshRejected', familyId, { reason, presentedGeneration: 3, count, from: to, to, sources, otherSources: count - sources.reduce((n, s) => n + s.count, 0) }, subject);
+  }
+
   reused(familyId: string, context: Context = {}): PublicEvent {
     return this.event('TokenReuseDetected', familyId, { presentedGeneration: 2, headGeneration: 5, context });
   }

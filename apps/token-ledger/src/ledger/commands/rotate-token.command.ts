@@ -8,11 +8,13 @@ import {
   type FamilyState,
   type RequestContext,
   type RotationOutcome,
+  type UnrecordedRejection,
 } from '@token-ledger/domain';
 import { AccessTokenMinter } from '../access-token-minter';
 import type { AggregateRepository } from '../aggregate-repository';
 import type { CommandMetadata } from '@token-ledger/envelope';
 import { LedgerError } from '../ledger-error';
+import { RejectionRecorder } from '../rejection-recorder';
 import { FAMILY_REPOSITORY } from '../tokens';
 
 export interface RotatedTokens {
@@ -44,10 +46,12 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
     @Inject(FAMILY_REPOSITORY) private readonly families: AggregateRepository<FamilyState, FamilyEvent>,
     @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
     private readonly minter: AccessTokenMinter,
+    private readonly rejections: RejectionRecorder,
   ) {}
 
   async execute(cmd: RotateTokenCommand): Promise<RotatedTokens> {
     const now = Date.now();
+    let unrecorded: UnrecordedRejection | undefined; // as decided by the attempt that counted
     const { result: outcome, state } = await this.families.execute<RotationOutcome>(cmd.presented.familyId, cmd.meta, (current) => {
       const decision = decideFamily(
         {
@@ -63,11 +67,14 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
         current,
         this.secrets.tokenSecrets,
       );
+      unrecorded = decision.unrecorded;
       // A rejection only records what happened: appended at an exact revision (so it is chained like
-      // every event), re-decided on a conflict, and never able to make a real rotation fail.
+      // every event), re-decided on a conflict, and never able to make a real rotation fail. Within
+      // the interval of the family's last recorded refusal it appends nothing and is tallied instead.
       const recordOnly = decision.events.every((e) => e.type === 'RefreshRejected');
       return { events: decision.events, result: decision.rotation!, recordOnly };
     });
+    if (unrecorded) this.rejections.note(cmd.presented.familyId, unrecorded);
     if (outcome.kind === 'rejected') throw new LedgerError(outcome.error, outcome.description);
     const minted = await this.minter.mint(state, outcome.scope, now);
     return {
