@@ -14,11 +14,12 @@ import { IssueTokenHandler } from './ledger/commands/issue-token.command';
 import { RegisterClientHandler } from './ledger/commands/register-client.command';
 import { RevokeAccessTokenHandler } from './ledger/commands/revoke-access-token.command';
 import { RevokeFamilyHandler } from './ledger/commands/revoke-family.command';
-import { RevokeSubjectHandler } from './ledger/commands/revoke-subject.command';
+import { RevokeSubjectHandler, SubjectRevocationsInProgress } from './ledger/commands/revoke-subject.command';
 import { RotateTokenHandler } from './ledger/commands/rotate-token.command';
 import { ExpireIdleHandler } from './ledger/commands/expire-idle.command';
 import { GetClientHandler } from './ledger/queries/get-client.query';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
+import { SubjectRevocationReconciler } from './ledger/subject-revocation-reconciler';
 import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
@@ -82,6 +83,8 @@ export class AppModule {
         RotateTokenHandler,
         RevokeFamilyHandler,
         RevokeSubjectHandler,
+        SubjectRevocationsInProgress,
+        SubjectRevocationReconciler,
         RevokeAccessTokenHandler,
         ExpireIdleHandler,
         ExpirySweeper,
