@@ -37,6 +37,8 @@ export interface StartOptions {
   schema?: string;
   /** Kafka topic names and consumer-group prefix (runs on a shared broker use their own). */
   messaging?: MessagingNames;
+  /** What the app is given instead of the opened store: a wrapper of it (fault injection). */
+  wrapStore?: (store: OpenedStore) => OpenedStore;
 }
 
 export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
@@ -68,7 +70,7 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
     kind.kind === 'postgres'
       ? await openEventStore({ store: 'postgres', url: kind.url, schema })
       : await openEventStore({ store: 'embedded', dataDir });
-  const runtime = await openRuntime(config, logger, { store, messaging: opts.messaging });
+  const runtime = await openRuntime(config, logger, { store: opts.wrapStore ? opts.wrapStore(store) : store, messaging: opts.messaging });
   const app = await createApp(runtime);
   const stopBackground = await startBackgroundWork(app, runtime);
   await app.listen({ port: config.port, host: '127.0.0.1' });
@@ -152,7 +154,7 @@ export class LedgerClient {
 }
 
 /** A port the OS says is free, so the issuer URL can name it before the app listens. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
