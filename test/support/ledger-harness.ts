@@ -38,6 +38,8 @@ export interface StartOptions {
   schema?: string;
   /** Kafka topic names and consumer-group prefix (runs on a shared broker use their own). */
   messaging?: MessagingNames;
+  /** What the app is given instead of the opened store: a wrapper of it (fault injection). */
+  wrapStore?: (store: OpenedStore) => OpenedStore;
 }
 
 export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
@@ -69,7 +71,7 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
     kind.kind === 'postgres'
       ? await openEventStore({ store: 'postgres', url: kind.url, schema, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
       : await openEventStore({ store: 'embedded', dataDir });
-  const runtime = await openRuntime(config, logger, { store, messaging: opts.messaging });
+  const runtime = await openRuntime(config, logger, { store: opts.wrapStore ? opts.wrapStore(store) : store, messaging: opts.messaging });
   const app = await createApp(runtime);
   const stopBackground = await startBackgroundWork(app, runtime);
   await app.listen({ port: config.port, host: '127.0.0.1' });

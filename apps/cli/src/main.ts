@@ -43,8 +43,8 @@ const HELP: Record<string, string> = {
   'api-keys revoke': apiKeysCommand.HELP.revoke,
   serve: `Usage: token-ledger serve
 
-Runs the HTTP API, the read-model projections, the revocation feed, the anomaly engine and the
-expiry sweeper on PORT (default 3000)
+Runs the HTTP API, the read-model projections, the revocation feed, the anomaly engine, the
+expiry sweeper and the subject-revocation reconciler on PORT (default 3000)
 against LEDGER_STORE (default: embedded in LEDGER_DATA_DIR).
 Stops cleanly on SIGINT/SIGTERM.
 `,

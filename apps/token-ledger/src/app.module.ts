@@ -22,13 +22,14 @@ import { DisableClientHandler, EnableClientHandler } from './ledger/commands/dis
 import { RotateClientSecretHandler } from './ledger/commands/rotate-client-secret.command';
 import { RevokeAccessTokenHandler } from './ledger/commands/revoke-access-token.command';
 import { RevokeFamilyHandler } from './ledger/commands/revoke-family.command';
-import { RevokeSubjectHandler } from './ledger/commands/revoke-subject.command';
+import { RevokeSubjectHandler, SubjectRevocationsInProgress } from './ledger/commands/revoke-subject.command';
 import { RotateTokenHandler } from './ledger/commands/rotate-token.command';
 import { ExpireIdleHandler } from './ledger/commands/expire-idle.command';
 import { RecordRejectionsHandler } from './ledger/commands/record-rejections.command';
 import { RejectionRecorder } from './ledger/rejection-recorder';
 import { GetClientHandler } from './ledger/queries/get-client.query';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
+import { SubjectRevocationReconciler } from './ledger/subject-revocation-reconciler';
 import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
@@ -103,6 +104,8 @@ export class AppModule {
         RotateTokenHandler,
         RevokeFamilyHandler,
         RevokeSubjectHandler,
+        SubjectRevocationsInProgress,
+        SubjectRevocationReconciler,
         RevokeAccessTokenHandler,
         ExpireIdleHandler,
         RecordRejectionsHandler,

@@ -1,12 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
 import { AnomalyService } from './anomaly/anomaly.service';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
+import { SubjectRevocationReconciler } from './ledger/subject-revocation-reconciler';
 import { RevocationsService } from './revocations';
 import type { LedgerRuntime } from './runtime';
 
 /**
  * The work `serve` does besides answering HTTP: projections, the revocation feed (and Kafka relay),
- * the anomaly engine and the expiry sweeper. Split out so a
+ * the anomaly engine, the expiry sweeper and the subject-revocation reconciler. Split out so a
  * process can run the API without them (and tests can start exactly what they need).
  */
 export async function startBackgroundWork(app: INestApplication, runtime: LedgerRuntime): Promise<() => Promise<void>> {
@@ -19,7 +20,11 @@ export async function startBackgroundWork(app: INestApplication, runtime: Ledger
   await anomalies.start();
   const sweeper = app.get(ExpirySweeper);
   sweeper.start();
+  // Finishes subject revocations a crash left pending (here or on another instance).
+  const reconciler = app.get(SubjectRevocationReconciler);
+  reconciler.start();
   return async () => {
+    await reconciler.stop();
     await anomalies.stop();
     await revocations.stop();
     await sweeper.stop();

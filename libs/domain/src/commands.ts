@@ -75,30 +75,40 @@ export interface FamilyDecision {
 
 export type SubjectCommand =
   | { type: 'LinkFamily'; subject: string; familyId: string; clientId: string; now: number }
+  /** Starts a revocation, or continues the one still pending (a retry after a failure). */
   | { type: 'RevokeSubject'; subject: string; reason: RevocationReason; now: number }
+  /** Continues a pending revocation and never starts one (the reconciler). */
+  | { type: 'ResumeSubjectRevocation'; subject: string; now: number }
   | {
       type: 'CompleteSubjectRevocation';
       subject: string;
-      reason: RevocationReason;
-      /** Families the caller has revoked so far in this RevokeSubject. */
+      /** Families the caller has revoked (or found already ended) so far. */
       revokedFamilyIds: string[];
       now: number;
     };
 
 export interface SubjectState {
-  v: 1;
+  v: 2;
   subject: string;
-  /** Families linked since the last SubjectRevoked / SubjectRevocationCompleted, oldest first. */
+  /**
+   * Families linked since the last SubjectRevocationCompleted, oldest first. While a revocation is
+   * pending they are the families it still covers: they leave this list only when it completes.
+   */
   families: { familyId: string; clientId: string; linkedAt: number }[];
+  /** Set by SubjectRevoked, cleared by SubjectRevocationCompleted. */
+  pendingRevocation: { reason: RevocationReason; revokedAt: number } | null;
 }
 
 export interface SubjectDecision {
   events: SubjectEvent[];
   /**
-   * For RevokeSubject, and for CompleteSubjectRevocation while logins raced with it: the families
-   * the caller must now revoke (each on its own stream) before trying to complete again.
+   * For RevokeSubject and ResumeSubjectRevocation, and for CompleteSubjectRevocation while logins
+   * raced with it: the families the caller must now revoke (each on its own stream, under
+   * `reason`) before trying to complete.
    */
   familiesToRevoke?: { familyId: string; clientId: string }[];
+  /** The reason of the pending revocation the families belong to. */
+  reason?: RevocationReason;
 }
 
 export type { FamilyState };

@@ -152,6 +152,12 @@ export interface FamilyLinkedToSubject extends EventHeader {
   data: { familyId: string; clientId: string };
 }
 
+/**
+ * Starts a RevokeSubject: `familyIds` are the families linked at that point. They stay linked (the
+ * revocation is pending) until SubjectRevocationCompleted, so a revocation interrupted by a crash
+ * still lists what it has to finish. (The same payload as before the revocation became resumable:
+ * only the fold changed, see subject-decider.ts.)
+ */
 export interface SubjectRevoked extends EventHeader {
   type: 'SubjectRevoked';
   data: { reason: RevocationReason; familyIds: string[] };
@@ -159,7 +165,9 @@ export interface SubjectRevoked extends EventHeader {
 
 /**
  * Closes a RevokeSubject: appended with optimistic concurrency once every family linked up to it
- * (including logins that raced with the command) has been revoked.
+ * (including logins that raced with the command) has been revoked. `familyIds`: the families it
+ * covered, i.e. every family linked since the previous completion (older histories list only the
+ * logins that raced with the command).
  */
 export interface SubjectRevocationCompleted extends EventHeader {
   type: 'SubjectRevocationCompleted';

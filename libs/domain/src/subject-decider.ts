@@ -12,10 +12,19 @@ import { fromIso, toIso } from './time';
  * SubjectRevoked and belongs to a later login. Logins linked while the revocation runs are
  * revoked too before SubjectRevocationCompleted can be appended (with optimistic concurrency), so
  * no login that finished before RevokeSubject returned survives it.
+ *
+ * A revocation is pending from SubjectRevoked to SubjectRevocationCompleted, and its families stay
+ * in the state until the completion: a crash, a store outage or an exhausted retry budget in
+ * between leaves a pending revocation that still names them, which a retried RevokeSubject or the
+ * reconciler (ResumeSubjectRevocation) finishes. Histories written when SubjectRevoked emptied the
+ * list fold to the same state: their SubjectRevocationCompleted clears everything too, and one
+ * interrupted back then is now simply pending.
  */
 export function initialSubjectState(subject: string): SubjectState {
-  return { v: 1, subject, families: [] };
+  return { v: 2, subject, families: [], pendingRevocation: null };
 }
+
+const toRevoke = (state: SubjectState) => state.families.map((f) => ({ familyId: f.familyId, clientId: f.clientId }));
 
 export function decideSubject(command: SubjectCommand, state: SubjectState): SubjectDecision {
   assertSubject(command.subject);
@@ -26,6 +35,7 @@ export function decideSubject(command: SubjectCommand, state: SubjectState): Sub
     throw new DomainError('invalid_argument', 'now must be epoch milliseconds');
   }
   const occurredAt = toIso(command.now);
+  const pending = state.pendingRevocation;
 
   switch (command.type) {
     case 'LinkFamily': {
@@ -49,6 +59,8 @@ export function decideSubject(command: SubjectCommand, state: SubjectState): Sub
       if (typeof command.reason !== 'string' || command.reason === '') {
         throw new DomainError('invalid_argument', 'reason is required');
       }
+      // A retry continues the revocation under way (its reason, its families, and any linked since).
+      if (pending) return { events: [], familiesToRevoke: toRevoke(state), reason: pending.reason };
       // Always appended, even with no families: it is the audit record and the serialisation point.
       const event: SubjectRevoked = {
         type: 'SubjectRevoked',
@@ -58,17 +70,19 @@ export function decideSubject(command: SubjectCommand, state: SubjectState): Sub
         occurredAt,
         data: { reason: command.reason, familyIds: state.families.map((f) => f.familyId) },
       };
-      return {
-        events: [event],
-        familiesToRevoke: state.families.map((f) => ({ familyId: f.familyId, clientId: f.clientId })),
-      };
+      return { events: [event], familiesToRevoke: toRevoke(state), reason: command.reason };
     }
+    case 'ResumeSubjectRevocation':
+      if (!pending) return { events: [], familiesToRevoke: [] };
+      return { events: [], familiesToRevoke: toRevoke(state), reason: pending.reason };
     case 'CompleteSubjectRevocation': {
+      // Completed meanwhile by another caller (a retry, the reconciler on another instance).
+      if (!pending) return { events: [], familiesToRevoke: [] };
       // Logins linked while the revocation ran must be revoked before it may complete.
       const revoked = new Set(command.revokedFamilyIds);
-      const pending = state.families.filter((f) => !revoked.has(f.familyId));
-      if (pending.length > 0) {
-        return { events: [], familiesToRevoke: pending.map((f) => ({ familyId: f.familyId, clientId: f.clientId })) };
+      const left = state.families.filter((f) => !revoked.has(f.familyId));
+      if (left.length > 0) {
+        return { events: [], familiesToRevoke: left.map((f) => ({ familyId: f.familyId, clientId: f.clientId })), reason: pending.reason };
       }
       const event: SubjectRevocationCompleted = {
         type: 'SubjectRevocationCompleted',
@@ -76,9 +90,9 @@ export function decideSubject(command: SubjectCommand, state: SubjectState): Sub
         subject: command.subject,
         clientId: '',
         occurredAt,
-        data: { reason: command.reason, familyIds: state.families.map((f) => f.familyId) },
+        data: { reason: pending.reason, familyIds: state.families.map((f) => f.familyId) },
       };
-      return { events: [event], familiesToRevoke: [] };
+      return { events: [event], familiesToRevoke: [], reason: pending.reason };
     }
     default: {
       const never: never = command;
@@ -100,9 +114,14 @@ export function evolveSubject(state: SubjectState, event: SubjectEvent): Subject
         ],
       };
     case 'SubjectRevoked':
+      // The families stay until the completion. A second SubjectRevoked while one is pending (only
+      // in histories written before revocations could be resumed) belongs to the same revocation.
+      if (state.pendingRevocation) return { ...state, subject: event.subject };
+      return { ...state, subject: event.subject, pendingRevocation: { reason: event.data.reason, revokedAt: fromIso(event.occurredAt) } };
     case 'SubjectRevocationCompleted':
-      // Families linked before this point have been handed to the caller for revocation.
-      return { ...state, subject: event.subject, families: [] };
+      // Every family linked up to here has been revoked (whatever the event lists: older histories
+      // list only the logins that raced with the command).
+      return { ...state, subject: event.subject, families: [], pendingRevocation: null };
     default:
       return state;
   }

@@ -148,3 +148,37 @@ export async function searchAnomalies(
   }));
   return { items, nextCursor: rows.length > q.limit ? encodeCursor(Number(rows[q.limit - 1].position)) : null };
 }
+
+/** A SubjectRevoked seen in the audit view, and whether a SubjectRevocationCompleted followed it. */
+export interface SubjectRevocationRow {
+  position: number;
+  subject: string;
+  reason: string;
+  revokedAt: Date;
+  completed: boolean;
+}
+
+/**
+ * SubjectRevoked events after `after`, oldest first, up to `limit`, each with whether the same
+ * subject has a SubjectRevocationCompleted after it (the subject-revocation reconciler's scan).
+ * Walks the (type, position) index from `after`, so a caller that remembers how far it got never
+ * rescans old revocations. The audit view can lag the store: the command side has the last word.
+ */
+export async function subjectRevocationsAfter(sql: SqlQueryable, after: number, limit: number): Promise<SubjectRevocationRow[]> {
+  const rows = await sql.query<{ position: string | number; subject: string; reason: string | null; occurred_at: Date | string; completed: boolean }>(
+    `select r.position, r.subject, r.data ->> 'reason' as reason, r.occurred_at,
+            exists (select 1 from rm_audit c
+                     where c.subject = r.subject and c.position > r.position and c.type = 'SubjectRevocationCompleted') as completed
+       from rm_audit r
+      where r.type = 'SubjectRevoked' and r.position > $1 and r.subject is not null
+      order by r.position limit $2`,
+    [after, limit],
+  );
+  return rows.map((r) => ({
+    position: Number(r.position),
+    subject: r.subject,
+    reason: r.reason ?? 'subject_revoked',
+    revokedAt: new Date(r.occurred_at),
+    completed: r.completed,
+  }));
+}

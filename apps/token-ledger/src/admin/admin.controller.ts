@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { formatScope, parseScope, type ClientState } from '@token-ledger/domain';
 import { ProblemError } from '../http/problem';
@@ -157,6 +157,10 @@ export class AdminController {
   @RequireScope('subjects:revoke')
   @HttpCode(200)
   @ApiBody({ type: RevokeRequest })
+  @ApiOkResponse({
+    description:
+      '{subject, revokedFamilies}: the families this call revoked. A call retried after a failure finishes the revocation left pending and lists what it revoked itself (not the families the failed attempt already had).',
+  })
   async revokeSubject(@Req() request: FastifyRequest, @Param('sub') subject: string, @Body() body: unknown): Promise<Record<string, unknown>> {
     const { reason } = validated(RevokeRequest, body);
     const outcome = await this.commandBus.execute(new RevokeSubjectCommand(subject, reason, commandMetadata(request, actorOf(request))));

@@ -29,6 +29,8 @@ export interface LedgerConfig {
   /** Fastify's trustProxy: false, true, or a list of addresses/CIDRs of proxies to trust. */
   trustProxy: boolean | string[];
   sweepIntervalSeconds: number;
+  /** The subject-revocation reconciler: how often it looks, and how old a pending revocation must be. */
+  reconcile: { intervalSeconds: number; graceSeconds: number };
   signingAlg: 'ES256' | 'RS256' | 'EdDSA';
   kek?: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -126,6 +128,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const trustProxy = parseTrustProxy(env.LEDGER_TRUST_PROXY, problems);
   const corsOrigins = parseCorsOrigins(env.LEDGER_CORS_ORIGINS, problems);
   const sweepIntervalSeconds = int('LEDGER_SWEEP_INTERVAL_SECONDS', 10, 1, 86400);
+  const reconcile = {
+    intervalSeconds: int('LEDGER_RECONCILE_INTERVAL_SECONDS', 2, 1, 3600),
+    graceSeconds: int('LEDGER_RECONCILE_GRACE_SECONDS', 5, 0, 86400),
+  };
   const signingAlg = oneOf('LEDGER_SIGNING_ALG', ALGS, 'ES256');
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const maxAccessTokenTtlSeconds = int('LEDGER_MAX_ACCESS_TOKEN_TTL', 3600, 1, 86400);
@@ -148,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     corsOrigins,
     trustProxy,
     sweepIntervalSeconds,
+    reconcile,
     signingAlg,
     kek: env.LEDGER_KEK || undefined,
     logLevel,

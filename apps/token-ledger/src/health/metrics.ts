@@ -39,6 +39,11 @@ export class LedgerMetrics {
     help: 'Decisions re-made after losing an optimistic-concurrency race on a stream',
     registers: [this.registry],
   });
+  readonly reconciledRevocations = new Counter({
+    name: 'token_ledger_subject_revocations_reconciled_total',
+    help: 'Subject revocations left pending (a crash mid-RevokeSubject) that the reconciler finished',
+    registers: [this.registry],
+  });
 
   readonly projectedEvents = new Counter({
     name: 'token_ledger_projected_events_total',
