@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { LedgerSecrets } from '@token-ledger/crypto';
 import type { ClientState } from '@token-ledger/domain';
 import { ClientRegistry } from '../ledger/client-registry';
+import { AuthFailureLimiter } from '../rate-limit';
 import { OAuthError } from './oauth-error';
 
 export interface ClientCredentialsInBody {
@@ -13,16 +14,28 @@ export interface ClientCredentialsInBody {
 /**
  * RFC 6749 §2.3: client_secret_basic, client_secret_post, or `none` for public clients.
  * Exactly one method per request; every failure is the same invalid_client (no client enumeration),
- * and secrets are compared in constant time by LedgerSecrets.
+ * and secrets are compared in constant time by LedgerSecrets. Each invalid_client counts against the
+ * caller's address; an address with too many is refused (429) before its credentials are looked at.
  */
 @Injectable()
 export class ClientAuthenticator {
   constructor(
     private readonly clients: ClientRegistry,
     @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
+    private readonly authFailures: AuthFailureLimiter,
   ) {}
 
   async authenticate(request: FastifyRequest, body: ClientCredentialsInBody, opts: { allowPublic: boolean }): Promise<ClientState> {
+    await this.authFailures.assertNotBlocked(request.ip);
+    try {
+      return await this.check(request, body, opts);
+    } catch (error) {
+      if (error instanceof OAuthError && error.code === 'invalid_client') await this.authFailures.recordFailure(request.ip);
+      throw error;
+    }
+  }
+
+  private async check(request: FastifyRequest, body: ClientCredentialsInBody, opts: { allowPublic: boolean }): Promise<ClientState> {
     const basic = parseBasic(request.headers.authorization);
     const postId = typeof body.client_id === 'string' ? body.client_id : undefined;
     const postSecret = typeof body.client_secret === 'string' ? body.client_secret : undefined;
