@@ -10,6 +10,8 @@ import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger } from './support/l
  */
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TRUST_LOCAL_PROXY = { LEDGER_TRUST_PROXY: '127.0.0.1' };
+/** Starting or stopping a ledger takes long on a loaded machine. */
+const HOOK_TIMEOUT_MS = 180_000;
 
 type Answer = { status: number; body: any; headers: Headers };
 
@@ -53,7 +55,7 @@ function expectOAuth429(answer: Answer, description: RegExp): void {
   expect(answer.headers.get('cache-control')).toBe('no-store');
   expect(answer.headers.get('pragma')).toBe('no-cache');
   const retryAfter = Number(answer.headers.get('retry-after'));
-  expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+  expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 600).toBe(true);
 }
 
 function expectProblem429(answer: Answer, detail: RegExp): void {
@@ -61,7 +63,7 @@ function expectProblem429(answer: Answer, detail: RegExp): void {
   expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   expect(answer.body).toEqual({ type: 'about:blank', title: 'Too Many Requests', status: 429, detail: expect.stringMatching(detail) });
   const retryAfter = Number(answer.headers.get('retry-after'));
-  expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+  expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 600).toBe(true);
 }
 
 /** `total` calls of `fn`, at most `width` in flight at once. */
@@ -87,11 +89,11 @@ describe('rate limits: guessing (failed authentication per source address)', () 
   let client: { clientId: string; secret: string };
 
   beforeAll(async () => {
-    ledger = await startLedger({ env: { ...TRUST_LOCAL_PROXY, LEDGER_RATE_LIMIT_AUTH_FAILURES: '5/1m' } });
+    ledger = await startLedger({ env: { ...TRUST_LOCAL_PROXY, LEDGER_RATE_LIMIT_AUTH_FAILURES: '5/10m' } });
     api = new LedgerClient(ledger.baseUrl);
     client = await api.registerClient({ clientId: 'guessed' });
-  });
-  afterAll(() => ledger?.destroy());
+  }, HOOK_TIMEOUT_MS);
+  afterAll(() => ledger?.destroy(), HOOK_TIMEOUT_MS);
 
   it('failed client authentication: 429 with Retry-After and an RFC 6749 body after 5, even for the right secret; other addresses carry on', async () => {
     const { refresh_token: token } = await api.issue({ subject: 'alice', clientId: client.clientId, scope: 'api:read' });
@@ -143,12 +145,12 @@ describe('rate limits: floods of /oauth/* per address and /v1 per key', () => {
   let ledger: Ledger;
 
   beforeAll(async () => {
-    ledger = await startLedger({ env: { ...TRUST_LOCAL_PROXY, LEDGER_RATE_LIMIT_OAUTH: '20/1m', LEDGER_RATE_LIMIT_V1: '10/1m' } });
-  });
-  afterAll(() => ledger?.destroy());
+    ledger = await startLedger({ env: { ...TRUST_LOCAL_PROXY, LEDGER_RATE_LIMIT_OAUTH: '20/10m', LEDGER_RATE_LIMIT_V1: '10/10m' } });
+  }, HOOK_TIMEOUT_MS);
+  afterAll(() => ledger?.destroy(), HOOK_TIMEOUT_MS);
 
   it('/oauth/*: exactly 20 of 50 concurrent requests from one address get through; the rest 429 with an RFC 6749 body', async () => {
-    // No client credentials: each answer that gets through is a 401 (5 + 15 failures stay under the default 30/1m).
+    // No client credentials: each answer that gets through is a 401 (its 20 failures stay under the default 30/1m).
     const post = (ip: string) => call(ledger, 'POST', '/oauth/introspect', { ...FORM, ...from(ip) }, 'token=x');
     const burst = await Promise.all(Array.from({ length: 50 }, () => post('203.0.113.40')));
     expect(counts(burst)).toEqual({ 401: 20, 429: 30 });
@@ -169,7 +171,7 @@ describe('rate limits: floods of /oauth/* per address and /v1 per key', () => {
 
 describe('rate limits: the defaults leave a busy client alone', () => {
   let ledger: Ledger;
-  afterAll(() => ledger?.destroy(), 120_000);
+  afterAll(() => ledger?.destroy(), HOOK_TIMEOUT_MS);
 
   it('1,200 requests 100 at a time from one client at one address, refreshes for many users, and a burst of /v1 calls: no 429', async () => {
     ledger = await startLedger();
@@ -202,10 +204,10 @@ describe('rate limits: the defaults leave a busy client alone', () => {
 
 describe('rate limits: Redis unreachable', () => {
   let ledger: Ledger;
-  afterAll(() => ledger?.destroy());
+  afterAll(() => ledger?.destroy(), HOOK_TIMEOUT_MS);
 
   it('serves every request (no 500), counts the store errors, and still limits guessing on this instance', async () => {
-    ledger = await startLedger({ env: { ...TRUST_LOCAL_PROXY, LEDGER_REDIS_URL: 'redis://127.0.0.1:1', LEDGER_RATE_LIMIT_AUTH_FAILURES: '3/1m' } });
+    ledger = await startLedger({ env: { ...TRUST_LOCAL_PROXY, LEDGER_REDIS_URL: 'redis://127.0.0.1:1', LEDGER_RATE_LIMIT_AUTH_FAILURES: '3/10m' } });
     const api = new LedgerClient(ledger.baseUrl);
     const client = await api.registerClient({ clientId: 'no-redis' });
     const { refresh_token: token } = await api.issue({ subject: 'bob', clientId: client.clientId, scope: 'api:read' });
@@ -219,7 +221,7 @@ describe('rate limits: Redis unreachable', () => {
     expect(await metric(ledger, 'token_ledger_rate_limit_store_errors_total', 'v1')).toBeGreaterThan(0);
     expect(await metric(ledger, 'token_ledger_rate_limit_store_errors_total', 'auth_failures')).toBeGreaterThan(0);
     expect(ledger.logs.join('')).toMatch(/Redis unavailable, counting on this instance only/);
-  });
+  }, 180_000);
 });
 
 // Several instances of one deployment share the store (and so the secret that names key counters) and Redis.
@@ -229,14 +231,14 @@ describeWithBackend('postgres', 'rate limits: two instances share counters throu
   const prefix = `tl-test-${randomBytes(6).toString('hex')}:`;
 
   beforeAll(async () => {
-    const env = { ...TRUST_LOCAL_PROXY, LEDGER_REDIS_URL: REDIS_URL, LEDGER_REDIS_KEY_PREFIX: prefix, LEDGER_RATE_LIMIT_AUTH_FAILURES: '5/1m', LEDGER_RATE_LIMIT_V1: '10/1m', LEDGER_RATE_LIMIT_OAUTH: '40/1m' };
+    const env = { ...TRUST_LOCAL_PROXY, LEDGER_REDIS_URL: REDIS_URL, LEDGER_REDIS_KEY_PREFIX: prefix, LEDGER_RATE_LIMIT_AUTH_FAILURES: '5/10m', LEDGER_RATE_LIMIT_V1: '10/10m', LEDGER_RATE_LIMIT_OAUTH: '40/10m' };
     a = await startLedger({ store: { kind: 'postgres', url: databaseUrl }, env });
     b = await startLedger({ store: { kind: 'postgres', url: databaseUrl }, schema: a.schema, env });
-  });
+  }, HOOK_TIMEOUT_MS);
   afterAll(async () => {
     await b?.stop();
     await a?.destroy();
-  });
+  }, HOOK_TIMEOUT_MS);
 
   it('failures on instance A count on instance B, and the other way round', async () => {
     for (let i = 0; i < 3; i++) expect((await admin(a, '203.0.113.60', 'wrong-key-guess')).status).toBe(401);
