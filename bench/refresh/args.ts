@@ -4,6 +4,16 @@ import { parseArgs } from 'node:util';
 export const TARGET_NAMES = ['embedded', 'postgres', 'reference'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
+/** token-ledger with its default rate limits (`on`) or with every limit `off`. */
+export type RateLimitMode = 'on' | 'off';
+
+/** What `off` passes to token-ledger (README "Rate limits"). */
+export const RATE_LIMITS_OFF_ENV: Readonly<Record<string, string>> = {
+  LEDGER_RATE_LIMIT_AUTH_FAILURES: 'off',
+  LEDGER_RATE_LIMIT_OAUTH: 'off',
+  LEDGER_RATE_LIMIT_V1: 'off',
+};
+
 export interface BenchOptions {
   durationSec: number;
   warmupSec: number;
@@ -15,6 +25,10 @@ export interface BenchOptions {
   requestTimeoutSec: number;
   /** token-ledger CLI entry point (absolute or relative to the repo root). */
   ledgerCli: string;
+  /** token-ledger rows run once per mode, in this order. */
+  rateLimits: RateLimitMode[];
+  /** Extra environment for token-ledger servers (--ledger-env KEY=VALUE). */
+  ledgerEnv: Record<string, string>;
 }
 
 export const USAGE = `Usage: npm run bench:refresh -- [options]
@@ -36,6 +50,11 @@ Options:
                         (default $DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
   --ledger-cli PATH     token-ledger CLI started as \`node PATH serve\`
                         (default dist/apps/cli/src/main.js)
+  --rate-limits MODE    token-ledger's rate limits: on (its defaults), off (every
+                        LEDGER_RATE_LIMIT_* off), or both: each token-ledger row twice,
+                        and what the limits cost per rotation under the table (default on)
+  --ledger-env KEY=VAL  extra environment for token-ledger servers, repeatable
+                        (e.g. --ledger-env LEDGER_REDIS_URL=redis://127.0.0.1:6379)
   --start-timeout SEC   how long a server may take to become ready (default 60)
   --request-timeout SEC per-request timeout (default 10)
   -h, --help            show this help
@@ -62,6 +81,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
         'start-timeout': { type: 'string', default: '60' },
         'request-timeout': { type: 'string', default: '10' },
         'ledger-cli': { type: 'string', default: 'dist/apps/cli/src/main.js' },
+        'rate-limits': { type: 'string', default: 'on' },
+        'ledger-env': { type: 'string', multiple: true, default: [] },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -86,7 +107,19 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   }
   if (targets.length === 0) throw new UsageError('--targets needs at least one value');
 
+  const modes = { on: ['on'], off: ['off'], both: ['on', 'off'] } as const;
+  const rateLimitsArg = String(v['rate-limits']);
+  if (!Object.hasOwn(modes, rateLimitsArg)) throw new UsageError(`--rate-limits: expected on, off or both, got "${rateLimitsArg}"`);
+  const ledgerEnv: Record<string, string> = {};
+  for (const pair of v['ledger-env'] ?? []) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(pair);
+    if (!m) throw new UsageError(`--ledger-env: expected KEY=VALUE, got "${pair}"`);
+    ledgerEnv[m[1]] = m[2];
+  }
+
   return {
+    rateLimits: [...modes[rateLimitsArg as keyof typeof modes]],
+    ledgerEnv,
     durationSec: positive('--duration', String(v.duration)),
     warmupSec: positive('--warmup', String(v.warmup), { allowZero: true }),
     chains,

@@ -8,7 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { BenchOptions, parseOptions, TargetName, USAGE } from './args';
+import { BenchOptions, parseOptions, RATE_LIMITS_OFF_ENV, RateLimitMode, TargetName, USAGE } from './args';
 import { controlPool, mapLimit } from './http';
 import { runLoad } from './load';
 import { runCleanups } from './processes';
@@ -17,8 +17,8 @@ import { Chain, RunningTarget, startTarget } from './targets';
 import { verifyTarget } from './verify';
 import { log, progress } from '../common/console';
 
-async function runCell(target: TargetName, chainCount: number, opts: BenchOptions, root: string, scratch: string): Promise<CellResult> {
-  const label = `${target} ×${chainCount}`;
+async function runCell(target: TargetName, chainCount: number, opts: BenchOptions, root: string, scratch: string, rateLimits?: RateLimitMode): Promise<CellResult> {
+  const label = `${target}${rateLimits === 'off' ? ' (limits off)' : ''} ×${chainCount}`;
   const runId = crypto.randomBytes(5).toString('hex');
   const workDir = path.join(scratch, `${target}-${chainCount}-${runId}`);
   fs.mkdirSync(workDir, { recursive: true });
@@ -34,6 +34,7 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       databaseUrl: opts.databaseUrl,
       startTimeoutMs: opts.startTimeoutSec * 1000,
       ledgerCli: opts.ledgerCli,
+      ledgerEnv: { ...opts.ledgerEnv, ...(rateLimits === 'off' ? RATE_LIMITS_OFF_ENV : {}) },
       log: (line) => log(`${label}: ${line}`),
     });
     const server = running;
@@ -62,11 +63,11 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       log(`${label}: ${load.errors} errors in the window: ${JSON.stringify(load.errorKinds)}`);
       for (const sample of load.errorSamples) log(`${label}:   e.g. ${sample}`);
     }
-    return { target, chains: chainCount, status: 'ok', verification, load };
+    return { target, chains: chainCount, rateLimits, status: 'ok', verification, load };
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     log(`${label}: FAILED: ${message}`);
-    return { target, chains: chainCount, status: 'failed', error: message };
+    return { target, chains: chainCount, rateLimits, status: 'failed', error: message };
   } finally {
     if (running) {
       await running.stop().catch((err: Error) => log(`${label}: stopping server failed: ${err.message}`));
@@ -81,12 +82,15 @@ async function main(): Promise<number> {
   const { scratch, keepScratch } = startDriver('bench:refresh');
   const root = repoRoot();
 
-  const meta = benchMeta({ warmupSec: opts.warmupSec, durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets });
+  const meta = benchMeta({ warmupSec: opts.warmupSec, durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits });
   const results: CellResult[] = [];
   // One server at a time, so targets never share the CPU with each other.
   for (const target of opts.targets) {
-    for (const chains of opts.chains) {
-      results.push(await runCell(target, chains, opts, root, scratch));
+    // The reference has no rate limits of ours; token-ledger rows run once per --rate-limits mode.
+    for (const mode of target === 'reference' ? [undefined] : opts.rateLimits) {
+      for (const chains of opts.chains) {
+        results.push(await runCell(target, chains, opts, root, scratch, mode));
+      }
     }
   }
   attachRatios(results);

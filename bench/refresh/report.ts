@@ -1,11 +1,13 @@
 import { machineMeta } from '../common/driver';
 
-import { TargetName } from './args';
+import { RateLimitMode, TargetName } from './args';
 import { LoadResult } from './load';
 
 export interface CellResult {
   target: TargetName;
   chains: number;
+  /** token-ledger rows: with its default rate limits, or with all of them off. */
+  rateLimits?: RateLimitMode;
   status: 'ok' | 'failed';
   error?: string;
   /** What the pre-flight check established about the server. */
@@ -25,9 +27,10 @@ export interface BenchMeta {
   durationSec: number;
   chains: number[];
   targets: TargetName[];
+  rateLimits: RateLimitMode[];
 }
 
-export function benchMeta(o: { warmupSec: number; durationSec: number; chains: number[]; targets: TargetName[] }): BenchMeta {
+export function benchMeta(o: { warmupSec: number; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[] }): BenchMeta {
   return { ...machineMeta(), ...o };
 }
 
@@ -48,6 +51,32 @@ const LABELS: Record<TargetName, string> = {
   postgres: 'token-ledger (postgres)',
   reference: 'reference (oidc-provider)',
 };
+
+function label(r: CellResult): string {
+  return r.rateLimits === 'off' ? LABELS[r.target].replace(/\)$/, ', limits off)') : LABELS[r.target];
+}
+
+/** Server CPU per rotation in µs (undefined without CPU figures). */
+function cpuPerRotationUs(r: CellResult): number | undefined {
+  const l = r.load;
+  return l?.serverCpuPct === undefined || !(l.rotationsPerSec > 0) ? undefined : (l.serverCpuPct / 100) * 1e6 / l.rotationsPerSec;
+}
+
+/** Lines comparing each token-ledger row with limits on to the same row with them off. */
+function rateLimitCost(results: CellResult[]): string[] {
+  const lines: string[] = [];
+  for (const on of results) {
+    if (on.rateLimits !== 'on' || !on.load) continue;
+    const off = results.find((r) => r.rateLimits === 'off' && r.target === on.target && r.chains === on.chains && r.load);
+    if (!off?.load) continue;
+    const pct = (a: number, b: number) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%`;
+    const cpuOn = cpuPerRotationUs(on);
+    const cpuOff = cpuPerRotationUs(off);
+    const cpu = cpuOn !== undefined && cpuOff !== undefined ? `, server CPU per rotation ${cpuOff.toFixed(0)} → ${cpuOn.toFixed(0)} µs (${pct(cpuOn, cpuOff)})` : '';
+    lines.push(`  ${LABELS[on.target]} ×${on.chains}: rotations/s ${pct(on.load.rotationsPerSec, off.load.rotationsPerSec)}, p99 ${pct(on.load.latencyMs.p99, off.load.latencyMs.p99)}${cpu}`);
+  }
+  return lines;
+}
 
 function fmt(value: number | undefined, digits: number): string {
   return value === undefined || !Number.isFinite(value) ? '—' : value.toFixed(digits);
@@ -76,13 +105,13 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   for (const r of results) {
     if (r.status !== 'ok' || !r.load) {
       const first = (r.error ?? 'failed').split('\n')[0];
-      rows.push([LABELS[r.target], String(r.chains), 'FAILED', '', '', '', '', '', '', '', '']);
-      failures.push(`  ${LABELS[r.target]} ×${r.chains}: ${first}`);
+      rows.push([label(r), String(r.chains), 'FAILED', '', '', '', '', '', '', '', '']);
+      failures.push(`  ${label(r)} ×${r.chains}: ${first}`);
       continue;
     }
     const l = r.load;
     rows.push([
-      LABELS[r.target],
+      label(r),
       String(r.chains),
       fmt(l.rotationsPerSec, 1),
       fmt(l.latencyMs.p50, 2),
@@ -120,6 +149,12 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   out.push('last/first: rotations/s in the last fifth of the window ÷ in the first fifth (< 1: slows down as chains grow).');
   out.push('server CPU: CPU time of the server process over the window (100% = one core; the database is not included).');
   out.push('vs ref: token-ledger ÷ reference at the same chain count (rot/s: higher is better; p99: lower is better).');
+  const cost = rateLimitCost(results);
+  if (cost.length) {
+    out.push('');
+    out.push('what the rate limits cost (limits on vs off, same target and chains; ±10% is run-to-run noise):');
+    out.push(...cost);
+  }
   const noisy = results.filter(
     (r) => r.target !== 'postgres' && r.load?.otherCpuPct !== undefined && r.load.otherCpuPct >= 25,
   );
@@ -127,7 +162,7 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
     out.push('');
     out.push('warning: other processes used CPU during these windows, so their figures are noisy:');
     for (const r of noisy) {
-      out.push(`  ${LABELS[r.target]} ×${r.chains}: ${r.load?.otherCpuPct?.toFixed(0)}% of a core`);
+      out.push(`  ${label(r)} ×${r.chains}: ${r.load?.otherCpuPct?.toFixed(0)}% of a core`);
     }
   }
   if (failures.length) {

@@ -52,6 +52,8 @@ export interface TargetContext {
   startTimeoutMs: number;
   /** token-ledger CLI entry point, absolute or relative to root. */
   ledgerCli: string;
+  /** Extra environment for token-ledger (rate limits, Redis); the target's own variables win. */
+  ledgerEnv?: Record<string, string>;
   log: (line: string) => void;
 }
 
@@ -169,6 +171,7 @@ async function startLedger(name: 'embedded' | 'postgres', ctx: TargetContext): P
   const port = await freePort();
   const adminToken = crypto.randomBytes(32).toString('base64url');
   const env: Record<string, string> = {
+    ...ctx.ledgerEnv,
     PORT: String(port),
     LEDGER_ADMIN_TOKEN: adminToken,
     LEDGER_STORE: name,

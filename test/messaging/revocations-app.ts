@@ -3,6 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { Module } from '@nestjs/common';
 import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
 import { ApiKeyGuard } from '../../apps/token-ledger/src/api-keys/api-key.guard';
+import { ApiKeyLimiter, AuthFailureLimiter } from '../../apps/token-ledger/src/rate-limit';
 import { AggregateRepository } from '../../apps/token-ledger/src/ledger/aggregate-repository';
 import { apiKeyAggregate } from '../../apps/token-ledger/src/ledger/aggregates';
 import { ApiKeyRegistry } from '../../apps/token-ledger/src/ledger/api-key-registry';
@@ -26,6 +27,8 @@ export async function startRevocationsApp(ledger: Ledger, options: RevocationsOp
       { provide: KeyRing, useValue: ledger.runtime.keyRing },
       { provide: LedgerSecrets, useValue: ledger.runtime.secrets },
       { provide: LedgerMetrics, useValue: ledger.runtime.metrics },
+      { provide: AuthFailureLimiter, useValue: ledger.runtime.rateLimits.authFailures },
+      { provide: ApiKeyLimiter, useValue: ledger.runtime.rateLimits.v1 },
       { provide: API_KEY_REPOSITORY, useValue: new AggregateRepository(ledger.store, apiKeyAggregate) },
       ApiKeyRegistry,
       ApiKeyGuard,

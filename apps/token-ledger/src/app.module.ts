@@ -49,6 +49,7 @@ import {
 import { ClientAuthenticator } from './oauth/client-authenticator';
 import { OAuthController } from './oauth/oauth.controller';
 import { WellKnownController } from './oauth/well-known.controller';
+import { ApiKeyLimiter, AuthFailureLimiter } from './rate-limit';
 import type { LedgerRuntime } from './runtime';
 
 function repository(token: symbol, aggregate: Aggregate<never, never>): Provider {
@@ -83,6 +84,8 @@ export class AppModule {
         { provide: LedgerSecrets, useValue: runtime.secrets },
         { provide: LedgerMetrics, useValue: runtime.metrics },
         { provide: READ_MODELS, useValue: runtime.readModels },
+        { provide: AuthFailureLimiter, useValue: runtime.rateLimits.authFailures },
+        { provide: ApiKeyLimiter, useValue: runtime.rateLimits.v1 },
         repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),

@@ -30,6 +30,13 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     if (request.url.startsWith('/oauth/')) reply.header('pragma', 'no-cache');
   });
+  // Floods of /oauth/* are refused before the body is even parsed (README "Rate limits").
+  const oauthFlood = runtime.rateLimits.oauth;
+  if (oauthFlood.enabled) {
+    fastify.addHook('onRequest', async (request) => {
+      if (request.url.startsWith('/oauth/')) await oauthFlood.assertWithinLimit(request.ip);
+    });
+  }
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions?.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
@@ -52,10 +59,22 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
       .build(),
   );
   addOAuthPaths(openapi as unknown as { paths: Record<string, unknown> });
+  addRateLimitAnswers(openapi as unknown as { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> });
   fastify.get('/openapi.json', async () => openapi);
 
   await app.init();
   return app;
+}
+
+/** Every /v1 operation may be refused by a rate limit (README "Rate limits"). */
+function addRateLimitAnswers(doc: { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> }): void {
+  for (const [route, operations] of Object.entries(doc.paths)) {
+    if (!route.startsWith('/v1/')) continue;
+    for (const [method, operation] of Object.entries(operations)) {
+      if (!['get', 'put', 'post', 'delete', 'patch'].includes(method)) continue;
+      operation.responses = { ...operation.responses, 429: { description: 'Too Many Requests: a rate limit was reached (RFC 9457 problem); Retry-After says when to try again' } };
+    }
+  }
 }
 
 /** The form-encoded OAuth endpoints are described by hand: their shapes are the RFCs'. */
@@ -66,18 +85,19 @@ function addOAuthPaths(doc: { paths: Record<string, unknown> }): void {
   });
   const error = { description: 'RFC 6749 §5.2 error', content: { 'application/json': { schema: { type: 'object', properties: { error: { type: 'string' }, error_description: { type: 'string' } } } } } };
   const str = { type: 'string' };
+  const tooMany = { ...error, description: 'rate limit reached (error temporarily_unavailable); the Retry-After header says when to try again' };
   doc.paths['/oauth/token'] = {
     post: {
       tags: ['oauth'],
       summary: 'Refresh token grant (RFC 6749 §6) with rotation',
       requestBody: form({ grant_type: { type: 'string', enum: ['refresh_token'] }, refresh_token: str, scope: str, client_id: str, client_secret: str }, ['grant_type', 'refresh_token']),
-      responses: { 200: { description: 'RFC 6749 §5.1 token response' }, 400: error, 401: error },
+      responses: { 200: { description: 'RFC 6749 §5.1 token response' }, 400: error, 401: error, 429: tooMany },
     },
   };
   doc.paths['/oauth/revoke'] = {
-    post: { tags: ['oauth'], summary: 'Token revocation (RFC 7009)', requestBody: form({ token: str, token_type_hint: str }, ['token']), responses: { 200: { description: 'revoked, or unknown' }, 400: error, 401: error } },
+    post: { tags: ['oauth'], summary: 'Token revocation (RFC 7009)', requestBody: form({ token: str, token_type_hint: str }, ['token']), responses: { 200: { description: 'revoked, or unknown' }, 400: error, 401: error, 429: tooMany } },
   };
   doc.paths['/oauth/introspect'] = {
-    post: { tags: ['oauth'], summary: 'Token introspection (RFC 7662)', requestBody: form({ token: str, token_type_hint: str }, ['token']), responses: { 200: { description: 'RFC 7662 response' }, 400: error, 401: error } },
+    post: { tags: ['oauth'], summary: 'Token introspection (RFC 7662)', requestBody: form({ token: str, token_type_hint: str }, ['token']), responses: { 200: { description: 'RFC 7662 response' }, 400: error, 401: error, 429: tooMany } },
   };
 }

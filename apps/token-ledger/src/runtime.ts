@@ -13,6 +13,7 @@ import {
 import type { LedgerConfig } from './config/ledger-config';
 import { ConfigError } from './config/ledger-config';
 import { LedgerMetrics } from './health/metrics';
+import { openRateLimits, type RateLimits } from './rate-limit';
 
 /** Everything with a lifecycle that the HTTP app and the CLI commands share. */
 export interface LedgerRuntime {
@@ -26,6 +27,8 @@ export interface LedgerRuntime {
   readModels: { sql: SqlClient; runner: ReadModelRunner };
   /** Kafka topic names and the prefix of consumer-group ids (tests isolate runs with their own). */
   messaging: MessagingNames;
+  /** Rate limiters (README "Rate limits"), with their Redis connection when LEDGER_REDIS_URL is set. */
+  rateLimits: RateLimits;
   close(): Promise<void>;
 }
 
@@ -82,6 +85,8 @@ export async function openRuntime(
       thread: (location) => new ThreadedProjectionRunner({ location, projections: ALL_PROJECTIONS.map((p) => p.name) }, ALL_PROJECTIONS, runnerOptions),
       inline: () => new ProjectionRunner(readModelStore, ALL_PROJECTIONS, runnerOptions),
     });
+    // API keys name their counters by a peppered hash, the same across instances (derived from the shared master secret).
+    const rateLimits = openRateLimits(config, { metrics, logger, hashKey: (identity) => secrets.hashClientSecret(identity) });
     return {
       config,
       store,
@@ -91,7 +96,9 @@ export async function openRuntime(
       logger,
       readModels: { sql, runner },
       messaging: opts.messaging ?? { topics: DEFAULT_TOPICS, groupPrefix: 'token-ledger' },
+      rateLimits,
       async close() {
+        await rateLimits.close();
         await runner.stop();
         keyRing.close();
         await store.close();

@@ -9,6 +9,7 @@ import { LedgerMetrics } from '../health/metrics';
 import { ProblemError } from '../http/problem';
 import { ApiKeyRegistry } from '../ledger/api-key-registry';
 import { LEDGER_CONFIG } from '../ledger/tokens';
+import { ApiKeyLimiter, AuthFailureLimiter } from '../rate-limit';
 import { ADMIN_TOKEN_ACTOR, setPrincipal, type Principal } from './principal';
 
 const SCOPE_METADATA = 'token-ledger:required-scope';
@@ -28,7 +29,8 @@ export const RequireScope = (scope: ApiKeyScope) =>
  * `/v1/*` needs `Authorization: Bearer <API key>` with the route's scope, or the bootstrap
  * LEDGER_ADMIN_TOKEN (scope admin): 401 for a missing, unknown, revoked or expired key, 403 naming
  * the missing scope. A route that declares no scope needs admin (fail closed). The principal is put
- * on the request for the actor in command metadata.
+ * on the request for the actor in command metadata. Failed authentications count against the
+ * caller's address (guessing), successful ones against the key (README "Rate limits").
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -39,6 +41,8 @@ export class ApiKeyGuard implements CanActivate {
     private readonly keys: ApiKeyRegistry,
     private readonly reflector: Reflector,
     private readonly metrics: LedgerMetrics,
+    private readonly authFailures: AuthFailureLimiter,
+    private readonly perKey: ApiKeyLimiter,
   ) {
     // Comparing digests gives equal lengths, so timing reveals neither content nor length.
     this.adminDigest = config.adminToken ? digest(config.adminToken) : undefined;
@@ -47,8 +51,10 @@ export class ApiKeyGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const required = this.reflector.getAllAndOverride<ApiKeyScope | undefined>(SCOPE_METADATA, [context.getHandler(), context.getClass()]) ?? 'admin';
     const request = context.switchToHttp().getRequest<FastifyRequest>();
+    await this.authFailures.assertNotBlocked(request.ip);
     const principal = await this.authenticate(request.headers.authorization);
     if (!principal) {
+      await this.authFailures.recordFailure(request.ip);
       this.metrics.apiAuthentications.inc({ outcome: 'unauthenticated' });
       throw new ProblemError(401, 'Unauthorized', 'a valid API key is required: Authorization: Bearer <key> (unknown, revoked and expired keys are refused)');
     }
@@ -56,6 +62,7 @@ export class ApiKeyGuard implements CanActivate {
       this.metrics.apiAuthentications.inc({ outcome: 'forbidden' });
       throw new ProblemError(403, 'Forbidden', `this API key lacks the scope ${required}`, { requiredScope: required });
     }
+    await this.perKey.assertWithinLimit(principal.actor);
     this.metrics.apiAuthentications.inc({ outcome: 'ok' });
     setPrincipal(request, principal);
     return true;

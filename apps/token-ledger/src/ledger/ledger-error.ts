@@ -5,7 +5,8 @@ import { ConcurrencyExhaustedError } from './aggregate-repository';
 /**
  * What went wrong, in the ledger's words. The first five are the RFC 6749 §5.2 codes a refresh
  * can fail with; the others say a named thing does not exist, clashes with what exists, or cannot
- * be served right now (the caller may try again).
+ * be served right now (the caller may try again), or that the caller went over a rate limit (it may
+try again after `retryAfterSeconds`).
  */
 export type LedgerErrorKind =
   | 'invalid_request'
@@ -15,14 +16,15 @@ export type LedgerErrorKind =
   | 'unauthorized_client'
   | 'not_found'
   | 'conflict'
-  | 'unavailable';
+  | 'unavailable'
+  | 'rate_limited';
 
 export interface LedgerErrorOptions {
   /** A short summary of this particular problem; the kind's generic one otherwise. */
   title?: string;
   /** Further public members of the answer, e.g. the `errors` list of a rejected registration. */
   members?: Record<string, unknown>;
-  /** For `unavailable`: when to try again, in whole seconds (default 1). */
+  /** For `unavailable` and `rate_limited`: when to try again, in whole seconds (default 1). */
   retryAfterSeconds?: number;
 }
 

@@ -30,10 +30,12 @@ export class OAuthError extends Error {
   constructor(
     readonly code: OAuthErrorCode,
     readonly description?: string,
+    /** The code's own status unless given (a rate limit is temporarily_unavailable with 429). */
+    status?: number,
   ) {
     super(description ?? code);
     this.name = 'OAuthError';
-    this.status = STATUS[code];
+    this.status = status ?? STATUS[code];
   }
 
   toJSON(): { error: string; error_description?: string } {
