@@ -2,7 +2,7 @@ import type { Consumer, ConsumerConfig, Kafka, KafkaMessage, Producer } from 'ka
 import { BatchedConsumer } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
-import type { SqlBackedStore } from './kafka-relay';
+import { RELAY_PRODUCER_CONFIG, type SqlBackedStore } from './kafka-relay';
 import { LruSet } from './lru-set';
 import { HEADER_DLQ_GROUP, HEADER_DLQ_OFFSET, HEADER_DLQ_PARTITION, HEADER_DLQ_REASON, HEADER_DLQ_TOPIC, deadLetterTopicOf } from './topics';
 
@@ -231,8 +231,8 @@ export class KafkaEventSource implements EventSource {
   /** Produces the poison records of one batch to the dead-letter topic (acks from all replicas). */
   private async deadLetter(partition: number, records: { message: KafkaMessage; reason: PoisonReason }[]): Promise<void> {
     if (!this.dlqProducer) {
-      // Idempotent: a retried send does not duplicate; the DLQ is rare, so its own lazy producer.
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      // The relay's settings (idempotent: a retried send does not duplicate); a lazy producer of its own, as poison is rare.
+      const producer = this.kafka.producer(RELAY_PRODUCER_CONFIG);
       await producer.connect();
       this.dlqProducer = producer;
     }
