@@ -17,8 +17,13 @@ export function runId(): string {
   return `${Date.now().toString(36)}-${randomUUID().slice(0, 8)}`;
 }
 
-export function testTopics(run: string): TopicNames {
-  return { events: `tl-test.events.${run}`, revocations: `tl-test.revocations.${run}`, anomalies: `tl-test.anomalies.${run}` };
+export function testTopics(run: string): Required<TopicNames> {
+  return {
+    events: `tl-test.events.${run}`,
+    revocations: `tl-test.revocations.${run}`,
+    anomalies: `tl-test.anomalies.${run}`,
+    eventsDeadLetter: `tl-test.events.${run}.dlq`,
+  };
 }
 
 export function kafkaClient(brokers: string, clientId = 'tl-test'): Kafka {

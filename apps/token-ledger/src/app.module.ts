@@ -8,6 +8,7 @@ import { ListApiKeysHandler } from './api-keys/list-api-keys.query';
 import { AdminController } from './admin/admin.controller';
 import { HealthController } from './health/health.controller';
 import { LedgerMetrics } from './health/metrics';
+import type { PoisonRecord } from '@token-ledger/messaging';
 import { AccessTokenMinter } from './ledger/access-token-minter';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
 import { apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
@@ -123,6 +124,7 @@ export class AppModule {
             topics: runtime.messaging.topics,
             groupId: `${runtime.messaging.groupPrefix}-anomaly`,
             onError: (err: unknown, component: string) => runtime.logger.error({ err }, `${component} failed; retrying from its checkpoint`),
+            onPoison: (poison: PoisonRecord, component: string) => runtime.metrics.reportPoison(runtime.logger, poison, component),
           },
         },
         {
@@ -131,6 +133,7 @@ export class AppModule {
             topics: runtime.messaging.topics,
             groupId: `${runtime.messaging.groupPrefix}-revocations`,
             onError: (err: unknown, component: string) => runtime.logger.error({ err }, `${component} failed; retrying from its checkpoint`),
+            onPoison: (poison: PoisonRecord, component: string) => runtime.metrics.reportPoison(runtime.logger, poison, component),
           },
         },
         GetFamilyHandler,

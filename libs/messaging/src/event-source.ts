@@ -1,9 +1,10 @@
-import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs';
+import type { Consumer, ConsumerConfig, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { BatchedConsumer } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
-import type { SqlBackedStore } from './kafka-relay';
+import { RELAY_PRODUCER_CONFIG, type SqlBackedStore } from './kafka-relay';
 import { LruSet } from './lru-set';
+import { HEADER_DLQ_GROUP, HEADER_DLQ_OFFSET, HEADER_DLQ_PARTITION, HEADER_DLQ_REASON, HEADER_DLQ_TOPIC, deadLetterTopicOf } from './topics';
 
 /** Receives events in order (per subject at least), deduplicated by eventId. A throw = retry. */
 export type EventBatchHandler = (events: PublicEvent[]) => Promise<void>;
@@ -103,7 +104,59 @@ export interface KafkaEventSourceOptions {
   maxPendingEvents?: number;
   /** Pause before re-joining after the handler failed (default 500 ms). */
   retryDelayMs?: number;
+  /** Where records that are not public events go (default `<topic>.dlq`; ensureTopics creates it). */
+  deadLetterTopic?: string;
+  /** A record was dead-lettered (count and log it; never log the value: it could hold anything). */
+  onPoison?: (poison: PoisonRecord) => void;
   onError?: (error: unknown) => void;
+}
+
+/** Why a record on events.v1 is not a public event. */
+export type PoisonReason = 'empty' | 'not-json' | 'not-an-event';
+
+/** A dead-lettered record, as the `onPoison` hook sees it: where it was, never what it held. */
+export interface PoisonRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  groupId: string;
+  reason: PoisonReason;
+  deadLetterTopic: string;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const optionalString = (v: unknown) => v === undefined || typeof v === 'string';
+
+/**
+ * A Kafka record's value as a PublicEvent, or why it is not one. Checks the shape consumers rely
+ * on (ids, type, position, metadata), not the type: an event type this version does not know (a
+ * newer ledger's) is passed on, and consumers ignore types they do not handle (docs/kafka.md).
+ */
+export function decodePublicEvent(value: Buffer | null): { event: PublicEvent } | { reason: PoisonReason } {
+  if (!value || value.length === 0) return { reason: 'empty' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return { reason: 'not-json' };
+  }
+  if (
+    !isObject(parsed) ||
+    typeof parsed.eventId !== 'string' ||
+    parsed.eventId === '' ||
+    typeof parsed.type !== 'string' ||
+    parsed.type === '' ||
+    typeof parsed.position !== 'number' ||
+    !Number.isFinite(parsed.position) ||
+    !isObject(parsed.metadata) ||
+    !optionalString(parsed.familyId) ||
+    !optionalString(parsed.subject) ||
+    !optionalString(parsed.clientId) ||
+    !optionalString(parsed.occurredAt)
+  ) {
+    return { reason: 'not-an-event' };
+  }
+  return { event: parsed as unknown as PublicEvent };
 }
 
 /** Fetched records of one partition, waiting for the handler. */
@@ -122,6 +175,10 @@ interface PendingPart {
  * done. A record waits for the handler's current call, never for a fetch round trip after it.
  * Offsets are committed only for handled records (at-least-once); a handler failure re-joins the
  * group after a pause and resumes from the committed offsets.
+ * A record that is not a public event (decodePublicEvent) would fail that way forever: it is
+ * produced to the dead-letter topic (headers: source topic, partition, offset, reason, group) and
+ * reported through `onPoison`, then counts as handled. If that produce fails, the batch is not
+ * taken: the source re-joins and tries again (nothing is skipped unrecorded).
  */
 export class KafkaEventSource implements EventSource {
   private consumer?: Consumer;
@@ -137,6 +194,7 @@ export class KafkaEventSource implements EventSource {
   private commitTimer?: NodeJS.Timeout;
   private restartTimer?: NodeJS.Timeout;
   private stopped = true;
+  private dlqProducer?: Producer;
 
   constructor(
     private readonly kafka: Kafka,
@@ -162,6 +220,42 @@ export class KafkaEventSource implements EventSource {
     this.epoch++;
     await this.consumer?.disconnect().catch(() => undefined);
     this.consumer = undefined;
+    await this.dlqProducer?.disconnect().catch(() => undefined);
+    this.dlqProducer = undefined;
+  }
+
+  private get deadLetterTopic(): string {
+    return this.options.deadLetterTopic ?? deadLetterTopicOf(this.options.topic);
+  }
+
+  /** Produces the poison records of one batch to the dead-letter topic (acks from all replicas). */
+  private async deadLetter(partition: number, records: { message: KafkaMessage; reason: PoisonReason }[]): Promise<void> {
+    if (!this.dlqProducer) {
+      // The relay's settings (idempotent: a retried send does not duplicate); a lazy producer of its own, as poison is rare.
+      const producer = this.kafka.producer(RELAY_PRODUCER_CONFIG);
+      await producer.connect();
+      this.dlqProducer = producer;
+    }
+    const { topic, groupId } = this.options;
+    await this.dlqProducer.send({
+      topic: this.deadLetterTopic,
+      acks: -1,
+      messages: records.map(({ message, reason }) => ({
+        key: message.key,
+        value: message.value,
+        headers: {
+          ...message.headers,
+          [HEADER_DLQ_TOPIC]: topic,
+          [HEADER_DLQ_PARTITION]: String(partition),
+          [HEADER_DLQ_OFFSET]: message.offset,
+          [HEADER_DLQ_REASON]: reason,
+          [HEADER_DLQ_GROUP]: groupId,
+        },
+      })),
+    });
+    for (const { message, reason } of records) {
+      this.options.onPoison?.({ topic, partition, offset: message.offset, groupId, reason, deadLetterTopic: this.deadLetterTopic });
+    }
   }
 
   private async connect(): Promise<void> {
@@ -194,10 +288,21 @@ export class KafkaEventSource implements EventSource {
         // Not resolved: kafkajs fetches these again (after a rebalance, from the committed offset).
         if (epoch !== this.epoch || this.stopped || !isRunning() || isStale()) return;
         const events: PublicEvent[] = [];
+        const poison: { message: KafkaMessage; reason: PoisonReason }[] = [];
         for (const message of batch.messages) {
-          if (!message.value) continue;
-          const event = JSON.parse(message.value.toString('utf8')) as PublicEvent;
-          if (!this.seen.has(event.eventId)) events.push(event);
+          const decoded = decodePublicEvent(message.value);
+          if ('reason' in decoded) poison.push({ message, reason: decoded.reason });
+          else if (!this.seen.has(decoded.event.eventId)) events.push(decoded.event);
+        }
+        if (poison.length > 0) {
+          try {
+            await this.deadLetter(batch.partition, poison);
+          } catch (error) {
+            // Not dead-lettered, so not skipped: re-join and read them again from the committed offset.
+            this.fail(error, epoch);
+            return;
+          }
+          if (epoch !== this.epoch) return;
         }
         this.queue.push({ partition: batch.partition, events, next: (BigInt(batch.lastOffset()) + 1n).toString() });
         this.pending += events.length;

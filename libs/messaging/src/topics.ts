@@ -5,13 +5,28 @@ export const DEFAULT_TOPICS = {
   events: 'token-ledger.events.v1',
   revocations: 'token-ledger.revocations.v1',
   anomalies: 'token-ledger.anomalies.v1',
+  eventsDeadLetter: 'token-ledger.events.v1.dlq',
 } as const;
 
 export interface TopicNames {
   events: string;
   revocations: string;
   anomalies: string;
+  /** Records on `events` that are not public events (KafkaEventSource); default `<events>.dlq`. */
+  eventsDeadLetter?: string;
 }
+
+/** The dead-letter topic of an events topic when none is named. */
+export function deadLetterTopicOf(topic: string): string {
+  return `${topic}.dlq`;
+}
+
+/** Headers of a dead-lettered record: where it was read, why it was refused, by which group. */
+export const HEADER_DLQ_TOPIC = 'dlq-source-topic';
+export const HEADER_DLQ_PARTITION = 'dlq-source-partition';
+export const HEADER_DLQ_OFFSET = 'dlq-source-offset';
+export const HEADER_DLQ_REASON = 'dlq-reason';
+export const HEADER_DLQ_GROUP = 'dlq-consumer-group';
 
 export const HEADER_EVENT_TYPE = 'event-type';
 export const HEADER_SCHEMA_VERSION = 'schema-version';
@@ -54,11 +69,18 @@ export function topicConfigs(opts: EnsureTopicsOptions = {}): ITopicConfig[] {
       replicationFactor,
       configEntries: [{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.ms', value: String(30 * 24 * 3600 * 1000) }],
     },
+    {
+      // Rare and kept long enough for someone to look at it (30 days).
+      topic: t.eventsDeadLetter ?? deadLetterTopicOf(t.events),
+      numPartitions: 1,
+      replicationFactor,
+      configEntries: [{ name: 'cleanup.policy', value: 'delete' }, { name: 'retention.ms', value: String(30 * 24 * 3600 * 1000) }],
+    },
   ];
 }
 
 /**
- * Creates the three topics when missing; existing topics are left as they are (idempotent, and safe
+ * Creates the topics when missing; existing topics are left as they are (idempotent, and safe
  * when several nodes start at once: "already exists" counts as success).
  */
 export async function ensureTopics(admin: Admin, opts: EnsureTopicsOptions = {}): Promise<void> {

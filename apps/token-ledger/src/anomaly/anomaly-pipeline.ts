@@ -11,7 +11,7 @@ import {
   type RulesConfig,
 } from '@token-ledger/anomaly';
 import type { PublicEvent } from '@token-ledger/envelope';
-import { InProcessEventSource, KafkaEventSource, type EventSource, type SqlBackedStore } from '@token-ledger/messaging';
+import { InProcessEventSource, KafkaEventSource, type EventSource, type PoisonRecord, type SqlBackedStore } from '@token-ledger/messaging';
 import { createKafka, type KafkaConnection } from '../config/kafka-client';
 
 /** Everything the pipeline needs, as plain data (it also crosses into a worker thread). */
@@ -19,7 +19,7 @@ export interface AnomalyPipelineSettings {
   rules: RulesConfig;
   geoDbPath?: string;
   /** With Kafka: the engine's consumer group on events.v1; without, it follows the store in-process. */
-  kafka?: KafkaConnection & { topic: string; groupId: string };
+  kafka?: KafkaConnection & { topic: string; groupId: string; deadLetterTopic?: string };
 }
 
 /** What a detection does outside the pipeline (AnomalyService provides these). */
@@ -29,6 +29,8 @@ export interface AnomalyPipelineEffects {
   /** Recorded just now (metrics, log, webhook). */
   detected(d: Detection, detectedAt: Date): void;
   onError(error: unknown): void;
+  /** A record on events.v1 was not a public event and went to the dead-letter topic. */
+  poisoned?(poison: PoisonRecord): void;
 }
 
 const PRUNE_INTERVAL_MS = 3600_000;
@@ -77,7 +79,9 @@ export class AnomalyPipeline {
           groupId: kafka.groupId,
           // Redelivery is harmless (state and anomaly ids deduplicate), round trips per batch are not.
           autoCommitIntervalMs: 1000,
+          deadLetterTopic: kafka.deadLetterTopic,
           onError: (error) => this.effects.onError(error),
+          onPoison: (poison) => this.effects.poisoned?.(poison),
         })
       : new InProcessEventSource(this.store, { name: 'anomaly-engine', onError: (error) => this.effects.onError(error) });
     const runBatch = async (events: PublicEvent[]): Promise<void> => {

@@ -1,5 +1,6 @@
 import type { Detection } from '@token-ledger/anomaly';
 import type { ThreadError, ThreadLocation } from '@token-ledger/event-store';
+import type { PoisonRecord } from '@token-ledger/messaging';
 import type { AnomalyPipelineSettings } from './anomaly-pipeline';
 
 /** What the anomaly engine's thread needs (anomaly-thread.worker.ts). */
@@ -8,8 +9,11 @@ export interface AnomalyThreadData {
   settings: AnomalyPipelineSettings;
 }
 
-/** Thread → main: carry out a detection's action (answered with `acted`), or a detection recorded. */
-export type AnomalyThreadMessage = { kind: 'act'; id: number; detection: Detection } | { kind: 'detected'; detection: Detection; detectedAt: number };
+/** Thread → main: carry out a detection's action (answered with `acted`), a detection recorded, or a record dead-lettered. */
+export type AnomalyThreadMessage =
+  | { kind: 'act'; id: number; detection: Detection }
+  | { kind: 'detected'; detection: Detection; detectedAt: number }
+  | { kind: 'poison'; poison: PoisonRecord };
 
 /** Main → thread: the action's outcome. */
 export type AnomalyThreadCommand = { kind: 'acted'; id: number; error?: ThreadError };

@@ -22,6 +22,7 @@ runThread<AnomalyThreadData, AnomalyThreadMessage, AnomalyThreadCommand>(async (
       }),
     detected: (detection, detectedAt) => post({ kind: 'detected', detection, detectedAt: detectedAt.getTime() }),
     onError: (error) => post({ kind: 'error', error: describeError(error) }),
+    poisoned: (poison) => post({ kind: 'poison', poison }),
   });
   const running = await startOnStore(store, pipeline);
   return {

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ANOMALY_ACTOR, type Detection } from '@token-ledger/anomaly';
 import { describeError, placeConsumer, sqlBacked, SupervisedThread, type OpenedStore, type StoreConsumer } from '@token-ledger/event-store';
-import { DEFAULT_TOPICS, type TopicNames } from '@token-ledger/messaging';
+import { DEFAULT_TOPICS, type PoisonRecord, type TopicNames } from '@token-ledger/messaging';
 import type { LedgerConfig } from '../config/ledger-config';
 import { LedgerMetrics } from '../health/metrics';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
@@ -21,6 +21,8 @@ export interface AnomalyOptions {
   /** Consumer group on events.v1; default `token-ledger-anomaly`. */
   groupId?: string;
   onError?: (error: unknown, component: string) => void;
+  /** A record on events.v1 was not a public event and went to the dead-letter topic. */
+  onPoison?: (poison: PoisonRecord, component: string) => void;
 }
 
 /**
@@ -58,7 +60,15 @@ export class AnomalyService {
     const settings: AnomalyPipelineSettings = {
       rules: anomaly.rules,
       geoDbPath: anomaly.geoDbPath,
-      kafka: brokers ? { brokers, security: this.config.kafkaSecurity, topic: topics.events, groupId: this.options.groupId ?? 'token-ledger-anomaly' } : undefined,
+      kafka: brokers
+        ? {
+            brokers,
+            security: this.config.kafkaSecurity,
+            topic: topics.events,
+            groupId: this.options.groupId ?? 'token-ledger-anomaly',
+            deadLetterTopic: topics.eventsDeadLetter,
+          }
+        : undefined,
     };
     this.engine = placeConsumer<StoreConsumer>(store, {
       thread: (location) => (this.thread = this.engineThread({ location, settings })),
@@ -67,6 +77,7 @@ export class AnomalyService {
           act: (d) => this.act(d),
           detected: (d, detectedAt) => this.detected(d, detectedAt),
           onError: (error) => this.reportError(error),
+          poisoned: (poison) => this.options.onPoison?.(poison, 'anomaly engine'),
         }),
     });
     await this.engine.start();
@@ -84,6 +95,7 @@ export class AnomalyService {
     const thread = new SupervisedThread<AnomalyThreadMessage, AnomalyThreadCommand>('anomaly engine', path.join(__dirname, 'anomaly-thread.worker'), data, {
       message: (m) => {
         if (m.kind === 'detected') return this.detected(m.detection, new Date(m.detectedAt));
+        if (m.kind === 'poison') return this.options.onPoison?.(m.poison, 'anomaly engine');
         this.act(m.detection).then(
           () => thread.post({ kind: 'acted', id: m.id }),
           (error) => thread.post({ kind: 'acted', id: m.id, error: describeError(error) }),

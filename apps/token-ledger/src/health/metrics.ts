@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
+import type { PoisonRecord } from '@token-ledger/messaging';
 
 /** Prometheus metrics of one app instance (its own registry, so tests can run several apps). */
 export class LedgerMetrics {
@@ -57,6 +59,12 @@ export class LedgerMetrics {
     labelNames: ['limiter'] as const,
     registers: [this.registry],
   });
+  readonly poisonRecords = new Counter({
+    name: 'token_ledger_poison_records_total',
+    help: 'Records on events.v1 that are not public events, sent to the dead-letter topic and skipped, by consumer and reason (empty, not-json, not-an-event)',
+    labelNames: ['consumer', 'reason'] as const,
+    registers: [this.registry],
+  });
 
   readonly projectedEvents = new Counter({
     name: 'token_ledger_projected_events_total',
@@ -82,6 +90,16 @@ export class LedgerMetrics {
     buckets: [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+
+  /**
+   * A consumer dead-lettered a record of events.v1: count it and log where it was and why — never
+   * its value, which could hold anything (a token, a secret, megabytes of garbage).
+   */
+  reportPoison(logger: Logger, poison: PoisonRecord, consumer: string): void {
+    this.poisonRecords.inc({ consumer, reason: poison.reason });
+    const { topic, partition, offset, reason, groupId, deadLetterTopic } = poison;
+    logger.warn({ topic, partition, offset, reason, groupId, deadLetterTopic }, `${consumer}: record ${topic}/${partition}@${offset} is not a public event (${reason}); sent to ${deadLetterTopic} and skipped`);
+  }
 
   /** Read at scrape time, so it is exact whenever Prometheus looks. */
   trackProjectionLag(read: () => Promise<{ positionsBehind: number; secondsBehind: number }>): void {

@@ -8,6 +8,7 @@ import {
   RevocationPropagator,
   RevocationTombstones,
   type FeedSigner,
+  type PoisonRecord,
   type SqlBackedStore,
   type TopicNames,
 } from '@token-ledger/messaging';
@@ -54,6 +55,8 @@ export class KafkaPipeline {
     private readonly settings: KafkaPipelineSettings,
     private readonly crypto: FeedCrypto,
     private readonly onError: (error: unknown, component: string) => void,
+    /** A record on events.v1 was dead-lettered (metric and log line in the main thread). */
+    private readonly onPoison: (poison: PoisonRecord, component: string) => void = () => undefined,
   ) {}
 
   get relayPosition(): number | undefined {
@@ -82,7 +85,13 @@ export class KafkaPipeline {
     });
     await this.tombstones.start();
     this.propagator = new RevocationPropagator(
-      new KafkaEventSource(kafka, { topic: topics.events, groupId, onError: (e) => this.onError(e, 'revocation propagator') }),
+      new KafkaEventSource(kafka, {
+        topic: topics.events,
+        groupId,
+        deadLetterTopic: topics.eventsDeadLetter,
+        onError: (e) => this.onError(e, 'revocation propagator'),
+        onPoison: (p) => this.onPoison(p, 'revocation propagator'),
+      }),
       [sink],
       { ...mapping, signer: this.crypto.signer, onRecords: (records) => this.tombstones?.track(records) },
     );

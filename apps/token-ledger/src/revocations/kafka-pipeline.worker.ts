@@ -1,6 +1,7 @@
 /** Worker-thread entry of the Kafka side of serve on a store a thread can reopen (RevocationsService): relay and propagator. */
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
 import { describeError, reopenEventStore, runThread, startOnStore, type ThreadLocation } from '@token-ledger/event-store';
+import type { PoisonRecord } from '@token-ledger/messaging';
 import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
 
 export interface KafkaThreadData {
@@ -8,8 +9,10 @@ export interface KafkaThreadData {
   settings: KafkaPipelineSettings;
 }
 
-/** Thread → main: an error with the component it came from (the service reports it so). */
-export type KafkaThreadMessage = { kind: 'failed'; component: string; error: ReturnType<typeof describeError> };
+/** Thread → main: an error, or a dead-lettered record, with the component it came from (the service reports it so). */
+export type KafkaThreadMessage =
+  | { kind: 'failed'; component: string; error: ReturnType<typeof describeError> }
+  | { kind: 'poison'; component: string; poison: PoisonRecord };
 
 runThread<KafkaThreadData, KafkaThreadMessage>(async (data, post) => {
   // The relay's batch costs a producer round trip (acks=all): reading 2 ms after a wake-up, rather
@@ -22,8 +25,12 @@ runThread<KafkaThreadData, KafkaThreadMessage>(async (data, post) => {
   const kek = crypto.kek ? parseKek(crypto.kek) : undefined;
   const keyRing = await KeyRing.open(store.kv, { alg: crypto.signingAlg, kek, issuer: crypto.issuer, maxAccessTokenTtlSeconds });
   const secrets = await LedgerSecrets.open(store.kv, { kek });
-  const pipeline = new KafkaPipeline(store, data.settings, { signer: keyRing, subjectHash: (s) => secrets.subjectHash(s) }, (error, component) =>
-    post({ kind: 'failed', component, error: describeError(error) }),
+  const pipeline = new KafkaPipeline(
+    store,
+    data.settings,
+    { signer: keyRing, subjectHash: (s) => secrets.subjectHash(s) },
+    (error, component) => post({ kind: 'failed', component, error: describeError(error) }),
+    (poison, component) => post({ kind: 'poison', component, poison }),
   );
   return startOnStore(store, { start: () => pipeline.start(), stop: async () => { await pipeline.stop(); keyRing.close(); } });
 });

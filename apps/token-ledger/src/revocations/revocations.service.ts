@@ -3,7 +3,7 @@ import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/comm
 import type { Admin } from 'kafkajs';
 import { placeConsumer, sqlBacked, SupervisedThread, type OpenedStore, type StoreConsumer } from '@token-ledger/event-store';
 import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
-import { DEFAULT_TOPICS, ensureTopics, FeedHeartbeat, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type TopicNames } from '@token-ledger/messaging';
+import { DEFAULT_TOPICS, ensureTopics, FeedHeartbeat, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type PoisonRecord, type TopicNames } from '@token-ledger/messaging';
 import { createKafka } from '../config/kafka-client';
 import type { LedgerConfig } from '../config/ledger-config';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
@@ -29,6 +29,8 @@ export interface RevocationsOptions {
   /** Period of the tombstone sweep on revocations.v1; default 10 s. */
   tombstoneSweepMs?: number;
   onError?: (error: unknown, component: string) => void;
+  /** A record on events.v1 was not a public event and went to the dead-letter topic. */
+  onPoison?: (poison: PoisonRecord, component: string) => void;
 }
 
 /**
@@ -120,10 +122,20 @@ export class RevocationsService implements OnModuleDestroy {
     this.kafka = placeConsumer<StoreConsumer>(store, {
       thread: (location) =>
         new SupervisedThread<KafkaThreadMessage>('kafka', path.join(__dirname, 'kafka-pipeline.worker'), { location, settings } satisfies KafkaThreadData, {
-          message: (m) => this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
+          message: (m) =>
+            m.kind === 'poison'
+              ? this.options.onPoison?.(m.poison, m.component)
+              : this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
           error: (error) => this.options.onError?.(error, 'kafka thread'),
         }),
-      inline: () => new KafkaPipeline(store, settings, feedCrypto, (error, component) => this.options.onError?.(error, component)),
+      inline: () =>
+        new KafkaPipeline(
+          store,
+          settings,
+          feedCrypto,
+          (error, component) => this.options.onError?.(error, component),
+          (poison, component) => this.options.onPoison?.(poison, component),
+        ),
     });
     await this.kafka.start();
   }
