@@ -172,6 +172,8 @@ describeWithBackend('kafka', 'Kafka with TLS and SASL: kafka:up --secure, the le
         revocations: { kafka: { brokers, security: kafkaSecurityFromEnv(env.other) } },
         failMode: 'closed',
         maxStalenessMs: 5_000,
+        // The SDK retries its start forever by default (a broker not up yet); refused is final here.
+        retry: { maxAttempts: 1 },
       });
       closers.push(() => sneaky.close());
       expect(await failureOf(sneaky.ready)).toBe('TOPIC_AUTHORIZATION_FAILED');
