@@ -176,4 +176,24 @@ export function forensicsTamperSuite(storeKind: () => StoreKind): void {
     await sql.query('update tl_events set data = $2::jsonb, metadata = $3::jsonb where position = $1', [victim.position, JSON.stringify(victim.data), JSON.stringify(victim.metadata)]);
     await expectClean();
   });
+  it('a snapshot edited to un-revoke a family (every event intact): names the stream and revision as snapshot_mismatch', async () => {
+    const api = new LedgerClient(ledger.baseUrl);
+    const carol = await api.issue({ subject: 'carol', clientId: 'web', scope: 'api:read' });
+    expect((await api.admin('POST', `/v1/families/${carol.family_id}/revoke`, { reason: 'logout' })).status).toBeLessThan(300);
+    const streamId = `family-${carol.family_id}`;
+    const [before] = await sql.query<{ snapshot: { state: { status: string } }; snapshot_revision: string | number }>('select snapshot, snapshot_revision from tl_streams where stream_id = $1', [streamId]);
+    expect(before.snapshot.state.status).toBe('revoked');
+    await expectClean();
+
+    await sql.query(`update tl_streams set snapshot = jsonb_set(snapshot, '{state,status}', '"active"') where stream_id = $1`, [streamId]);
+    const one = (await verifyChain(ledger.store, { familyId: carol.family_id }))!;
+    const all = (await verifyChain(ledger.store, { all: true }))!;
+    for (const r of [one, all]) {
+      expect(r.ok).toBe(false);
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'snapshot_mismatch', streamId, revision: Number(before.snapshot_revision) })]);
+      expect(r.firstProblem!.detail).toContain('differs in: status');
+    }
+    await sql.query('update tl_streams set snapshot = $2::jsonb where stream_id = $1', [streamId, JSON.stringify(before.snapshot)]);
+    await expectClean();
+  });
 }

@@ -4,7 +4,16 @@
  * whole store — one readAll page at a time, keeping only each stream's last link in memory.
  */
 import type { EventStore, RecordedEvent } from '@token-ledger/event-store';
-import { computeEventHash, familyStreamId, storedHash, storedPrevHash } from '@token-ledger/envelope';
+import {
+  aggregateOfStream,
+  canonicalJson,
+  computeEventHash,
+  familyStreamId,
+  isChainedSnapshot,
+  storedHash,
+  storedPrevHash,
+  toDomainEvent,
+} from '@token-ledger/envelope';
 import { readAllPages, readStreamPaged } from './read';
 
 export type VerifyTarget = { familyId: string } | { streamId: string } | { all: true };
@@ -20,7 +29,10 @@ export type ChainProblemKind =
   | 'broken_link'
   /** The stream says it has more events than are stored (the last ones were deleted). */
   | 'truncated'
-  /** The stored snapshot's chain hash is not the hash of the event it was taken at. */
+  /**
+   * The stored snapshot disagrees with its stream: its chain hash is not the hash of the event it
+   * was taken at, or its state is not what replaying the stream's events gives (an edited snapshot).
+   */
   | 'snapshot_mismatch'
   /** An event written before the chain existed (no hash): it cannot be verified. */
   | 'unchained';
@@ -79,9 +91,12 @@ class Findings {
   readonly problems: ChainProblem[] = [];
   count = 0;
   unchained = 0;
+  /** Streams with a problem already: their snapshot state is not compared (the events are in doubt). */
+  readonly flagged = new Set<string>();
   constructor(private readonly max: number) {}
   add(problem: ChainProblem): void {
     this.count++;
+    this.flagged.add(problem.streamId);
     if (this.problems.length < this.max) this.problems.push(problem);
   }
 }
@@ -214,8 +229,42 @@ async function checkTails(store: EventStore, cursors: StreamCursor[], findings: 
           detail: `the stream's snapshot was taken at hash ${short(chainHash)} but revision ${lastSeen} hashes to ${short(cursor.lastHash)}: the stream's events were rewritten`,
         });
       }
+      if (snap && !findings.flagged.has(cursor.streamId)) await checkSnapshotState(store, cursor, snap, findings);
     }
   }
+}
+
+/**
+ * Replays the stream up to the snapshot's revision with the aggregate's own evolve and compares the
+ * result with the stored state: the command side decides from the snapshot, so an edited one (a
+ * family un-revoked in SQL) would change decisions without touching a single event. Streams that are
+ * not aggregates (anomalies) and snapshots of another state version (replaced on the next append)
+ * are not checked.
+ */
+async function checkSnapshotState(store: EventStore, cursor: StreamCursor, snap: { state: unknown; revision: number }, findings: Findings): Promise<void> {
+  const owner = aggregateOfStream(cursor.streamId);
+  if (!owner || !isChainedSnapshot(snap.state)) return;
+  const stored = snap.state.state as { v?: unknown } | null;
+  let state = owner.aggregate.initial(owner.id);
+  if (stored?.v !== state.v) return;
+  const problem = (detail: string): ChainProblem => ({ kind: 'snapshot_mismatch', streamId: cursor.streamId, revision: snap.revision, position: null, detail });
+  try {
+    for await (const event of readStreamPaged(store, cursor.streamId)) {
+      if (event.revision > snap.revision) break;
+      state = owner.aggregate.evolve(state, toDomainEvent(event));
+    }
+  } catch (error) {
+    findings.add(problem(`replaying the stream to revision ${snap.revision} failed (${(error as Error).message}): the snapshot cannot be confirmed`));
+    return;
+  }
+  // Both sides through canonical JSON: the stored state went through JSON (and jsonb key order).
+  const replayed = JSON.parse(canonicalJson(state)) as Record<string, unknown>;
+  if (canonicalJson(replayed) === canonicalJson(stored)) return;
+  const storedObj = (stored ?? {}) as Record<string, unknown>;
+  const fields = [...new Set([...Object.keys(replayed), ...Object.keys(storedObj)])]
+    .filter((k) => canonicalJson(replayed[k] ?? null) !== canonicalJson(storedObj[k] ?? null))
+    .sort();
+  findings.add(problem(`the stored snapshot at revision ${snap.revision} is not what replaying the stream gives (differs in: ${fields.join(', ') || 'shape'}): the snapshot was edited`));
 }
 
 function report(findings: Findings, streams: number, events: number, headPosition: number): VerifyReport {

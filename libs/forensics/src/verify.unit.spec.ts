@@ -1,6 +1,6 @@
-import { formatFamilyId } from '@token-ledger/domain';
+import { formatFamilyId, type FamilyEvent } from '@token-ledger/domain';
 import type { RecordedEvent } from '@token-ledger/event-store';
-import { computeEventHash, familyStreamId, subjectStreamId } from '@token-ledger/envelope';
+import { computeEventHash, familyAggregate, familyStreamId, subjectStreamId, toDomainEvent } from '@token-ledger/envelope';
 import { describeProblem, verifyChain, type VerifyTarget } from './verify';
 import { append, envelope, ev, S, T0 } from './testing/fixtures';
 import { MemoryEventStore } from '@token-ledger/event-store';
@@ -24,7 +24,8 @@ async function fixture(): Promise<MemoryEventStore> {
   for (const id of [A, B]) {
     const stream = store.streams.get(id)!;
     const last = store.rows.filter((r) => r.streamId === id).at(-1)!;
-    stream.snapshot = { state: { state: { v: 1 }, chainHash: last.metadata.hash }, revision: stream.revision };
+    const state = store.rows.filter((r) => r.streamId === id).reduce((s, r) => familyAggregate.evolve(s, toDomainEvent<FamilyEvent>(r)), familyAggregate.initial(id));
+    stream.snapshot = { state: { state: JSON.parse(JSON.stringify(state)), chainHash: last.metadata.hash }, revision: stream.revision };
   }
   return store;
 }
@@ -112,6 +113,23 @@ describe('verifyChain', () => {
     last.metadata.hash = computeEventHash(last);
     const report = (await verifyChain(store, { familyId: FAM_A }))!;
     expect(report.firstProblem).toMatchObject({ kind: 'snapshot_mismatch', streamId: A, revision: 3 });
+  });
+
+  it.each(both)('names a snapshot edited to un-revoke a family, though every event still verifies (%s)', async (_, target) => {
+    const store = await fixture();
+    await append(store, A, [ev.revoked(FAM_A, 'alice', T0 + 100 * S)]);
+    const stream = store.streams.get(A)!;
+    const last = store.rows.filter((r) => r.streamId === A).at(-1)!;
+    const revoked = store.rows.filter((r) => r.streamId === A).reduce((s, r) => familyAggregate.evolve(s, toDomainEvent<FamilyEvent>(r)), familyAggregate.initial(A));
+    expect(revoked.status).toBe('revoked');
+    stream.snapshot = { state: { state: JSON.parse(JSON.stringify(revoked)), chainHash: last.metadata.hash }, revision: stream.revision };
+    expect((await verifyChain(store, target(FAM_A)))!.ok).toBe(true);
+
+    (stream.snapshot.state as { state: Record<string, unknown> }).state.status = 'active';
+    const report = (await verifyChain(store, target(FAM_A)))!;
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'snapshot_mismatch', streamId: A, revision: stream.revision })]);
+    expect(report.firstProblem!.detail).toContain('differs in: status');
   });
 
   it('flags a removed hash after chained events as altered', async () => {

@@ -1,12 +1,17 @@
 import type { LedgerEvent } from '@token-ledger/domain';
 import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '@token-ledger/event-store';
-import { chainHashOf, sealEvents, toDomainEvent, toNewEvent, type CommandMetadata } from '@token-ledger/envelope';
+import {
+  chainHashOf,
+  isChainedSnapshot,
+  sealEvents,
+  toDomainEvent,
+  toNewEvent,
+  type Aggregate,
+  type ChainedSnapshot,
+  type CommandMetadata,
+} from '@token-ledger/envelope';
 
-export interface Aggregate<S extends { v: number }, E extends LedgerEvent> {
-  streamPrefix: string;
-  initial(id: string): S;
-  evolve(state: S, event: E): S;
-}
+export type { Aggregate, ChainedSnapshot } from '@token-ledger/envelope';
 
 export interface Loaded<S> {
   state: S;
@@ -14,20 +19,6 @@ export interface Loaded<S> {
   revision: number | undefined;
   /** Hash of the stream's last event, which the next appended event links to; null for a new stream. */
   lastHash: string | null;
-}
-
-/**
- * What is stored as the stream snapshot: the aggregate state and the hash of the event it was taken
- * at, so an append knows its prevHash without reading that event. A bare state (the shape before the
- * hash chain) is still understood: the stream is then replayed once.
- */
-export interface ChainedSnapshot<S> {
-  state: S;
-  chainHash: string | null;
-}
-
-function isChainedSnapshot(value: unknown): value is ChainedSnapshot<unknown> {
-  return typeof value === 'object' && value !== null && 'chainHash' in value && 'state' in value;
 }
 
 /** How often a decision is re-made after losing an optimistic-concurrency race before giving up. */
