@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
 import { openEventStore, placeConsumer, sqlBacked, type OpenedStore, type SqlClient } from '@token-ledger/event-store';
+import { deriveChainMacKey } from '@token-ledger/envelope';
 import { DEFAULT_TOPICS, type TopicNames } from '@token-ledger/messaging';
 import {
   ALL_PROJECTIONS,
@@ -20,6 +21,8 @@ export interface LedgerRuntime {
   store: OpenedStore;
   secrets: LedgerSecrets;
   keyRing: KeyRing;
+  /** The hash-chain MAC key, derived from LEDGER_KEK (libs/envelope/src/hash-chain.ts); none without it. */
+  chainMacKey?: Buffer;
   metrics: LedgerMetrics;
   logger: Logger;
   /** Read models: their database, and the runner that keeps them current (started by serve). */
@@ -56,7 +59,7 @@ export async function openRuntime(
           await openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
         : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
   try {
-    if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted');
+    if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted, and the hash chain carries no keyed MAC');
     const secrets = await LedgerSecrets.open(store.kv, { kek });
     const keyRing = await KeyRing.open(store.kv, {
       alg: config.signingAlg,
@@ -87,6 +90,7 @@ export async function openRuntime(
       store,
       secrets,
       keyRing,
+      chainMacKey: kek ? deriveChainMacKey(kek) : undefined,
       metrics,
       logger,
       readModels: { sql, runner },

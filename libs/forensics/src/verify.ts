@@ -9,7 +9,9 @@ import {
   canonicalJson,
   computeEventHash,
   familyStreamId,
+  headMacMatches,
   isChainedSnapshot,
+  storedHeadMac,
   storedHash,
   storedPrevHash,
   toDomainEvent,
@@ -35,7 +37,14 @@ export type ChainProblemKind =
    */
   | 'snapshot_mismatch'
   /** An event written before the chain existed (no hash): it cannot be verified. */
-  | 'unchained';
+  | 'unchained'
+  /**
+   * The event's headMac does not match (checked only with the MAC key): the stream was rewritten —
+   * hashes recomputed — by someone without LEDGER_KEK.
+   */
+  | 'bad_mac'
+  /** An event without a headMac (written before LEDGER_KEK was set): only its plain hash is checked. */
+  | 'unkeyed';
 
 export interface ChainProblem {
   kind: ChainProblemKind;
@@ -51,6 +60,13 @@ export interface ChainProblem {
 export interface VerifyOptions {
   /** Accept events without a hash at the start of a stream (written before the chain existed). */
   allowUnchained?: boolean;
+  /**
+   * The chain MAC key (deriveChainMacKey(LEDGER_KEK)): every event's headMac is checked. Without it
+   * the chain is only self-consistent: a stream rewritten with recomputed hashes is not detected.
+   */
+  macKey?: Uint8Array;
+  /** With macKey: accept events without a headMac (written before LEDGER_KEK was set). */
+  allowUnkeyed?: boolean;
   /** Problems kept in the report (all are counted). Default 100. */
   maxProblems?: number;
   pageSize?: number;
@@ -65,6 +81,10 @@ export interface VerifyReport {
   events: number;
   /** Events without a hash (pre-chain). */
   unchained: number;
+  /** Whether head MACs were checked (a MAC key was given); if not, the chain is only self-consistent. */
+  keyed: boolean;
+  /** With a MAC key: events without a headMac (written before LEDGER_KEK was set). */
+  unkeyed: number;
   /** The store's head position when the check started (for `all`: events after it are not checked). */
   headPosition: number;
   /** Problems, first bad spot first (by position). */
@@ -85,12 +105,16 @@ interface StreamCursor {
   /** Revisions skipped so far (only while a position-order scan waits to see if they turn up late). */
   gaps?: { from: number; to: number; position: number }[];
   reportedUnchained?: boolean;
+  /** True once an event with a headMac was seen: a later event without one had it stripped. */
+  keyed?: boolean;
+  reportedUnkeyed?: boolean;
 }
 
 class Findings {
   readonly problems: ChainProblem[] = [];
   count = 0;
   unchained = 0;
+  unkeyed = 0;
   /** Streams with a problem already: their snapshot state is not compared (the events are in doubt). */
   readonly flagged = new Set<string>();
   constructor(private readonly max: number) {}
@@ -124,6 +148,8 @@ function checkEvent(cursor: StreamCursor, event: RecordedEvent, findings: Findin
   } else if (stored !== computed) {
     findings.add({ kind: 'altered', streamId, revision, position, expected: computed, actual: stored, detail: `content does not match its hash: stored ${short(stored)}, computed ${short(computed)}` });
   }
+
+  if (options.macKey && stored !== undefined) checkMac(cursor, event, options.macKey, findings, options);
 
   if (revision < cursor.next) {
     // Only possible in a position-order scan: this revision comes after a later one.
@@ -175,6 +201,38 @@ function checkEvent(cursor: StreamCursor, event: RecordedEvent, findings: Findin
   cursor.lastHash = stored ?? computed;
   cursor.lastPosition = position;
   cursor.chained ||= stored !== undefined;
+}
+
+/** The keyed part: the event's headMac must be HMAC(K, streamId, revision, hash). */
+function checkMac(cursor: StreamCursor, event: RecordedEvent, key: Uint8Array, findings: Findings, options: VerifyOptions): void {
+  const { streamId, revision, position } = event;
+  const mac = storedHeadMac(event);
+  if (mac === undefined) {
+    findings.unkeyed++;
+    if (cursor.keyed) {
+      findings.add({ kind: 'bad_mac', streamId, revision, position, detail: 'the event has no headMac although earlier events of its stream have one (MAC removed)' });
+    } else if (!options.allowUnkeyed && !cursor.reportedUnkeyed) {
+      cursor.reportedUnkeyed = true;
+      findings.add({
+        kind: 'unkeyed',
+        streamId,
+        revision,
+        position,
+        detail: 'the event carries no headMac (written before LEDGER_KEK was set, or stripped): only its plain hash is checked',
+      });
+    }
+    return;
+  }
+  cursor.keyed = true;
+  if (!headMacMatches(key, event, mac)) {
+    findings.add({
+      kind: 'bad_mac',
+      streamId,
+      revision,
+      position,
+      detail: 'the headMac does not match the event hash under LEDGER_KEK: the event was rewritten (hashes recomputed) by someone without the key, or LEDGER_KEK is not the one it was written with',
+    });
+  }
 }
 
 function removeFromGap(cursor: StreamCursor, gap: { from: number; to: number; position: number }, revision: number): void {
@@ -267,13 +325,15 @@ async function checkSnapshotState(store: EventStore, cursor: StreamCursor, snap:
   findings.add(problem(`the stored snapshot at revision ${snap.revision} is not what replaying the stream gives (differs in: ${fields.join(', ') || 'shape'}): the snapshot was edited`));
 }
 
-function report(findings: Findings, streams: number, events: number, headPosition: number): VerifyReport {
+function report(findings: Findings, streams: number, events: number, headPosition: number, keyed: boolean): VerifyReport {
   const problems = [...findings.problems].sort((a, b) => (a.position ?? Number.MAX_SAFE_INTEGER) - (b.position ?? Number.MAX_SAFE_INTEGER));
   return {
     ok: findings.count === 0,
     streams,
     events,
     unchained: findings.unchained,
+    keyed,
+    unkeyed: findings.unkeyed,
     headPosition,
     problems,
     problemCount: findings.count,
@@ -305,11 +365,11 @@ export async function verifyChain(store: EventStore, target: VerifyTarget, optio
       const loaded = await store.loadStream(streamId);
       if (loaded.revision === undefined) return null;
       findings.add({ kind: 'truncated', streamId, revision: 0, position: null, detail: `the stream is at revision ${loaded.revision} but none of its events are stored` });
-      return report(findings, 1, 0, headPosition);
+      return report(findings, 1, 0, headPosition, options.macKey !== undefined);
     }
     await checkTails(store, [cursor], findings);
     options.onProgress?.({ events, position: cursor.lastPosition, headPosition });
-    return report(findings, 1, events, headPosition);
+    return report(findings, 1, events, headPosition, options.macKey !== undefined);
   }
 
   const cursors = new Map<string, StreamCursor>();
@@ -327,7 +387,7 @@ export async function verifyChain(store: EventStore, target: VerifyTarget, optio
     for (const gap of cursor.gaps ?? []) findings.add(missing(cursor.streamId, gap.from, gap.to, gap.position));
   }
   await checkTails(store, [...cursors.values()], findings);
-  return report(findings, cursors.size, events, headPosition);
+  return report(findings, cursors.size, events, headPosition, options.macKey !== undefined);
 }
 
 /** One line naming a problem, for logs and the CLI. */

@@ -47,6 +47,8 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
     private readonly store: EventStore,
     private readonly aggregate: Aggregate<S, E>,
     private readonly onRetry: () => void = () => undefined,
+    /** The chain MAC key (from LEDGER_KEK): every appended event carries a headMac; none without it. */
+    private readonly macKey?: Uint8Array,
   ) {}
 
   streamId(id: string): string {
@@ -102,7 +104,7 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
       if (events.length === 0) return { result, state };
       const next = events.reduce((s, e) => this.aggregate.evolve(s, e), state);
       const firstRevision = revision === undefined ? 0 : revision + 1;
-      const sealed = sealEvents(streamId, firstRevision, lastHash, events.map((e) => toNewEvent(e, meta)));
+      const sealed = sealEvents(streamId, firstRevision, lastHash, events.map((e) => toNewEvent(e, meta)), { macKey: this.macKey });
       const snapshot: ChainedSnapshot<S> = { state: next, chainHash: sealed.lastHash };
       try {
         const appended = await this.store.append(streamId, sealed.events, { expectedRevision: revision ?? 'no_stream', snapshot });
