@@ -38,6 +38,16 @@ export interface MessagingNames {
   groupPrefix: string;
 }
 
+/** The configured store alone (no keys, no read models): for tools that must run before the runtime can open. */
+export async function openConfiguredStore(config: LedgerConfig): Promise<OpenedStore> {
+  return config.store === 'postgres'
+    ? openEventStore({ store: 'postgres', url: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
+    : config.store === 'eventstoredb'
+      ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (its capabilities.sql).
+        openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
+      : openEventStore({ store: 'embedded', dataDir: config.dataDir });
+}
+
 /** `store` lets a caller (tests, tools) supply an already-open store instead of the configured one. */
 export async function openRuntime(
   config: LedgerConfig,
@@ -50,14 +60,7 @@ export async function openRuntime(
   } catch (error) {
     throw new ConfigError([error instanceof Error ? error.message : String(error)]);
   }
-  const store =
-    opts.store ??
-    (config.store === 'postgres'
-      ? await openEventStore({ store: 'postgres', url: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
-      : config.store === 'eventstoredb'
-        ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (its capabilities.sql).
-          await openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
-        : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
+  const store = opts.store ?? (await openConfiguredStore(config));
   try {
     if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted, and the hash chain carries no keyed MAC');
     const secrets = await LedgerSecrets.open(store.kv, { kek });
