@@ -132,6 +132,25 @@ describe('token-ledger replay / verify (CLI) on the embedded store', () => {
     expect((await cli(verify, ['--format', 'yaml'])).code).toBe(2);
   });
 
+  it('verify: 1 when a snapshot was edited to un-revoke a family although every event is intact', async () => {
+    const store = await openEventStore({ store: 'embedded', dataDir: ledger.dataDir });
+    const sql = store.capabilities.sql!;
+    const [before] = await sql.query<{ snapshot: { state: { status: string } }; snapshot_revision: number }>('select snapshot, snapshot_revision from tl_streams where stream_id = $1', [`family-${famA}`]);
+    expect(before.snapshot.state.status).toBe('revoked'); // by the reuse in beforeAll
+    await sql.query(`update tl_streams set snapshot = jsonb_set(snapshot, '{state,status}', '"active"') where stream_id = $1`, [`family-${famA}`]);
+    await store.close();
+    try {
+      const tampered = await cli(verify, ['--family', famA]);
+      expect(tampered.code).toBe(1);
+      expect(tampered.out).toContain(`first bad spot: snapshot mismatch at family-${famA} revision ${before.snapshot_revision}`);
+      expect((await cli(verify, ['--all'])).code).toBe(1);
+    } finally {
+      const again = await openEventStore({ store: 'embedded', dataDir: ledger.dataDir });
+      await again.capabilities.sql!.query('update tl_streams set snapshot = $2::jsonb where stream_id = $1', [`family-${famA}`, JSON.stringify(before.snapshot)]);
+      await again.close();
+    }
+  });
+
   it('verify: 0 when intact, 1 naming the first bad spot after a row was edited', async () => {
     const clean = await cli(verify, ['--all']);
     expect(clean.code).toBe(0);

@@ -1,6 +1,7 @@
 import { verifyChain, type ChainProblem, type VerifyReport } from '@token-ledger/forensics';
 import type { SqlClient } from '@token-ledger/event-store';
 import { formatRefreshToken, parseRefreshToken } from '@token-ledger/domain';
+import { computeEventHash, deriveChainMacKey } from '@token-ledger/envelope';
 import { LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
 
 interface Row {
@@ -20,6 +21,8 @@ interface Row {
  * name the exact spot, and pass again once the rows are put back.
  */
 export function forensicsTamperSuite(storeKind: () => StoreKind): void {
+  const KEK = Buffer.alloc(32, 0x5a);
+  const macKey = deriveChainMacKey(KEK);
   let ledger: Ledger;
   let sql: SqlClient;
   let familyId: string;
@@ -27,7 +30,7 @@ export function forensicsTamperSuite(storeKind: () => StoreKind): void {
   const stream = () => `family-${familyId}`;
 
   beforeAll(async () => {
-    ledger = await startLedger({ store: storeKind() });
+    ledger = await startLedger({ store: storeKind(), env: { LEDGER_KEK: KEK.toString('base64') } });
     sql = ledger.runtime.readModels.sql; // the events' own database on the SQL stores
     const api = new LedgerClient(ledger.baseUrl);
     const client = await api.registerClient({ clientId: 'web', reuseGraceSeconds: 5 });
@@ -77,6 +80,9 @@ export function forensicsTamperSuite(storeKind: () => StoreKind): void {
     // family ×2, subject ×2, client.
     expect(all).toMatchObject({ ok: true, streams: 5 });
     expect(all.events).toBe(Number((await sql.query<{ n: string | number }>('select count(*) as n from tl_events'))[0].n));
+    // LEDGER_KEK is set: every event carries a head MAC, and they all check out with the key.
+    expect(Number((await sql.query<{ n: string | number }>(`select count(*) as n from tl_events where not metadata ? 'headMac'`))[0].n)).toBe(0);
+    expect(await verifyChain(ledger.store, { all: true }, { macKey })).toMatchObject({ ok: true, keyed: true, unkeyed: 0 });
   });
 
   it('an edited field: names the event as altered', async () => {
@@ -175,5 +181,57 @@ export function forensicsTamperSuite(storeKind: () => StoreKind): void {
     }
     await sql.query('update tl_events set data = $2::jsonb, metadata = $3::jsonb where position = $1', [victim.position, JSON.stringify(victim.data), JSON.stringify(victim.metadata)]);
     await expectClean();
+  });
+  it('a snapshot edited to un-revoke a family (every event intact): names the stream and revision as snapshot_mismatch', async () => {
+    const api = new LedgerClient(ledger.baseUrl);
+    const carol = await api.issue({ subject: 'carol', clientId: 'web', scope: 'api:read' });
+    expect((await api.admin('POST', `/v1/families/${carol.family_id}/revoke`, { reason: 'logout' })).status).toBeLessThan(300);
+    const streamId = `family-${carol.family_id}`;
+    const [before] = await sql.query<{ snapshot: { state: { status: string } }; snapshot_revision: string | number }>('select snapshot, snapshot_revision from tl_streams where stream_id = $1', [streamId]);
+    expect(before.snapshot.state.status).toBe('revoked');
+    await expectClean();
+
+    await sql.query(`update tl_streams set snapshot = jsonb_set(snapshot, '{state,status}', '"active"') where stream_id = $1`, [streamId]);
+    const one = (await verifyChain(ledger.store, { familyId: carol.family_id }))!;
+    const all = (await verifyChain(ledger.store, { all: true }))!;
+    for (const r of [one, all]) {
+      expect(r.ok).toBe(false);
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'snapshot_mismatch', streamId, revision: Number(before.snapshot_revision) })]);
+      expect(r.firstProblem!.detail).toContain('differs in: status');
+    }
+    await sql.query('update tl_streams set snapshot = $2::jsonb where stream_id = $1', [streamId, JSON.stringify(before.snapshot)]);
+    await expectClean();
+  });
+  it('a whole stream rewritten with recomputed plain SHA-256 hashes: only the head MAC (with LEDGER_KEK) detects it', async () => {
+    const original = await rows(stream());
+    let prev: string | null = null;
+    for (const r of original) {
+      const data = Number(r.revision) >= 1 && (r.data as { context?: unknown }).context ? { ...(r.data as object), context: { ip: '10.66.66.66' } } : r.data;
+      const metadata: Record<string, unknown> = { ...r.metadata, prevHash: prev };
+      metadata.hash = computeEventHash({ streamId: r.stream_id, revision: Number(r.revision), eventId: r.event_id, type: r.type, data, metadata });
+      prev = metadata.hash as string;
+      await sql.query('update tl_events set data = $2::jsonb, metadata = $3::jsonb where position = $1', [r.position, JSON.stringify(data), JSON.stringify(metadata)]);
+    }
+    const [snap] = await sql.query<{ snapshot: Record<string, unknown> }>('select snapshot from tl_streams where stream_id = $1', [stream()]);
+    // A thorough forger fixes the snapshot too (its chain hash, and the context it keeps).
+    const forgedState = { ...(snap.snapshot.state as object), lastContext: { ip: '10.66.66.66' } };
+    await sql.query('update tl_streams set snapshot = $2::jsonb where stream_id = $1', [stream(), JSON.stringify({ ...snap.snapshot, state: forgedState, chainHash: prev })]);
+
+    // Without the key the rewritten chain is self-consistent: that is the documented limit.
+    const [plainOne, plainAll] = await both();
+    expect(plainOne.problems).toEqual([]);
+    expect(plainOne).toMatchObject({ ok: true, keyed: false });
+    expect(plainAll).toMatchObject({ ok: true, keyed: false });
+    for (const target of [{ familyId }, { all: true as const }]) {
+      const keyed = (await verifyChain(ledger.store, target, { macKey }))!;
+      expect(keyed.ok).toBe(false);
+      expect(first(keyed)).toEqual({ kind: 'bad_mac', streamId: stream(), revision: 1, position: Number(original[1].position) });
+      expect(keyed.problems.every((p) => p.kind === 'bad_mac' && p.streamId === stream())).toBe(true);
+    }
+
+    for (const r of original) await sql.query('update tl_events set data = $2::jsonb, metadata = $3::jsonb where position = $1', [r.position, JSON.stringify(r.data), JSON.stringify(r.metadata)]);
+    await sql.query('update tl_streams set snapshot = $2::jsonb where stream_id = $1', [stream(), JSON.stringify(snap.snapshot)]);
+    await expectClean();
+    expect(await verifyChain(ledger.store, { all: true }, { macKey })).toMatchObject({ ok: true });
   });
 }

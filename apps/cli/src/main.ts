@@ -19,6 +19,7 @@ Usage: token-ledger <command> [options]      (npm run cli -- <command> [options]
 Commands:
   serve                 run the HTTP API (default when no command is given)
   keys rotate           make a new signing key active; the old one stays published until its tokens expire
+  keys seal             seal and MAC a signing key set written before LEDGER_KEK was set (after checking its kids)
   clients add           register a client (see: token-ledger clients add --help)
   api-keys create|list|revoke   scoped API keys for /v1 (see: token-ledger api-keys create --help)
   clients rotate-secret|disable|enable   client lifecycle (see: token-ledger clients disable --help)
@@ -53,6 +54,14 @@ Stops cleanly on SIGINT/SIGTERM.
 Generates a new signing key (LEDGER_SIGNING_ALG, default ES256) and makes it active. The previous key
 stays in the JWKS until every access token it signed has expired. Running servers pick the new key up
 within 30 seconds.
+`,
+  'keys seal': `Usage: token-ledger keys seal
+
+With LEDGER_KEK set, the signing key set in the key/value store must be sealed and MACed with it; a
+set written before LEDGER_KEK was configured is refused at start-up (someone with database access
+could otherwise have added a signing key). Check the kids it prints against your records (or the
+published JWKS), then this command seals every plain private key and MACs the whole set with
+LEDGER_KEK, in place (same keys). Stop the server first with the embedded store.
 `,
   'clients add': `Usage: token-ledger clients add --id ID [--type confidential|public] [--secret S]
                           [--scopes "a b c"] [--grace SECONDS] [--access-ttl S] [--idle-ttl S]
@@ -89,6 +98,22 @@ async function main(argv: string[]): Promise<number> {
       const { serve } = await import('../../token-ledger/src/serve');
       await serve(config, logger);
       return -1; // keeps running
+    }
+    case 'keys seal': {
+      if (!config.kek) {
+        process.stderr.write('token-ledger keys seal: LEDGER_KEK is not set: there is nothing to seal the key set with\n');
+        return 2;
+      }
+      const [{ openConfiguredStore }, { KeyRing, parseKek }] = await Promise.all([import('../../token-ledger/src/runtime'), import('@token-ledger/crypto')]);
+      const kek = parseKek(config.kek);
+      const store = await openConfiguredStore(config);
+      try {
+        const sealed = await KeyRing.sealStored(store.kv, kek);
+        process.stdout.write(sealed ? `signing key set version ${sealed.version} sealed and MACed; kids: ${sealed.kids.join(', ')}\n` : 'no signing key set stored yet: nothing to seal\n');
+      } finally {
+        await store.close();
+      }
+      return 0;
     }
     case 'keys rotate': {
       const { openRuntime } = await import('../../token-ledger/src/runtime');

@@ -46,6 +46,7 @@ import {
   LEDGER_CONFIG,
   READ_MODELS,
   SUBJECT_REPOSITORY,
+  CHAIN_MAC_KEY,
 } from './ledger/tokens';
 import { ClientAuthenticator } from './oauth/client-authenticator';
 import { OAuthController } from './oauth/oauth.controller';
@@ -56,8 +57,9 @@ import type { LedgerRuntime } from './runtime';
 function repository(token: symbol, aggregate: Aggregate<never, never>): Provider {
   return {
     provide: token,
-    useFactory: (store: EventStore, metrics: LedgerMetrics) => new AggregateRepository(store, aggregate, () => metrics.concurrencyRetries.inc()),
-    inject: [EVENT_STORE, LedgerMetrics],
+    useFactory: (store: EventStore, metrics: LedgerMetrics, macKey: Buffer | null) =>
+      new AggregateRepository(store, aggregate, () => metrics.concurrencyRetries.inc(), macKey ?? undefined),
+    inject: [EVENT_STORE, LedgerMetrics, CHAIN_MAC_KEY],
   };
 }
 
@@ -87,6 +89,7 @@ export class AppModule {
         { provide: READ_MODELS, useValue: runtime.readModels },
         { provide: AuthFailureLimiter, useValue: runtime.rateLimits.authFailures },
         { provide: ApiKeyLimiter, useValue: runtime.rateLimits.v1 },
+        { provide: CHAIN_MAC_KEY, useValue: runtime.chainMacKey ?? null },
         repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
 import { openEventStore, placeConsumer, sqlBacked, type OpenedStore, type SqlClient } from '@token-ledger/event-store';
+import { deriveChainMacKey } from '@token-ledger/envelope';
 import { DEFAULT_TOPICS, type TopicNames } from '@token-ledger/messaging';
 import {
   ALL_PROJECTIONS,
@@ -21,6 +22,8 @@ export interface LedgerRuntime {
   store: OpenedStore;
   secrets: LedgerSecrets;
   keyRing: KeyRing;
+  /** The hash-chain MAC key, derived from LEDGER_KEK (libs/envelope/src/hash-chain.ts); none without it. */
+  chainMacKey?: Buffer;
   metrics: LedgerMetrics;
   logger: Logger;
   /** Read models: their database, and the runner that keeps them current (started by serve). */
@@ -38,6 +41,16 @@ export interface MessagingNames {
   groupPrefix: string;
 }
 
+/** The configured store alone (no keys, no read models): for tools that must run before the runtime can open. */
+export async function openConfiguredStore(config: LedgerConfig): Promise<OpenedStore> {
+  return config.store === 'postgres'
+    ? openEventStore({ store: 'postgres', url: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
+    : config.store === 'eventstoredb'
+      ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (its capabilities.sql).
+        openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
+      : openEventStore({ store: 'embedded', dataDir: config.dataDir });
+}
+
 /** `store` lets a caller (tests, tools) supply an already-open store instead of the configured one. */
 export async function openRuntime(
   config: LedgerConfig,
@@ -50,16 +63,9 @@ export async function openRuntime(
   } catch (error) {
     throw new ConfigError([error instanceof Error ? error.message : String(error)]);
   }
-  const store =
-    opts.store ??
-    (config.store === 'postgres'
-      ? await openEventStore({ store: 'postgres', url: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
-      : config.store === 'eventstoredb'
-        ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (its capabilities.sql).
-          await openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
-        : await openEventStore({ store: 'embedded', dataDir: config.dataDir }));
+  const store = opts.store ?? (await openConfiguredStore(config));
   try {
-    if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted');
+    if (!kek) logger.warn('LEDGER_KEK is not set: signing keys and the token-hash secret are stored unencrypted, and the hash chain carries no keyed MAC');
     const secrets = await LedgerSecrets.open(store.kv, { kek });
     const keyRing = await KeyRing.open(store.kv, {
       alg: config.signingAlg,
@@ -92,6 +98,7 @@ export async function openRuntime(
       store,
       secrets,
       keyRing,
+      chainMacKey: kek ? deriveChainMacKey(kek) : undefined,
       metrics,
       logger,
       readModels: { sql, runner },

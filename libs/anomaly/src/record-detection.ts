@@ -41,9 +41,9 @@ export async function isRecorded(store: EventStore, anomalyId: string): Promise<
  * "no stream": the store itself guarantees the same evidence is recorded once, across restarts,
  * redeliveries and nodes. Resolves false when it was already recorded.
  */
-export async function recordDetection(store: EventStore, d: Detection, detectedAt: Date): Promise<boolean> {
+export async function recordDetection(store: EventStore, d: Detection, detectedAt: Date, macKey?: Uint8Array): Promise<boolean> {
   const streamId = anomalyStreamId(d.anomalyId);
-  const { events } = sealEvents(streamId, 0, null, [anomalyDetectedEvent(d, detectedAt)]);
+  const { events } = sealEvents(streamId, 0, null, [anomalyDetectedEvent(d, detectedAt)], { macKey });
   try {
     await store.append(streamId, events, { expectedRevision: 'no_stream' });
     return true;

@@ -1,3 +1,4 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   calculateJwkThumbprint,
@@ -12,6 +13,7 @@ import {
   type JWTPayload,
   type KeyLike,
 } from 'jose';
+import { canonicalJson } from '@token-ledger/domain';
 import type { KeyValueStore } from '@token-ledger/event-store';
 import { isSealed, openJson, sealJson, type SealContext, type SealedJson } from './kek';
 
@@ -50,6 +52,50 @@ export interface StoredKeySet {
   updatedAt: string;
   /** Active key first, then retired keys newest first. */
   keys: StoredSigningKey[];
+  /**
+   * With LEDGER_KEK: HMAC-SHA256 (hex) over the canonical JSON of the whole set without `mac`, keyed
+   * with HKDF(KEK, 'token-ledger/signing-keys-mac/v1'). The private keys are sealed one by one, but
+   * the list and the public keys are not secret: without a MAC someone with database access could
+   * add a key of their own and have it published and trusted.
+   */
+  mac?: string;
+}
+
+export const KEY_SET_MAC_INFO = 'token-ledger/signing-keys-mac/v1';
+
+/** The signing key set has no MAC (or a wrong one) while LEDGER_KEK is set: refused at start-up. */
+export class KeySetIntegrityError extends Error {}
+
+function keySetMac(kek: Buffer, set: StoredKeySet): string {
+  const { mac: _mac, ...rest } = set;
+  const key = Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), KEY_SET_MAC_INFO, 32));
+  return createHmac('sha256', key).update(canonicalJson(rest), 'utf8').digest('hex');
+}
+
+/** The set as stored: MACed when there is a KEK. */
+function withMac(set: StoredKeySet, kek: Buffer | undefined): StoredKeySet {
+  const { mac: _mac, ...rest } = set;
+  return kek ? { ...rest, mac: keySetMac(kek, rest) } : rest;
+}
+
+/** With a KEK, a set without a valid MAC is refused: it was written without the KEK, or injected. */
+function assertMac(set: StoredKeySet, kek: Buffer | undefined, where: string): void {
+  if (!kek) return;
+  if (typeof set.mac !== 'string') {
+    throw new KeySetIntegrityError(
+      `the signing key set (${where} in the key/value store) carries no MAC although LEDGER_KEK is set: it was written before ` +
+        'LEDGER_KEK was configured, or injected by someone with database access. Check its keys (kids), then run ' +
+        '`token-ledger keys seal` with LEDGER_KEK set to seal and MAC it',
+    );
+  }
+  const expected = Buffer.from(keySetMac(kek, set), 'utf8');
+  const actual = Buffer.from(set.mac, 'utf8');
+  if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) {
+    throw new KeySetIntegrityError(
+      `the signing key set (${where} in the key/value store) does not match its MAC: it was altered (a key added or changed), ` +
+        'or LEDGER_KEK is not the key it was sealed with',
+    );
+  }
 }
 
 /** Left in a version slot once the next version exists, so the slot holds no key material. */
@@ -163,6 +209,43 @@ export class KeyRing {
     this.reloadIntervalMs = opts.reloadIntervalMs ?? 30_000;
     this.retiredKeyGraceMs = opts.retiredKeyGraceMs ?? this.reloadIntervalMs;
     this.unknownKidReloadIntervalMs = opts.unknownKidReloadIntervalMs ?? 1_000;
+  }
+
+  /**
+   * The way out for a key set written before LEDGER_KEK was set (which open() refuses): seals any
+   * plain private key and MACs the whole set with `kek`, in place (same keys, same version). Run by
+   * `token-ledger keys seal` after the operator has checked the set's kids; idempotent.
+   */
+  static async sealStored(kv: KeyValueStore, kek: Buffer): Promise<{ version: number; kids: string[] } | undefined> {
+    if (kek.length !== 32) throw new Error('the key-encryption key must be 32 bytes');
+    const main = await kv.get<StoredKeySet>(SIGNING_KEYS_KEY);
+    if (main === undefined) return undefined;
+    if (!isKeySet(main)) throw new Error(`${SIGNING_KEYS_KEY} in the key/value store is not a signing key set`);
+    const seal = (set: StoredKeySet): StoredKeySet =>
+      withMac(
+        {
+          ...set,
+          keys: set.keys.map((k) =>
+            k.privateJwk && !isSealed(k.privateJwk) ? { ...k, privateJwk: sealJson(openJson(k.privateJwk, kek, sealContext(k.kid)), kek, sealContext(k.kid)) } : k,
+          ),
+        },
+        kek,
+      );
+    let latest = main;
+    await kv.put(SIGNING_KEYS_KEY, seal(main));
+    for (let version = main.version + 1; ; version++) {
+      const slot = await kv.get<StoredKeySet | SupersededSlot>(versionKey(version));
+      if (slot === undefined) break;
+      if (isKeySet(slot)) {
+        latest = slot;
+        await kv.put(versionKey(version), seal(slot));
+      }
+    }
+    if (latest.version >= 2 && latest === main) {
+      const slot = await kv.get<StoredKeySet | SupersededSlot>(versionKey(latest.version));
+      if (slot !== undefined && isKeySet(slot)) await kv.put(versionKey(latest.version), seal(slot));
+    }
+    return { version: latest.version, kids: latest.keys.map((k) => k.kid) };
   }
 
   /**
@@ -306,14 +389,13 @@ export class KeyRing {
     for (let attempt = 0; attempt < MAX_OPEN_ATTEMPTS; attempt++) {
       const latest = await this.readLatest();
       if (!latest) {
-        const first: StoredKeySet = { format: FORMAT, version: 1, updatedAt: new Date(this.now()).toISOString(), keys: [await this.generate(this.opts.alg)] };
+        const first = withMac({ format: FORMAT, version: 1, updatedAt: new Date(this.now()).toISOString(), keys: [await this.generate(this.opts.alg)] }, this.opts.kek);
         await this.kv.putIfAbsent(SIGNING_KEYS_KEY, first); // the loser adopts the winner on the next read
         continue;
       }
       const active = activeEntry(latest);
       if (active && active.alg === this.opts.alg) {
         await this.install(latest);
-        await this.sealIfPlain(latest);
         this.lastReloadAt = performance.now();
         return;
       }
@@ -329,12 +411,16 @@ export class KeyRing {
     if (main === undefined) return undefined;
     if (!isKeySet(main)) throw new Error(`${SIGNING_KEYS_KEY} in the key/value store is not a signing key set`);
     let latest = main;
+    let where = SIGNING_KEYS_KEY;
     for (let version = main.version + 1; ; version++) {
       const slot = await this.kv.get<StoredKeySet | SupersededSlot>(versionKey(version));
       if (slot === undefined) break;
-      if (isKeySet(slot)) latest = slot;
-      else if ((slot as SupersededSlot).format !== SUPERSEDED) throw new Error(`${versionKey(version)} in the key/value store is malformed`);
+      if (isKeySet(slot)) {
+        latest = slot;
+        where = versionKey(version);
+      } else if ((slot as SupersededSlot).format !== SUPERSEDED) throw new Error(`${versionKey(version)} in the key/value store is malformed`);
     }
+    assertMac(latest, this.opts.kek, where);
     return latest;
   }
 
@@ -364,7 +450,7 @@ export class KeyRing {
       }
     }
     kept.sort((a, b) => Date.parse(b.retiredAt ?? '') - Date.parse(a.retiredAt ?? ''));
-    return { format: FORMAT, version: latest.version + 1, updatedAt: retiredAt, keys: [await this.generate(alg), ...kept] };
+    return withMac({ format: FORMAT, version: latest.version + 1, updatedAt: retiredAt, keys: [await this.generate(alg), ...kept] }, this.opts.kek);
   }
 
   private async generate(alg: SigningAlg): Promise<StoredSigningKey> {
@@ -419,21 +505,6 @@ export class KeyRing {
       throw new Error(`active signing key ${entry.kid}: private key does not match its kid`);
     }
     return (await importJWK(jwk, entry.alg)) as KeyLike;
-  }
-
-  /** KEK newly configured: re-seal a plain private key in place (same key, same version). */
-  private async sealIfPlain(set: StoredKeySet): Promise<void> {
-    const kek = this.opts.kek;
-    if (!kek || !set.keys.some((k) => k.privateJwk && !isSealed(k.privateJwk))) return;
-    const resealed: StoredKeySet = {
-      ...set,
-      keys: set.keys.map((k) =>
-        k.privateJwk && !isSealed(k.privateJwk) ? { ...k, privateJwk: sealJson(openJson(k.privateJwk, kek, sealContext(k.kid)), kek, sealContext(k.kid)) } : k,
-      ),
-    };
-    // Racing a rotation is harmless: readers follow version slots past this version regardless.
-    await this.kv.put(SIGNING_KEYS_KEY, resealed);
-    if (set.version >= 2) await this.kv.put(versionKey(set.version), resealed);
   }
 
   private async verificationKey(header: JWTHeaderParameters): Promise<KeyLike> {

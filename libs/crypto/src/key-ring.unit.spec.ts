@@ -10,7 +10,7 @@ import {
   type JWK,
   type KeyLike,
 } from 'jose';
-import { KeyRing, SIGNING_KEYS_KEY, supportedAlgs, type KeyRingOptions, type SigningAlg, type StoredKeySet } from './key-ring';
+import { KeyRing, KeySetIntegrityError, SIGNING_KEYS_KEY, supportedAlgs, type KeyRingOptions, type SigningAlg, type StoredKeySet } from './key-ring';
 import { MemoryKeyValueStore, type KeyValueStore } from '@token-ledger/event-store';
 
 const ISSUER = 'https://ledger.example';
@@ -266,17 +266,66 @@ describe('KeyRing', () => {
       const first = await openRing(kv, { kek });
       await expect((await openRing(kv, { kek })).activeKid).toBe(first.activeKid);
       await expect(openRing(kv, {})).rejects.toThrow('LEDGER_KEK is required to open the signing keys');
-      await expect(openRing(kv, { kek: randomBytes(32) })).rejects.toThrow(/cannot open the signing keys: LEDGER_KEK is not the key/);
+      await expect(openRing(kv, { kek: randomBytes(32) })).rejects.toThrow(/does not match its MAC: .* or LEDGER_KEK is not the key it was sealed with/);
     });
 
-    it('migrates a plain key set: same kid, sealed afterwards', async () => {
+    it('refuses a plain key set written before LEDGER_KEK; `keys seal` (sealStored) seals and MACs it: same kid', async () => {
       const kv = new MemoryKeyValueStore();
       const plain = await openRing(kv, {});
+      await plain.rotate(); // a version slot too
       const d = ((await storedSet(kv)).keys[0].privateJwk as { plain: JWK }).plain.d as string;
+      await expect(openRing(kv, { kek })).rejects.toThrow(KeySetIntegrityError);
+      await expect(openRing(kv, { kek })).rejects.toThrow(/carries no MAC although LEDGER_KEK is set.*run `token-ledger keys seal`/);
+      expect(await KeyRing.sealStored(kv, kek)).toEqual({ version: 2, kids: [plain.activeKid, expect.any(String)] });
+      expect(await KeyRing.sealStored(kv, kek)).toMatchObject({ version: 2 }); // idempotent
       const sealed = await openRing(kv, { kek });
       expect(sealed.activeKid).toBe(plain.activeKid);
       expect(kv.dump()).not.toContain(d);
       expect((await storedSet(kv)).keys[0].privateJwk).toMatchObject({ sealed: 'A256GCM' });
+    });
+  });
+
+  describe('the key set is MACed as a whole under a KEK', () => {
+    const kek = randomBytes(32);
+
+    it('a signing key injected into the stored set (public only, as a retired key) is refused at start-up', async () => {
+      const kv = new MemoryKeyValueStore();
+      const ring = await openRing(kv, { kek });
+      const attackerKv = new MemoryKeyValueStore();
+      await openRing(attackerKv, {}); // the attacker's own key
+      const set = await storedSet(kv);
+      const theirs = (await storedSet(attackerKv)).keys[0];
+      const { privateJwk: _p, ...publicOnly } = theirs;
+      await kv.put(SIGNING_KEYS_KEY, { ...set, keys: [...set.keys, { ...publicOnly, retiredAt: new Date().toISOString() }] });
+      await expect(openRing(kv, { kek })).rejects.toThrow(/does not match its MAC: it was altered \(a key added or changed\)/);
+      await expect(ring.reload()).rejects.toThrow(KeySetIntegrityError);
+      expect(ring.jwks().keys.map((k) => k.kid)).toEqual([ring.activeKid]); // the running ring kept its keys
+    });
+
+    it('a whole plain key set put in its place, or the MAC stripped, is refused', async () => {
+      const kv = new MemoryKeyValueStore();
+      await openRing(kv, { kek });
+      const original = await storedSet(kv);
+      const foreign = new MemoryKeyValueStore();
+      await openRing(foreign, {});
+      await kv.put(SIGNING_KEYS_KEY, await storedSet(foreign));
+      await expect(openRing(kv, { kek })).rejects.toThrow(/carries no MAC/);
+      const { mac: _m, ...stripped } = original;
+      await kv.put(SIGNING_KEYS_KEY, stripped);
+      await expect(openRing(kv, { kek })).rejects.toThrow(/carries no MAC/);
+      await kv.put(SIGNING_KEYS_KEY, original);
+      await expect(openRing(kv, { kek })).resolves.toBeDefined();
+    });
+
+    it('concurrent opens and rotations under a KEK keep a valid MAC on every stored set', async () => {
+      const kv = new MemoryKeyValueStore(6);
+      const opened = await Promise.all(Array.from({ length: 6 }, () => openRing(kv, { kek })));
+      expect(new Set(opened.map((r) => r.activeKid)).size).toBe(1);
+      await Promise.all(opened.map((r) => r.rotate()));
+      expect(typeof (await storedSet(kv)).mac).toBe('string');
+      const reopened = await openRing(kv, { kek });
+      await Promise.all(opened.map((r) => r.reload()));
+      expect(new Set(opened.map((r) => r.activeKid))).toEqual(new Set([reopened.activeKid]));
     });
   });
 

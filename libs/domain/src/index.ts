@@ -16,3 +16,4 @@ export * from './client-policy';
 export * from './api-key';
 export { toIso, fromIso } from './time';
 export * from './family-view';
+export * from './canonical-json';

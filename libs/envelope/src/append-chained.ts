@@ -1,13 +1,13 @@
 import type { AppendResult, EventStore, NewEvent } from '@token-ledger/event-store';
-import { chainHashOf, sealEvents } from './hash-chain';
+import { chainHashOf, sealEvents, type SealOptions } from './hash-chain';
 
 /**
  * For writers outside the AggregateRepository: appends `events` to the end of `streamId`, chained
  * to its last event (an exact-revision append, so the previous hash is known). Throws the store's
  * WrongExpectedRevisionError when another writer got there first; the caller re-reads and retries.
  */
-export async function appendChained(store: EventStore, streamId: string, events: NewEvent[]): Promise<AppendResult> {
+export async function appendChained(store: EventStore, streamId: string, events: NewEvent[], options: SealOptions = {}): Promise<AppendResult> {
   const [last] = await store.readStream(streamId, { direction: 'backwards', maxCount: 1 });
-  const sealed = sealEvents(streamId, last ? last.revision + 1 : 0, last ? chainHashOf(last) : null, events);
+  const sealed = sealEvents(streamId, last ? last.revision + 1 : 0, last ? chainHashOf(last) : null, events, options);
   return store.append(streamId, sealed.events, { expectedRevision: last ? last.revision : 'no_stream' });
 }

@@ -15,67 +15,24 @@
  *
  * Pure: no I/O. The global position is not hashed (it is assigned at commit); verify checks
  * position order separately.
+ *
+ * The plain chain is publicly verifiable but not secret: someone who can write the database can
+ * rewrite a whole stream and recompute every hash. So when LEDGER_KEK is set, each event also carries
+ *
+ *   metadata.headMac  = hex(HMAC-SHA256(K, canonicalJson([streamId, revision, hash])))
+ *   K                 = HKDF-SHA256(LEDGER_KEK, salt = none, info = 'token-ledger/chain-mac/v1', 32 bytes)
+ *
+ * a MAC over the stream's head at that event, keyed with a secret the database does not hold.
+ * Like `hash`, `headMac` is not part of the hash input, so chains written before it still verify.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { canonicalJson } from '@token-ledger/domain';
 import type { NewEvent, RecordedEvent } from '@token-ledger/event-store';
 
 export const HASH_ALGORITHM = 'sha256';
 
-/** Canonical JSON of a JSON-compatible value (see the file comment). Throws on bigint and cycles. */
-export function canonicalJson(value: unknown): string {
-  const out = serialize(value, '', 0);
-  if (out === undefined) throw new TypeError('canonicalJson: value has no JSON representation');
-  return out;
-}
-
-const MAX_DEPTH = 200;
-
-function serialize(input: unknown, key: string, depth: number): string | undefined {
-  let value = input;
-  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    value = (value as { toJSON(key: string): unknown }).toJSON(key);
-  }
-  // Boxed primitives serialise like their primitive (as JSON.stringify does).
-  if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'undefined':
-    case 'function':
-    case 'symbol':
-      return undefined;
-    case 'bigint':
-      throw new TypeError('canonicalJson: bigint has no JSON representation');
-    default:
-      break;
-  }
-  if (value === null) return 'null';
-  if (depth >= MAX_DEPTH) throw new RangeError('canonicalJson: nesting too deep (cycle?)');
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      out += serialize(value[i], String(i), depth + 1) ?? 'null';
-    }
-    return `${out}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
-  let out = '{';
-  let first = true;
-  for (const k of keys) {
-    const v = serialize(obj[k], k, depth + 1);
-    if (v === undefined) continue;
-    if (!first) out += ',';
-    first = false;
-    out += `${JSON.stringify(k)}:${v}`;
-  }
-  return `${out}}`;
-}
+/** Canonical JSON (libs/domain/src/canonical-json.ts): also what the signing key set's MAC covers. */
+export { canonicalJson };
 
 /** The fields a hash covers. */
 export interface HashableEvent {
@@ -89,7 +46,7 @@ export interface HashableEvent {
 
 /** The exact string that is hashed for an event (exposed for documentation and tests). */
 export function hashInput(event: HashableEvent): string {
-  const { hash: _ignored, ...metadata } = (event.metadata ?? {}) as Record<string, unknown>;
+  const { hash: _ignored, headMac: _mac, ...metadata } = (event.metadata ?? {}) as Record<string, unknown>;
   return canonicalJson({
     streamId: event.streamId,
     revision: event.revision,
@@ -102,7 +59,7 @@ export function hashInput(event: HashableEvent): string {
   });
 }
 
-/** SHA-256 (hex) of an event's canonical form; `metadata.hash` itself is never part of it. */
+/** SHA-256 (hex) of an event's canonical form; `metadata.hash` and `metadata.headMac` are never part of it. */
 export function computeEventHash(event: HashableEvent): string {
   return createHash(HASH_ALGORITHM).update(hashInput(event), 'utf8').digest('hex');
 }
@@ -129,24 +86,59 @@ export function chainHashOf(event: RecordedEvent): string {
   return storedHash(event) ?? computeEventHash(event);
 }
 
+export const CHAIN_MAC_INFO = 'token-ledger/chain-mac/v1';
+
+/** The chain MAC key K, derived from LEDGER_KEK (see the file comment); never the KEK itself. */
+export function deriveChainMacKey(kek: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), CHAIN_MAC_INFO, 32));
+}
+
+/** The MAC over a stream's head at `revision` whose event hash is `hash`. */
+export function computeHeadMac(key: Uint8Array, streamId: string, revision: number, hash: string): string {
+  return createHmac('sha256', key).update(canonicalJson([streamId, revision, hash]), 'utf8').digest('hex');
+}
+
+/** The stored head MAC, or undefined for events written without LEDGER_KEK (or before the MAC existed). */
+export function storedHeadMac(event: Pick<RecordedEvent, 'metadata'>): string | undefined {
+  const m = (event.metadata as Record<string, unknown> | null | undefined)?.headMac;
+  return typeof m === 'string' ? m : undefined;
+}
+
+/** Whether `stored` is the right head MAC for the event (constant time). */
+export function headMacMatches(key: Uint8Array, event: Pick<RecordedEvent, 'streamId' | 'revision' | 'metadata'>, stored: string): boolean {
+  const hash = storedHash(event);
+  if (hash === undefined) return false;
+  const expected = Buffer.from(computeHeadMac(key, event.streamId, event.revision, hash), 'utf8');
+  const actual = Buffer.from(stored, 'utf8');
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+export interface SealOptions {
+  /** The chain MAC key (deriveChainMacKey(LEDGER_KEK)); without it events carry no headMac. */
+  macKey?: Uint8Array;
+}
+
 /**
- * Adds prevHash and hash to events about to be appended at `firstRevision`, `firstRevision + 1`, …
- * of `streamId`, chained from `prevHash` (the stream's last event hash; null for a new stream).
- * Returns new objects; the inputs are not modified.
+ * Adds prevHash and hash (and headMac, given a MAC key) to events about to be appended at
+ * `firstRevision`, `firstRevision + 1`, … of `streamId`, chained from `prevHash` (the stream's last
+ * event hash; null for a new stream). Returns new objects; the inputs are not modified.
  */
 export function sealEvents(
   streamId: string,
   firstRevision: number,
   prevHash: string | null,
   events: readonly NewEvent[],
+  options: SealOptions = {},
 ): { events: NewEvent[]; lastHash: string | null } {
   let previous = prevHash;
   const sealed = events.map((event, i) => {
-    const { hash: _h, prevHash: _p, ...rest } = event.metadata ?? {};
+    const { hash: _h, prevHash: _p, headMac: _m, ...rest } = event.metadata ?? {};
     const metadata: Record<string, unknown> = { ...rest, prevHash: previous };
-    const hash = computeEventHash({ streamId, revision: firstRevision + i, eventId: event.eventId, type: event.type, data: event.data, metadata });
+    const revision = firstRevision + i;
+    const hash = computeEventHash({ streamId, revision, eventId: event.eventId, type: event.type, data: event.data, metadata });
     previous = hash;
-    return { ...event, metadata: { ...metadata, hash } };
+    const mac = options.macKey ? { headMac: computeHeadMac(options.macKey, streamId, revision, hash) } : {};
+    return { ...event, metadata: { ...metadata, hash, ...mac } };
   });
   return { events: sealed, lastHash: previous };
 }

@@ -9,3 +9,4 @@ export * from './new-event';
 export * from './public-event';
 export * from './hash-chain';
 export * from './append-chained';
+export * from './aggregates';

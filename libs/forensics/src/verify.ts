@@ -4,7 +4,18 @@
  * whole store — one readAll page at a time, keeping only each stream's last link in memory.
  */
 import type { EventStore, RecordedEvent } from '@token-ledger/event-store';
-import { computeEventHash, familyStreamId, storedHash, storedPrevHash } from '@token-ledger/envelope';
+import {
+  aggregateOfStream,
+  canonicalJson,
+  computeEventHash,
+  familyStreamId,
+  headMacMatches,
+  isChainedSnapshot,
+  storedHeadMac,
+  storedHash,
+  storedPrevHash,
+  toDomainEvent,
+} from '@token-ledger/envelope';
 import { readAllPages, readStreamPaged } from './read';
 
 export type VerifyTarget = { familyId: string } | { streamId: string } | { all: true };
@@ -20,10 +31,20 @@ export type ChainProblemKind =
   | 'broken_link'
   /** The stream says it has more events than are stored (the last ones were deleted). */
   | 'truncated'
-  /** The stored snapshot's chain hash is not the hash of the event it was taken at. */
+  /**
+   * The stored snapshot disagrees with its stream: its chain hash is not the hash of the event it
+   * was taken at, or its state is not what replaying the stream's events gives (an edited snapshot).
+   */
   | 'snapshot_mismatch'
   /** An event written before the chain existed (no hash): it cannot be verified. */
-  | 'unchained';
+  | 'unchained'
+  /**
+   * The event's headMac does not match (checked only with the MAC key): the stream was rewritten —
+   * hashes recomputed — by someone without LEDGER_KEK.
+   */
+  | 'bad_mac'
+  /** An event without a headMac (written before LEDGER_KEK was set): only its plain hash is checked. */
+  | 'unkeyed';
 
 export interface ChainProblem {
   kind: ChainProblemKind;
@@ -39,6 +60,13 @@ export interface ChainProblem {
 export interface VerifyOptions {
   /** Accept events without a hash at the start of a stream (written before the chain existed). */
   allowUnchained?: boolean;
+  /**
+   * The chain MAC key (deriveChainMacKey(LEDGER_KEK)): every event's headMac is checked. Without it
+   * the chain is only self-consistent: a stream rewritten with recomputed hashes is not detected.
+   */
+  macKey?: Uint8Array;
+  /** With macKey: accept events without a headMac (written before LEDGER_KEK was set). */
+  allowUnkeyed?: boolean;
   /** Problems kept in the report (all are counted). Default 100. */
   maxProblems?: number;
   pageSize?: number;
@@ -53,6 +81,10 @@ export interface VerifyReport {
   events: number;
   /** Events without a hash (pre-chain). */
   unchained: number;
+  /** Whether head MACs were checked (a MAC key was given); if not, the chain is only self-consistent. */
+  keyed: boolean;
+  /** With a MAC key: events without a headMac (written before LEDGER_KEK was set). */
+  unkeyed: number;
   /** The store's head position when the check started (for `all`: events after it are not checked). */
   headPosition: number;
   /** Problems, first bad spot first (by position). */
@@ -73,15 +105,22 @@ interface StreamCursor {
   /** Revisions skipped so far (only while a position-order scan waits to see if they turn up late). */
   gaps?: { from: number; to: number; position: number }[];
   reportedUnchained?: boolean;
+  /** True once an event with a headMac was seen: a later event without one had it stripped. */
+  keyed?: boolean;
+  reportedUnkeyed?: boolean;
 }
 
 class Findings {
   readonly problems: ChainProblem[] = [];
   count = 0;
   unchained = 0;
+  unkeyed = 0;
+  /** Streams with a problem already: their snapshot state is not compared (the events are in doubt). */
+  readonly flagged = new Set<string>();
   constructor(private readonly max: number) {}
   add(problem: ChainProblem): void {
     this.count++;
+    this.flagged.add(problem.streamId);
     if (this.problems.length < this.max) this.problems.push(problem);
   }
 }
@@ -109,6 +148,8 @@ function checkEvent(cursor: StreamCursor, event: RecordedEvent, findings: Findin
   } else if (stored !== computed) {
     findings.add({ kind: 'altered', streamId, revision, position, expected: computed, actual: stored, detail: `content does not match its hash: stored ${short(stored)}, computed ${short(computed)}` });
   }
+
+  if (options.macKey && stored !== undefined) checkMac(cursor, event, options.macKey, findings, options);
 
   if (revision < cursor.next) {
     // Only possible in a position-order scan: this revision comes after a later one.
@@ -160,6 +201,38 @@ function checkEvent(cursor: StreamCursor, event: RecordedEvent, findings: Findin
   cursor.lastHash = stored ?? computed;
   cursor.lastPosition = position;
   cursor.chained ||= stored !== undefined;
+}
+
+/** The keyed part: the event's headMac must be HMAC(K, streamId, revision, hash). */
+function checkMac(cursor: StreamCursor, event: RecordedEvent, key: Uint8Array, findings: Findings, options: VerifyOptions): void {
+  const { streamId, revision, position } = event;
+  const mac = storedHeadMac(event);
+  if (mac === undefined) {
+    findings.unkeyed++;
+    if (cursor.keyed) {
+      findings.add({ kind: 'bad_mac', streamId, revision, position, detail: 'the event has no headMac although earlier events of its stream have one (MAC removed)' });
+    } else if (!options.allowUnkeyed && !cursor.reportedUnkeyed) {
+      cursor.reportedUnkeyed = true;
+      findings.add({
+        kind: 'unkeyed',
+        streamId,
+        revision,
+        position,
+        detail: 'the event carries no headMac (written before LEDGER_KEK was set, or stripped): only its plain hash is checked',
+      });
+    }
+    return;
+  }
+  cursor.keyed = true;
+  if (!headMacMatches(key, event, mac)) {
+    findings.add({
+      kind: 'bad_mac',
+      streamId,
+      revision,
+      position,
+      detail: 'the headMac does not match the event hash under LEDGER_KEK: the event was rewritten (hashes recomputed) by someone without the key, or LEDGER_KEK is not the one it was written with',
+    });
+  }
 }
 
 function removeFromGap(cursor: StreamCursor, gap: { from: number; to: number; position: number }, revision: number): void {
@@ -214,17 +287,53 @@ async function checkTails(store: EventStore, cursors: StreamCursor[], findings: 
           detail: `the stream's snapshot was taken at hash ${short(chainHash)} but revision ${lastSeen} hashes to ${short(cursor.lastHash)}: the stream's events were rewritten`,
         });
       }
+      if (snap && !findings.flagged.has(cursor.streamId)) await checkSnapshotState(store, cursor, snap, findings);
     }
   }
 }
 
-function report(findings: Findings, streams: number, events: number, headPosition: number): VerifyReport {
+/**
+ * Replays the stream up to the snapshot's revision with the aggregate's own evolve and compares the
+ * result with the stored state: the command side decides from the snapshot, so an edited one (a
+ * family un-revoked in SQL) would change decisions without touching a single event. Streams that are
+ * not aggregates (anomalies) and snapshots of another state version (replaced on the next append)
+ * are not checked.
+ */
+async function checkSnapshotState(store: EventStore, cursor: StreamCursor, snap: { state: unknown; revision: number }, findings: Findings): Promise<void> {
+  const owner = aggregateOfStream(cursor.streamId);
+  if (!owner || !isChainedSnapshot(snap.state)) return;
+  const stored = snap.state.state as { v?: unknown } | null;
+  let state = owner.aggregate.initial(owner.id);
+  if (stored?.v !== state.v) return;
+  const problem = (detail: string): ChainProblem => ({ kind: 'snapshot_mismatch', streamId: cursor.streamId, revision: snap.revision, position: null, detail });
+  try {
+    for await (const event of readStreamPaged(store, cursor.streamId)) {
+      if (event.revision > snap.revision) break;
+      state = owner.aggregate.evolve(state, toDomainEvent(event));
+    }
+  } catch (error) {
+    findings.add(problem(`replaying the stream to revision ${snap.revision} failed (${(error as Error).message}): the snapshot cannot be confirmed`));
+    return;
+  }
+  // Both sides through canonical JSON: the stored state went through JSON (and jsonb key order).
+  const replayed = JSON.parse(canonicalJson(state)) as Record<string, unknown>;
+  if (canonicalJson(replayed) === canonicalJson(stored)) return;
+  const storedObj = (stored ?? {}) as Record<string, unknown>;
+  const fields = [...new Set([...Object.keys(replayed), ...Object.keys(storedObj)])]
+    .filter((k) => canonicalJson(replayed[k] ?? null) !== canonicalJson(storedObj[k] ?? null))
+    .sort();
+  findings.add(problem(`the stored snapshot at revision ${snap.revision} is not what replaying the stream gives (differs in: ${fields.join(', ') || 'shape'}): the snapshot was edited`));
+}
+
+function report(findings: Findings, streams: number, events: number, headPosition: number, keyed: boolean): VerifyReport {
   const problems = [...findings.problems].sort((a, b) => (a.position ?? Number.MAX_SAFE_INTEGER) - (b.position ?? Number.MAX_SAFE_INTEGER));
   return {
     ok: findings.count === 0,
     streams,
     events,
     unchained: findings.unchained,
+    keyed,
+    unkeyed: findings.unkeyed,
     headPosition,
     problems,
     problemCount: findings.count,
@@ -256,11 +365,11 @@ export async function verifyChain(store: EventStore, target: VerifyTarget, optio
       const loaded = await store.loadStream(streamId);
       if (loaded.revision === undefined) return null;
       findings.add({ kind: 'truncated', streamId, revision: 0, position: null, detail: `the stream is at revision ${loaded.revision} but none of its events are stored` });
-      return report(findings, 1, 0, headPosition);
+      return report(findings, 1, 0, headPosition, options.macKey !== undefined);
     }
     await checkTails(store, [cursor], findings);
     options.onProgress?.({ events, position: cursor.lastPosition, headPosition });
-    return report(findings, 1, events, headPosition);
+    return report(findings, 1, events, headPosition, options.macKey !== undefined);
   }
 
   const cursors = new Map<string, StreamCursor>();
@@ -278,7 +387,7 @@ export async function verifyChain(store: EventStore, target: VerifyTarget, optio
     for (const gap of cursor.gaps ?? []) findings.add(missing(cursor.streamId, gap.from, gap.to, gap.position));
   }
   await checkTails(store, [...cursors.values()], findings);
-  return report(findings, cursors.size, events, headPosition);
+  return report(findings, cursors.size, events, headPosition, options.macKey !== undefined);
 }
 
 /** One line naming a problem, for logs and the CLI. */

@@ -1,6 +1,6 @@
-import { formatFamilyId } from '@token-ledger/domain';
+import { formatFamilyId, type FamilyEvent } from '@token-ledger/domain';
 import type { RecordedEvent } from '@token-ledger/event-store';
-import { computeEventHash, familyStreamId, subjectStreamId } from '@token-ledger/envelope';
+import { computeEventHash, deriveChainMacKey, familyAggregate, familyStreamId, subjectStreamId, toDomainEvent } from '@token-ledger/envelope';
 import { describeProblem, verifyChain, type VerifyTarget } from './verify';
 import { append, envelope, ev, S, T0 } from './testing/fixtures';
 import { MemoryEventStore } from '@token-ledger/event-store';
@@ -24,7 +24,8 @@ async function fixture(): Promise<MemoryEventStore> {
   for (const id of [A, B]) {
     const stream = store.streams.get(id)!;
     const last = store.rows.filter((r) => r.streamId === id).at(-1)!;
-    stream.snapshot = { state: { state: { v: 1 }, chainHash: last.metadata.hash }, revision: stream.revision };
+    const state = store.rows.filter((r) => r.streamId === id).reduce((s, r) => familyAggregate.evolve(s, toDomainEvent<FamilyEvent>(r)), familyAggregate.initial(id));
+    stream.snapshot = { state: { state: JSON.parse(JSON.stringify(state)), chainHash: last.metadata.hash }, revision: stream.revision };
   }
   return store;
 }
@@ -112,6 +113,94 @@ describe('verifyChain', () => {
     last.metadata.hash = computeEventHash(last);
     const report = (await verifyChain(store, { familyId: FAM_A }))!;
     expect(report.firstProblem).toMatchObject({ kind: 'snapshot_mismatch', streamId: A, revision: 3 });
+  });
+
+  it.each(both)('names a snapshot edited to un-revoke a family, though every event still verifies (%s)', async (_, target) => {
+    const store = await fixture();
+    await append(store, A, [ev.revoked(FAM_A, 'alice', T0 + 100 * S)]);
+    const stream = store.streams.get(A)!;
+    const last = store.rows.filter((r) => r.streamId === A).at(-1)!;
+    const revoked = store.rows.filter((r) => r.streamId === A).reduce((s, r) => familyAggregate.evolve(s, toDomainEvent<FamilyEvent>(r)), familyAggregate.initial(A));
+    expect(revoked.status).toBe('revoked');
+    stream.snapshot = { state: { state: JSON.parse(JSON.stringify(revoked)), chainHash: last.metadata.hash }, revision: stream.revision };
+    expect((await verifyChain(store, target(FAM_A)))!.ok).toBe(true);
+
+    (stream.snapshot.state as { state: Record<string, unknown> }).state.status = 'active';
+    const report = (await verifyChain(store, target(FAM_A)))!;
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ kind: 'snapshot_mismatch', streamId: A, revision: stream.revision })]);
+    expect(report.firstProblem!.detail).toContain('differs in: status');
+  });
+
+  describe('keyed chain head (headMac under LEDGER_KEK)', () => {
+    const KEY = deriveChainMacKey(Buffer.alloc(32, 7));
+    async function keyedStore(): Promise<MemoryEventStore> {
+      const store = new MemoryEventStore();
+      await append(store, A, [ev.issued(FAM_A, 'alice', T0)], {}, { macKey: KEY });
+      for (let g = 2; g <= 4; g++) await append(store, A, [ev.rotated(FAM_A, 'alice', T0 + g * 10 * S, g)], {}, { macKey: KEY });
+      return store;
+    }
+    /** What someone with database access but not the KEK can do: rewrite data and recompute every plain hash. */
+    function rewriteWithPlainHashes(store: MemoryEventStore, streamId: string): void {
+      let prev: string | null = null;
+      for (const r of store.rows.filter((e) => e.streamId === streamId).sort((a, b) => a.revision - b.revision)) {
+        if (r.revision >= 1) (r.data as { context: { ip: string } }).context = { ip: '10.66.66.66' };
+        r.metadata.prevHash = prev;
+        r.metadata.hash = computeEventHash(r);
+        prev = r.metadata.hash as string;
+      }
+    }
+
+    it('every event carries a headMac outside the hash; verify with the key passes', async () => {
+      const store = await keyedStore();
+      expect(store.rows.every((r) => typeof r.metadata.headMac === 'string' && r.metadata.hash === computeEventHash(r))).toBe(true);
+      expect(await verifyChain(store, { familyId: FAM_A }, { macKey: KEY })).toMatchObject({ ok: true, keyed: true, unkeyed: 0 });
+    });
+
+    it.each(both)('a whole stream rewritten with recomputed plain hashes: self-consistent without the key, bad_mac with it (%s)', async (_, target) => {
+      const store = await keyedStore();
+      rewriteWithPlainHashes(store, A);
+      expect(await verifyChain(store, target(FAM_A))).toMatchObject({ ok: true, keyed: false });
+      const report = (await verifyChain(store, target(FAM_A), { macKey: KEY }))!;
+      expect(report.ok).toBe(false);
+      expect(report.firstProblem).toMatchObject({ kind: 'bad_mac', streamId: A, revision: 1 });
+      expect(report.problems.map((p) => [p.kind, p.revision])).toEqual([
+        ['bad_mac', 1],
+        ['bad_mac', 2],
+        ['bad_mac', 3],
+      ]);
+      // The wrong key fails every event, so a misconfigured LEDGER_KEK cannot pass silently.
+      const wrong = (await verifyChain(store, target(FAM_A), { macKey: deriveChainMacKey(Buffer.alloc(32, 8)) }))!;
+      expect(wrong.problemCount).toBe(4);
+    });
+
+    it('stripping the MACs as well: the stripped event after keyed ones is bad_mac; an all-unkeyed stream is reported unkeyed', async () => {
+      const store = await keyedStore();
+      rewriteWithPlainHashes(store, A);
+      for (const r of store.rows.filter((e) => e.revision >= 2)) delete r.metadata.headMac;
+      let report = (await verifyChain(store, { familyId: FAM_A }, { macKey: KEY }))!;
+      expect(report.problems.map((p) => [p.kind, p.revision])).toEqual([
+        ['bad_mac', 1],
+        ['bad_mac', 2],
+        ['bad_mac', 3],
+      ]);
+      for (const r of store.rows) delete r.metadata.headMac;
+      report = (await verifyChain(store, { familyId: FAM_A }, { macKey: KEY }))!;
+      expect(report).toMatchObject({ ok: false, unkeyed: 4, problemCount: 1, firstProblem: { kind: 'unkeyed', streamId: A, revision: 0 } });
+    });
+
+    it('events written before LEDGER_KEK are unkeyed, not tampered; allowed with allowUnkeyed; keyed events after them are checked', async () => {
+      const store = await fixture(); // no MACs
+      await append(store, A, [ev.rotated(FAM_A, 'alice', T0 + 100 * S, 5)], {}, { macKey: KEY });
+      const report = (await verifyChain(store, { familyId: FAM_A }, { macKey: KEY }))!;
+      expect(report.problems.map((p) => p.kind)).toEqual(['unkeyed']);
+      expect(report.unkeyed).toBe(4);
+      expect(await verifyChain(store, { all: true }, { macKey: KEY, allowUnkeyed: true })).toMatchObject({ ok: true, keyed: true });
+      const last = row(store, A, 4);
+      last.metadata.hash = computeEventHash({ ...last, data: { ...(last.data as object), generation: 9 } });
+      (last.data as { generation: number }).generation = 9;
+      expect((await verifyChain(store, { familyId: FAM_A }, { macKey: KEY, allowUnkeyed: true }))!.problems.map((p) => [p.kind, p.revision])).toEqual([['bad_mac', 4]]);
+    });
   });
 
   it('flags a removed hash after chained events as altered', async () => {

@@ -5,18 +5,26 @@
  */
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { familyStreamId } from '@token-ledger/envelope';
+import { parseKek } from '@token-ledger/crypto';
+import { deriveChainMacKey, familyStreamId } from '@token-ledger/envelope';
 import { describeProblem, verifyChain, type VerifyReport, type VerifyTarget } from '@token-ledger/forensics';
 import type { LedgerConfig } from '../../../token-ledger/src/config/ledger-config';
 import { processIo, storeOpener, type CliIo } from './cli-io';
 import { fmt, ProgressBar } from './progress';
 
 export const HELP = `Usage: token-ledger verify [--family ID | --all] [--format text|json] [--progress]
-                        [--allow-unchained] [--max-problems N]
+                        [--allow-unchained] [--allow-unkeyed] [--max-problems N]
 
 Checks the tamper-evident hash chain: every event's metadata carries hash = SHA-256 of its canonical
 form and prevHash = the hash of the previous event of its stream. Reports the first altered,
 missing (deleted), reordered or re-linked event with its stream, revision and global position.
+Each aggregate stream is also replayed and compared with its stored snapshot (an edited snapshot,
+e.g. a family un-revoked, is reported as a snapshot mismatch).
+
+With LEDGER_KEK set (as for serve), every event's headMac — an HMAC of its stream, revision and
+hash under a key derived from LEDGER_KEK — is checked too, so a stream rewritten with recomputed
+SHA-256 hashes is detected. Without LEDGER_KEK there is no secret outside the database: the chain
+is then only self-consistent, and verify says so.
 
   --family ID          one family's stream
   --all                every stream, in global order (the default)
@@ -25,6 +33,8 @@ missing (deleted), reordered or re-linked event with its stream, revision and gl
                        automatically on a terminal); events/s and ETA
   --allow-unchained    accept events without a hash at the start of a stream (written before the
                        hash chain existed); they are counted but cannot be verified
+  --allow-unkeyed      with LEDGER_KEK: accept events without a headMac (written before LEDGER_KEK
+                       was set); only their plain hash is checked
   --max-problems N     problems listed (default 20; all are counted)
   -h, --help           this help
 
@@ -43,6 +53,7 @@ interface VerifyArgs {
   format: 'text' | 'json';
   progress: boolean;
   allowUnchained: boolean;
+  allowUnkeyed: boolean;
   maxProblems: number;
 }
 
@@ -60,6 +71,7 @@ function parse(args: string[]): VerifyArgs | 'help' {
         format: { type: 'string', default: 'text' },
         progress: { type: 'boolean', default: false },
         'allow-unchained': { type: 'boolean', default: false },
+        'allow-unkeyed': { type: 'boolean', default: false },
         'max-problems': { type: 'string', default: '20' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -81,6 +93,7 @@ function parse(args: string[]): VerifyArgs | 'help' {
     format: values.format,
     progress: values.progress,
     allowUnchained: values['allow-unchained'],
+    allowUnkeyed: values['allow-unkeyed'],
     maxProblems,
   };
 }
@@ -100,6 +113,13 @@ export async function run(args: string[], config: LedgerConfig, logger: Logger, 
     return 0;
   }
   const a = parsed;
+  let macKey: Buffer | undefined;
+  try {
+    macKey = config.kek ? deriveChainMacKey(parseKek(config.kek)) : undefined;
+  } catch (error) {
+    io.stderr.write(`token-ledger verify: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
   let opened: Awaited<ReturnType<NonNullable<CliIo['openStore']>>>;
   try {
     opened = await storeOpener(io)(config, logger);
@@ -117,6 +137,8 @@ export async function run(args: string[], config: LedgerConfig, logger: Logger, 
     }
     report = await verifyChain(opened.store, a.target, {
       allowUnchained: a.allowUnchained,
+      macKey,
+      allowUnkeyed: a.allowUnkeyed,
       maxProblems: a.maxProblems,
       onProgress: ({ events, position, headPosition }) => {
         if ('all' in a.target) {
@@ -153,8 +175,14 @@ export async function run(args: string[], config: LedgerConfig, logger: Logger, 
 function textReport(r: VerifyReport, a: VerifyArgs): string {
   const what = 'familyId' in a.target ? `family ${a.target.familyId}` : 'all streams';
   const scope = `${fmt(r.events)} event(s) in ${fmt(r.streams)} stream(s)${'all' in a.target ? ` up to position ${fmt(r.headPosition)}` : ''}`;
-  const unchained = r.unchained > 0 ? `\nnote: ${fmt(r.unchained)} event(s) carry no hash (written before the hash chain) and cannot be verified\n` : '';
-  if (r.ok) return `verify ${what}: OK — hash chain intact, ${scope}\n${unchained}`;
+  const unchained =
+    (r.unchained > 0 ? `\nnote: ${fmt(r.unchained)} event(s) carry no hash (written before the hash chain) and cannot be verified\n` : '') +
+    (r.keyed
+      ? r.unkeyed > 0
+        ? `note: ${fmt(r.unkeyed)} event(s) carry no headMac (written before LEDGER_KEK was set): only their plain hash is checked\n`
+        : ''
+      : 'warning: LEDGER_KEK is not set: the chain is only self-consistent; a stream rewritten with recomputed hashes would not be detected\n');
+  if (r.ok) return `verify ${what}: OK — hash chain intact${r.keyed ? ', head MACs valid' : ''}, ${scope}\n${unchained}`;
   const lines = [
     `verify ${what}: TAMPERED — ${fmt(r.problemCount)} problem(s) in ${scope}`,
     `first bad spot: ${describeProblem(r.firstProblem!)}`,

@@ -20,6 +20,8 @@ export interface AnomalyPipelineSettings {
   geoDbPath?: string;
   /** With Kafka: the engine's consumer group on events.v1; without, it follows the store in-process. */
   kafka?: KafkaConnection & { topic: string; groupId: string; deadLetterTopic?: string };
+  /** The hash-chain MAC key (from LEDGER_KEK) for the AnomalyDetected events it records. */
+  chainMacKey?: Uint8Array;
 }
 
 /** What a detection does outside the pipeline (AnomalyService provides these). */
@@ -138,7 +140,7 @@ export class AnomalyPipeline {
       await this.effects.act(d);
     }
     const detectedAt = new Date();
-    if (!(await recordDetection(this.store, d, detectedAt))) return; // another node got there first
+    if (!(await recordDetection(this.store, d, detectedAt, this.settings.chainMacKey))) return; // another node got there first
     this.effects.detected(d, detectedAt);
   }
 }

@@ -9,7 +9,7 @@ import { LedgerMetrics } from '../health/metrics';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RevokeSubjectCommand } from '../ledger/commands/revoke-subject.command';
 import type { CommandMetadata } from '@token-ledger/envelope';
-import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
+import { CHAIN_MAC_KEY, EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
 import { AnomalyPipeline, type AnomalyPipelineSettings } from './anomaly-pipeline';
 import type { AnomalyThreadCommand, AnomalyThreadData, AnomalyThreadMessage } from './anomaly-thread';
 import { WebhookNotifier, type PublicAnomaly } from './webhook-notifier';
@@ -46,6 +46,7 @@ export class AnomalyService {
     private readonly commandBus: CommandBus,
     private readonly metrics: LedgerMetrics,
     @Optional() @Inject(ANOMALY_OPTIONS) private readonly options: AnomalyOptions = {},
+    @Optional() @Inject(CHAIN_MAC_KEY) private readonly chainMacKey: Buffer | null = null,
   ) {
     this.options = options ?? {};
   }
@@ -60,6 +61,7 @@ export class AnomalyService {
     const settings: AnomalyPipelineSettings = {
       rules: anomaly.rules,
       geoDbPath: anomaly.geoDbPath,
+      chainMacKey: this.chainMacKey ?? undefined,
       kafka: brokers
         ? {
             brokers,

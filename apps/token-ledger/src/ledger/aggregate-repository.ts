@@ -1,12 +1,17 @@
 import type { LedgerEvent } from '@token-ledger/domain';
 import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '@token-ledger/event-store';
-import { chainHashOf, sealEvents, toDomainEvent, toNewEvent, type CommandMetadata } from '@token-ledger/envelope';
+import {
+  chainHashOf,
+  isChainedSnapshot,
+  sealEvents,
+  toDomainEvent,
+  toNewEvent,
+  type Aggregate,
+  type ChainedSnapshot,
+  type CommandMetadata,
+} from '@token-ledger/envelope';
 
-export interface Aggregate<S extends { v: number }, E extends LedgerEvent> {
-  streamPrefix: string;
-  initial(id: string): S;
-  evolve(state: S, event: E): S;
-}
+export type { Aggregate, ChainedSnapshot } from '@token-ledger/envelope';
 
 export interface Loaded<S> {
   state: S;
@@ -14,20 +19,6 @@ export interface Loaded<S> {
   revision: number | undefined;
   /** Hash of the stream's last event, which the next appended event links to; null for a new stream. */
   lastHash: string | null;
-}
-
-/**
- * What is stored as the stream snapshot: the aggregate state and the hash of the event it was taken
- * at, so an append knows its prevHash without reading that event. A bare state (the shape before the
- * hash chain) is still understood: the stream is then replayed once.
- */
-export interface ChainedSnapshot<S> {
-  state: S;
-  chainHash: string | null;
-}
-
-function isChainedSnapshot(value: unknown): value is ChainedSnapshot<unknown> {
-  return typeof value === 'object' && value !== null && 'chainHash' in value && 'state' in value;
 }
 
 /** How often a decision is re-made after losing an optimistic-concurrency race before giving up. */
@@ -56,6 +47,8 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
     private readonly store: EventStore,
     private readonly aggregate: Aggregate<S, E>,
     private readonly onRetry: () => void = () => undefined,
+    /** The chain MAC key (from LEDGER_KEK): every appended event carries a headMac; none without it. */
+    private readonly macKey?: Uint8Array,
   ) {}
 
   streamId(id: string): string {
@@ -111,7 +104,7 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
       if (events.length === 0) return { result, state };
       const next = events.reduce((s, e) => this.aggregate.evolve(s, e), state);
       const firstRevision = revision === undefined ? 0 : revision + 1;
-      const sealed = sealEvents(streamId, firstRevision, lastHash, events.map((e) => toNewEvent(e, meta)));
+      const sealed = sealEvents(streamId, firstRevision, lastHash, events.map((e) => toNewEvent(e, meta)), { macKey: this.macKey });
       const snapshot: ChainedSnapshot<S> = { state: next, chainHash: sealed.lastHash };
       try {
         const appended = await this.store.append(streamId, sealed.events, { expectedRevision: revision ?? 'no_stream', snapshot });

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_VERSION, type FamilyPolicy, type LedgerEvent } from '@token-ledger/domain';
 import type { EventStore, NewEvent } from '@token-ledger/event-store';
-import { appendChained } from '@token-ledger/envelope';
+import { appendChained, type SealOptions } from '@token-ledger/envelope';
 
 export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 export const S = 1000;
@@ -18,8 +18,8 @@ export function envelope(event: LedgerEvent, meta: Record<string, unknown> = {})
   };
 }
 
-export async function append(store: EventStore, streamId: string, events: LedgerEvent[], meta: Record<string, unknown> = {}): Promise<void> {
-  await appendChained(store, streamId, events.map((e) => envelope(e, meta)));
+export async function append(store: EventStore, streamId: string, events: LedgerEvent[], meta: Record<string, unknown> = {}, options: SealOptions = {}): Promise<void> {
+  await appendChained(store, streamId, events.map((e) => envelope(e, meta)), options);
 }
 
 const header = (familyId: string, subject: string, at: number) => ({ familyId, subject, clientId: 'web', occurredAt: iso(at) });
