@@ -15,7 +15,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
+const { execFile, spawnSync } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CHECK_DIR = path.join(ROOT, 'deploy', 'helm', 'check');
@@ -103,12 +103,8 @@ function ensureBuilt(env = process.env, log = (line) => process.stderr.write(`${
   return dir;
 }
 
-/**
- * Lints and renders a chart: `{ status, stdout, stderr }` of HelmCheck (see the header for the
- * exit codes). `values`: values files; `set`: { key: value } like --set.
- */
-function render({ chart, values = [], set = {}, lint = true, strict = false, out, name, namespace } = {}, env = process.env) {
-  const dir = ensureBuilt(env);
+/** HelmCheck's arguments for render()'s options. */
+function helmCheckArgs({ chart, values = [], set = {}, lint = true, strict = false, out, name, namespace }) {
   const args = [path.resolve(ROOT, chart)];
   if (name) args.push('--name', name);
   if (namespace) args.push('--namespace', namespace);
@@ -117,14 +113,36 @@ function render({ chart, values = [], set = {}, lint = true, strict = false, out
   if (out) args.push('--out', path.resolve(out));
   if (strict) args.push('--strict');
   if (!lint) args.push('--no-lint');
-  return runHelmCheck(dir, args, env);
+  return args;
+}
+
+function javaArgs(dir, args) {
+  const classpath = [path.join(dir, 'classes'), path.join(dir, 'lib', '*')].join(path.delimiter);
+  // C1 only and a small heap: the JVM runs for a second or two, the work is in Go.
+  return ['-XX:TieredStopAtLevel=1', '-Xmx256m', '-cp', classpath, MAIN_CLASS, ...args];
+}
+
+/**
+ * Lints and renders a chart: `{ status, stdout, stderr }` of HelmCheck (see the header for the
+ * exit codes). `values`: values files (relative to the repository); `set`: { key: value } like --set.
+ */
+function render(options = {}, env = process.env) {
+  return runHelmCheck(ensureBuilt(env), helmCheckArgs(options), env);
+}
+
+/** render() without blocking: several renders run side by side (one JVM each). */
+function renderAsync(options = {}, env = process.env) {
+  const dir = ensureBuilt(env);
+  return new Promise((resolve, reject) => {
+    execFile(jdkTool('java', env), javaArgs(dir, helmCheckArgs(options)), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') return reject(new HelmToolchainError(`could not run java: ${error.message}`));
+      resolve({ status: error ? error.code : 0, stdout, stderr });
+    });
+  });
 }
 
 function runHelmCheck(dir, args, env = process.env) {
-  const classpath = [path.join(dir, 'classes'), path.join(dir, 'lib', '*')].join(path.delimiter);
-  // C1 only and a small heap: the JVM runs for a second or two, the work is in Go.
-  const jvm = ['-XX:TieredStopAtLevel=1', '-Xshare:auto', '-Xmx256m', '-cp', classpath, MAIN_CLASS];
-  const result = spawnSync(jdkTool('java', env), [...jvm, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(jdkTool('java', env), javaArgs(dir, args), { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.error) throw new HelmToolchainError(`could not run java: ${result.error.message}`);
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
@@ -150,6 +168,6 @@ function main(argv) {
   process.exit(result.status);
 }
 
-module.exports = { HelmToolchainError, buildDir, ensureBuilt, render, toolchain };
+module.exports = { HelmToolchainError, buildDir, ensureBuilt, render, renderAsync, toolchain };
 
 if (require.main === module) main(process.argv.slice(2));

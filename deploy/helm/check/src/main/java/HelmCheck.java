@@ -114,7 +114,7 @@ public final class HelmCheck {
         try {
           merged = template(new Helm(valuesOnly).template(), name, namespace, valuesFiles, sets);
         } catch (IllegalStateException e) {
-          System.err.println("helm lint: the values do not merge: " + e.getMessage().trim());
+          System.err.println("helm lint: the chart does not load with these values: " + e.getMessage().trim());
           return false;
         }
         copyTree(chart, copy);
