@@ -35,8 +35,8 @@ const PROMETHEUS_ALERTS = path.join(ROOT, 'deploy', 'prometheus', 'alerts.yml');
 
 /** Env names that carry a credential; every one must come from a Secret. */
 const SECRET_NAME = /KEY|SECRET|TOKEN|PASSWORD|KEK|DATABASE_URL|EVENTSTORE_URL|REDIS_URL|WEBHOOK_URL|HEADERS/;
-/** Settings whose names match SECRET_NAME but hold no secret (a key prefix, a lifetime). */
-const NOT_SECRET = new Set(['LEDGER_REDIS_KEY_PREFIX', 'LEDGER_MAX_ACCESS_TOKEN_TTL']);
+/** Settings whose names match SECRET_NAME but hold no secret (a key prefix, a lifetime, the path of a mounted Secret). */
+const NOT_SECRET = new Set(['LEDGER_REDIS_KEY_PREFIX', 'LEDGER_MAX_ACCESS_TOKEN_TTL', 'KAFKA_SSL_KEY_FILE']);
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
 interface EnvVar {
@@ -277,7 +277,7 @@ describeWithHelm('Helm chart deploy/helm/token-ledger (real Helm engine)', () =>
       expectNoPlaintextSecrets(manifests);
     });
 
-    it('mounts the Kafka TLS Secret read-only where KAFKA_SSL_CA_FILE points', () => {
+    it('mounts the Kafka TLS Secret read-only where KAFKA_SSL_CA_FILE, _CERT_FILE and _KEY_FILE point', () => {
       const env = envOf(manifests);
       expect(env.get('KAFKA_SSL')?.value).toBe('true');
       expect(env.get('KAFKA_SASL_MECHANISM')?.value).toBe('scram-sha-512');
@@ -286,6 +286,8 @@ describeWithHelm('Helm chart deploy/helm/token-ledger (real Helm engine)', () =>
       const mount = ledgerContainer(manifests).volumeMounts.find((m: { name: string }) => m.name === volume.name);
       expect(mount.readOnly).toBe(true);
       expect(env.get('KAFKA_SSL_CA_FILE')?.value).toBe(`${mount.mountPath}/ca.crt`);
+      expect(env.get('KAFKA_SSL_CERT_FILE')?.value).toBe(`${mount.mountPath}/tls.crt`);
+      expect(env.get('KAFKA_SSL_KEY_FILE')?.value).toBe(`${mount.mountPath}/tls.key`);
     });
   });
 
