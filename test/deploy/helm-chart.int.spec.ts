@@ -54,6 +54,7 @@ const CASES = {
   embeddedStore: { set: { 'secrets.databaseUrl.name': 'db', store: 'embedded' } },
   secretInPlainEnv: { set: { 'secrets.databaseUrl.name': 'db', 'extraEnv.LEDGER_KEK': 'abc' } },
   saslWithoutSecret: { set: { 'secrets.databaseUrl.name': 'db', 'kafka.brokers': 'k:9092', 'kafka.sasl.mechanism': 'plain' } },
+  misspelledValue: { values: [DEFAULT_VALUES], set: { replicas: 3 } },
 } satisfies Record<string, Omit<RenderOptions, 'chart'>>;
 type CaseName = keyof typeof CASES;
 const results = new Map<CaseName, RenderResult>();
@@ -310,6 +311,13 @@ describeWithHelm('Helm chart deploy/helm/token-ledger (real Helm engine)', () =>
     expect(result.status).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(message);
+  });
+
+  it('fails lint on a value values.schema.json does not know (a typo is never ignored)', () => {
+    const result = rendered('misspelledValue');
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/Additional property replicas is not allowed/);
   });
 });
 
