@@ -59,16 +59,7 @@ function repository(token: symbol, aggregate: Aggregate<never, never>): Provider
   return {
     provide: token,
     useFactory: (store: EventStore, metrics: LedgerMetrics, macKey: Buffer | null) =>
-      new AggregateRepository(
-        store,
-        aggregate,
-        {
-          retried: () => metrics.concurrencyRetries.inc({ command: currentCommandName() }),
-          exhausted: () => metrics.concurrencyExhausted.inc({ command: currentCommandName() }),
-          appended: (events) => metrics.countAppended(events),
-        },
-        macKey ?? undefined,
-      ),
+      new AggregateRepository(store, aggregate, metrics.repositoryObserver(currentCommandName), macKey ?? undefined),
     inject: [EVENT_STORE, LedgerMetrics, CHAIN_MAC_KEY],
   };
 }

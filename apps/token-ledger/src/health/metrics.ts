@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { LedgerEvent } from '@token-ledger/domain';
 import type { EventStore } from '@token-ledger/event-store';
 import type { PoisonRecord } from '@token-ledger/messaging';
+import type { RepositoryObserver } from '../ledger/aggregate-repository';
 import { BoundedLabel } from './bounded-label';
 
 export interface LedgerMetricsOptions {
@@ -259,6 +260,15 @@ export class LedgerMetrics {
           break;
       }
     }
+  }
+
+  /** What an AggregateRepository reports, counted; `command` names the command being executed (a bounded label). */
+  repositoryObserver(command: () => string): RepositoryObserver {
+    return {
+      retried: () => this.concurrencyRetries.inc({ command: command() }),
+      exhausted: () => this.concurrencyExhausted.inc({ command: command() }),
+      appended: (events) => this.countAppended(events),
+    };
   }
 
   /** The relay's progress, reported every second by wherever it runs (a worker thread or inline). */

@@ -13,7 +13,8 @@ export function noteOutcome(request: FastifyRequest, outcome: string): void {
 }
 
 export function noteErrorCode(reply: FastifyReply, code: string): void {
-  outcomes.set(reply.request.raw, code);
+  const raw = reply.request?.raw; // absent on replies built outside Fastify (unit tests)
+  if (raw) outcomes.set(raw, code);
 }
 
 /**
