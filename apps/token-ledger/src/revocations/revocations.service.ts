@@ -143,6 +143,8 @@ export class RevocationsService implements OnModuleDestroy {
         ),
     });
     await this.kafka.start();
+    // Started counts as seen working: the first report comes a second later.
+    this.metrics?.relayLastPublish.set(Date.now() / 1000);
     this.metrics?.relayUp.set(1);
   }
 
