@@ -196,7 +196,7 @@ export class LedgerMetrics {
     logger.warn({ topic, partition, offset, reason, groupId, deadLetterTopic }, `${consumer}: record ${topic}/${partition}@${offset} is not a public event (${reason}); sent to ${deadLetterTopic} and skipped`);
   }
 
-  /** Read at scrape time, so it is exact whenever Prometheus looks. */
+  /** Read at scrape time, so it is exact whenever Prometheus looks (the last value while the store cannot be read). */
   trackProjectionLag(read: () => Promise<{ positionsBehind: number; secondsBehind: number }>): void {
     let last: Promise<{ positionsBehind: number; secondsBehind: number }> | undefined;
     const sample = () => (last ??= read().finally(() => setImmediate(() => (last = undefined))));
@@ -205,7 +205,7 @@ export class LedgerMetrics {
       help: 'Store positions not yet applied to the read models (events on SQL stores, log bytes on EventStoreDB)',
       registers: [this.registry],
       async collect() {
-        this.set((await sample()).positionsBehind);
+        await sample().then((lag) => this.set(lag.positionsBehind), () => undefined);
       },
     });
     new Gauge({
@@ -213,7 +213,7 @@ export class LedgerMetrics {
       help: 'Age of the oldest event not yet applied to the read models',
       registers: [this.registry],
       async collect() {
-        this.set((await sample()).secondsBehind);
+        await sample().then((lag) => this.set(lag.secondsBehind), () => undefined);
       },
     });
   }
@@ -287,7 +287,8 @@ export class LedgerMetrics {
       help: 'Age of the oldest stored event the relay has not published yet (0 when caught up or when the relay does not run here)',
       registers: [this.registry],
       async collect() {
-        this.set(metrics.relayPosition === undefined ? 0 : await metrics.behindSeconds(metrics.relayPosition));
+        // A store that cannot be read keeps the last value: the scrape must work during an outage.
+        await metrics.behindSeconds(metrics.relayPosition).then((s) => this.set(s), () => undefined);
       },
     });
     new Gauge({
@@ -295,7 +296,7 @@ export class LedgerMetrics {
       help: 'Age of the oldest stored event the anomaly engine has not handled yet (0 when caught up, or before its first batch)',
       registers: [this.registry],
       async collect() {
-        this.set(metrics.anomalyPosition === undefined ? 0 : await metrics.behindSeconds(metrics.anomalyPosition));
+        await metrics.behindSeconds(metrics.anomalyPosition).then((s) => this.set(s), () => undefined);
       },
     });
   }
