@@ -220,7 +220,7 @@ export class LedgerMetrics {
 
   /**
    * Seconds behind the store of a consumer at `position` (the age of the first event after it; 0
-   * when caught up or when the position is unknown). Set by the health controller, which has the store.
+   * when caught up or when the position is unknown). Set by openRuntime (runtime.ts), which has the store.
    */
   behindSeconds: (position: number | undefined) => Promise<number> = async () => 0;
 
