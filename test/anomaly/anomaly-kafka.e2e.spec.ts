@@ -207,6 +207,13 @@ describeWithBackend('kafka', 'anomaly engine on the real broker', (brokers) => {
     const metrics = await (await fetch(`${ledger.baseUrl}/metrics`)).text();
     const counted = [...metrics.matchAll(/^token_ledger_anomalies_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
     expect(counted).toBe(all.length);
+    // The relay's and the engine's progress cross from their threads (on PostgreSQL) to this registry.
+    const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    await eventually(async () => {
+      const text = await (await fetch(`${ledger.baseUrl}/metrics`)).text();
+      return gauge(text, 'token_ledger_relay_published_total') > 0 && gauge(text, 'token_ledger_relay_behind_seconds') === 0 && gauge(text, 'token_ledger_relay_up') === 1 && gauge(text, 'token_ledger_anomaly_behind_seconds') === 0;
+    }, 'relay and anomaly engine metrics');
+    expect(ledger.runtime.metrics.anomalyPosition).toBeGreaterThan(0);
   });
 
   it('a restart keeps the sliding window: 2 refreshes before, 2 after → burst', async () => {

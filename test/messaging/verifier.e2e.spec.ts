@@ -1,4 +1,5 @@
 import type { Admin } from 'kafkajs';
+import { Registry } from 'prom-client';
 import { createVerifier, VerifyError, type Verifier } from '@token-ledger/verifier';
 import { describeWithBackend } from '../backends';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger } from '../support/ledger-harness';
@@ -26,8 +27,9 @@ describeWithBackend('kafka', 'revoke → resource-server verifier rejects (Kafka
   let rsApp: { clientId: string; secret: string };
   const verifiers: Verifier[] = [];
 
-  const kafkaVerifier = (failMode: 'open' | 'closed' = 'closed') => {
+  const kafkaVerifier = (failMode: 'open' | 'closed' = 'closed', registry?: Registry) => {
     const v = createVerifier({
+      registry,
       issuer: ledger.baseUrl,
       jwksUri: `${ledger.baseUrl}/.well-known/jwks.json`,
       revocations: { kafka: { brokers: brokers.split(','), topic: topics.revocations } },
@@ -37,8 +39,9 @@ describeWithBackend('kafka', 'revoke → resource-server verifier rejects (Kafka
     verifiers.push(v);
     return v;
   };
-  const sseVerifier = (failMode: 'open' | 'closed' = 'closed', url = `${side.baseUrl}/v1/revocations/stream`) => {
+  const sseVerifier = (failMode: 'open' | 'closed' = 'closed', url = `${side.baseUrl}/v1/revocations/stream`, registry?: Registry) => {
     const v = createVerifier({
+      registry,
       issuer: ledger.baseUrl,
       jwksUri: `${ledger.baseUrl}/.well-known/jwks.json`,
       revocations: { sse: { url, token: ADMIN_TOKEN } },
@@ -67,8 +70,9 @@ describeWithBackend('kafka', 'revoke → resource-server verifier rejects (Kafka
   });
 
   it('end to end: a revoked family and a revoked access token are rejected over Kafka and SSE', async () => {
-    const kv = kafkaVerifier();
-    const sv = sseVerifier();
+    const [kafkaMetrics, sseMetrics] = [new Registry(), new Registry()];
+    const kv = kafkaVerifier('closed', kafkaMetrics);
+    const sv = sseVerifier('closed', undefined, sseMetrics);
     await Promise.all([kv.ready, sv.ready]);
     const fam = await client.issue({ subject: 'rs-alice', clientId: 'rs-app', scope: 'api:read' });
     expect((await kv.verify(fam.access_token)).payload.sid).toBe(fam.family_id);
@@ -88,6 +92,28 @@ describeWithBackend('kafka', 'revoke → resource-server verifier rejects (Kafka
     const refreshed = await client.refresh(other.refresh_token, rsApp);
     expect(refreshed.status).toBe(200);
     expect((await kv.verify(refreshed.body.access_token)).payload.sid).toBe(other.family_id);
+
+    // M5 from the verifiers' own metrics: both revocations applied, each delay observed (and short).
+    for (const registry of [kafkaMetrics, sseMetrics]) {
+      const text = await registry.metrics();
+      const count = Number(/^token_ledger_verifier_revocation_delay_seconds_count (\S+)$/m.exec(text)?.[1]);
+      const sum = Number(/^token_ledger_verifier_revocation_delay_seconds_sum (\S+)$/m.exec(text)?.[1]);
+      expect(count).toBeGreaterThanOrEqual(2); // the family and the jti (a redelivery may add one)
+      expect(sum / count).toBeLessThan(10);
+      expect(Number(/^token_ledger_verifier_revocations_applied_total (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
+      expect(Number(/^token_ledger_verifier_feed_staleness_seconds (\S+)$/m.exec(text)?.[1])).toBeLessThan(2);
+      expect(text).toMatch(/^token_ledger_verifier_rejected_records_total\{reason="bad_signature"\} 0$/m);
+    }
+    // The relay (inline beside the embedded store) published them and reports itself alive and caught
+    // up (its figures reach the registry once a second).
+    let ledgerText = '';
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(ledgerText)?.[1]);
+    await eventually(async () => {
+      ledgerText = await (await fetch(`${ledger.baseUrl}/metrics`)).text();
+      return gauge('token_ledger_relay_published_total') >= 4 && gauge('token_ledger_relay_behind_seconds') === 0;
+    }, 'relay caught up');
+    expect(gauge('token_ledger_relay_up')).toBe(1);
+    expect(Math.abs(Date.now() / 1000 - gauge('token_ledger_relay_last_publish_timestamp_seconds'))).toBeLessThan(10);
   });
 
   it('a verifier started later bootstraps from the compacted topic before ready', async () => {

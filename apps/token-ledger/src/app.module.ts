@@ -11,6 +11,7 @@ import { LedgerMetrics } from './health/metrics';
 import type { PoisonRecord } from '@token-ledger/messaging';
 import { AccessTokenMinter } from './ledger/access-token-minter';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
+import { CommandNames, currentCommandName } from './ledger/command-names';
 import { apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
 import { ApiKeyRegistry } from './ledger/api-key-registry';
 import { CreateApiKeyHandler } from './ledger/commands/create-api-key.command';
@@ -58,7 +59,7 @@ function repository(token: symbol, aggregate: Aggregate<never, never>): Provider
   return {
     provide: token,
     useFactory: (store: EventStore, metrics: LedgerMetrics, macKey: Buffer | null) =>
-      new AggregateRepository(store, aggregate, () => metrics.concurrencyRetries.inc(), macKey ?? undefined),
+      new AggregateRepository(store, aggregate, metrics.repositoryObserver(currentCommandName), macKey ?? undefined),
     inject: [EVENT_STORE, LedgerMetrics, CHAIN_MAC_KEY],
   };
 }
@@ -94,6 +95,7 @@ export class AppModule {
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),
         repository(API_KEY_REPOSITORY, apiKeyAggregate as Aggregate<never, never>),
+        CommandNames,
         ClientRegistry,
         AccessTokenMinter,
         ClientAuthenticator,

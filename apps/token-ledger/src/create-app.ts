@@ -3,9 +3,19 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { applyBrowserPolicy } from './http/browser-policy';
+import { refreshOutcome } from './http/answer-outcome';
 import { LedgerExceptionFilter } from './http/exception.filter';
 import { PinoNestLogger } from './http/logger';
 import type { LedgerRuntime } from './runtime';
+
+/** The audit trail's and read models' routes (M10: who reads what), by the view label they count under. */
+const AUDIT_VIEWS: Readonly<Record<string, string>> = {
+  '/v1/audit': 'audit',
+  '/v1/families/:id/timeline': 'timeline',
+  '/v1/families/:id': 'family',
+  '/v1/subjects/:sub/families': 'subject',
+  '/v1/anomalies': 'anomalies',
+};
 
 /** Request bodies are small forms and JSON documents; anything bigger is refused with 413. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -42,6 +52,8 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
     const seconds = reply.elapsedTime / 1000;
     metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ route }, seconds);
+    if (route === '/oauth/token') metrics.countRefresh(refreshOutcome(request, reply.statusCode), reply.statusCode);
+    else if (request.method === 'GET' && reply.statusCode < 300 && AUDIT_VIEWS[route]) metrics.auditReads.inc({ view: AUDIT_VIEWS[route] });
     // Path without the query string; never headers or bodies (they may carry credentials).
     httpLog.debug({ reqId: request.id, method: request.method, route, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
   });

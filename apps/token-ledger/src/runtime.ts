@@ -13,7 +13,7 @@ import {
 } from '@token-ledger/projections';
 import type { LedgerConfig } from './config/ledger-config';
 import { ConfigError } from './config/ledger-config';
-import { LedgerMetrics } from './health/metrics';
+import { LedgerMetrics, secondsBehind } from './health/metrics';
 import { openRateLimits, type RateLimits } from './rate-limit';
 
 /** Everything with a lifecycle that the HTTP app and the CLI commands share. */
@@ -77,7 +77,8 @@ export async function openRuntime(
     const readModelStore = sqlBacked(store, 'the read models');
     const sql = readModelStore.sql;
     await migrateReadModels(sql);
-    const metrics = new LedgerMetrics();
+    const metrics = new LedgerMetrics({ maxClients: config.metricsMaxClients });
+    metrics.behindSeconds = async (position) => (position === undefined ? 0 : (await secondsBehind(store, position)).seconds);
     const runnerOptions: ProjectionRunnerOptions = {
       onBatch: ({ count, lagsMs }) => {
         metrics.projectedEvents.inc(count);

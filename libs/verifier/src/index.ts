@@ -6,3 +6,4 @@ export * from './kafka-security';
 export * from './verifier';
 export * from './verifier.guard';
 export * from './signed-records';
+export * from './verifier-metrics';

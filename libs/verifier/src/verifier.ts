@@ -1,8 +1,10 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { Registry } from 'prom-client';
 import { KafkaRevocationFeed, SseRevocationFeed, type RetryOptions, type RevocationFeed } from './feeds';
 import type { KafkaSecurity } from './kafka-security';
 import { RevocationSet } from './revocation-set';
 import { JwksUnavailableError, SignedRecordVerifier, type FeedStats, type VerifiedValue } from './signed-records';
+import { VerifierMetrics } from './verifier-metrics';
 
 export interface VerifierOptions {
   issuer: string;
@@ -33,6 +35,11 @@ export interface VerifierOptions {
   clockToleranceSec?: number;
   /** Backoff of the feed's start and reconnects (default 250 ms doubling to 5 s, unlimited attempts). */
   retry?: RetryOptions;
+  /**
+   * A prom-client Registry to register the token_ledger_verifier_* metrics on (revocation delay,
+   * records applied, feed staleness, rejected records); none without it. One verifier per registry.
+   */
+  registry?: Registry;
 }
 
 export type VerifyErrorCode = 'invalid_token' | 'token_revoked' | 'feed_unavailable';
@@ -94,6 +101,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
   let bootstrapped = false;
   /** Epoch ms the last valid heartbeat proves the feed current at. */
   let lastContact = 0;
+  const startedAt = Date.now();
+  const metrics = options.registry
+    ? new VerifierMetrics(options.registry, {
+        ageSeconds: () => (Date.now() - (isReady ? lastContact : startedAt)) / 1000,
+        stats: () => records.stats,
+      })
+    : undefined;
   let resolveReady!: () => void;
   const ready = new Promise<void>((resolve, reject) => {
     resolveReady = resolve;
@@ -123,13 +137,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
   async function onValue(value: string | null, key?: string): Promise<void> {
     const verified = await verifyValue(value, key);
-    if (verified.kind === 'record') set.add(verified.entry);
-    else if (verified.kind === 'heartbeat') {
+    if (verified.kind === 'record') {
+      set.add(verified.entry);
+      metrics?.recordApplied(verified.entry, bootstrapped);
+    } else if (verified.kind === 'heartbeat') {
       lastContact = Math.max(lastContact, Math.min(Date.now(), Date.parse(verified.heartbeat.at) + toleranceMs));
       markReady();
     }
   }
-  const startedAt = Date.now();
   const failOpenMaxMs = options.failOpenMaxMs ?? 5 * 60_000;
   const feedAgeMs = () => (isReady ? Date.now() - lastContact : Infinity);
 

@@ -33,6 +33,8 @@ export interface AnomalyPipelineEffects {
   onError(error: unknown): void;
   /** A record on events.v1 was not a public event and went to the dead-letter topic. */
   poisoned?(poison: PoisonRecord): void;
+  /** The engine has handled the store up to this position (with Kafka: the highest it handled). */
+  progress?(position: number): void;
 }
 
 const PRUNE_INTERVAL_MS = 3600_000;
@@ -85,13 +87,19 @@ export class AnomalyPipeline {
           onError: (error) => this.effects.onError(error),
           onPoison: (poison) => this.effects.poisoned?.(poison),
         })
-      : new InProcessEventSource(this.store, { name: 'anomaly-engine', onError: (error) => this.effects.onError(error) });
+      : new InProcessEventSource(this.store, {
+          name: 'anomaly-engine',
+          onError: (error) => this.effects.onError(error),
+          onPosition: (position) => this.effects.progress?.(position),
+        });
     const runBatch = async (events: PublicEvent[]): Promise<void> => {
       for (let attempt = 1; ; attempt++) {
         const { detections, commit } = await engine.evaluate(events);
         await this.handleAll(detections);
         try {
           await commit();
+          // Kafka partitions interleave, so the highest position handled is where it is, roughly.
+          if (kafka && events.length > 0) this.effects.progress?.(Math.max(...events.map((e) => e.position)));
           return;
         } catch (error) {
           // Another node changed a shared key (a per-IP window): re-run on fresh state.
@@ -102,6 +110,8 @@ export class AnomalyPipeline {
     // Both sources hand over whatever arrived while the previous batch ran as one batch (all Kafka
     // partitions together): one state load and one save however many partitions it spans.
     await this.source.start(runBatch);
+    // In-process, where the checkpoint put it is known at once (an idle engine sends no batch).
+    if (this.source instanceof InProcessEventSource) this.effects.progress?.(this.source.position);
     const prune = () => void stateStore.prune().catch((error) => this.effects.onError(error));
     prune();
     this.pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);

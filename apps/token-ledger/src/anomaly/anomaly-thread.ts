@@ -9,11 +9,12 @@ export interface AnomalyThreadData {
   settings: AnomalyPipelineSettings;
 }
 
-/** Thread → main: carry out a detection's action (answered with `acted`), a detection recorded, or a record dead-lettered. */
+/** Thread → main: carry out a detection's action (answered with `acted`), a detection recorded, a record dead-lettered, or how far it is (metrics). */
 export type AnomalyThreadMessage =
   | { kind: 'act'; id: number; detection: Detection }
   | { kind: 'detected'; detection: Detection; detectedAt: number }
-  | { kind: 'poison'; poison: PoisonRecord };
+  | { kind: 'poison'; poison: PoisonRecord }
+  | { kind: 'progress'; position: number };
 
 /** Main → thread: the action's outcome. */
 export type AnomalyThreadCommand = { kind: 'acted'; id: number; error?: ThreadError };

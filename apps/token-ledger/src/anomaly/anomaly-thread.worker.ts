@@ -23,6 +23,7 @@ runThread<AnomalyThreadData, AnomalyThreadMessage, AnomalyThreadCommand>(async (
     detected: (detection, detectedAt) => post({ kind: 'detected', detection, detectedAt: detectedAt.getTime() }),
     onError: (error) => post({ kind: 'error', error: describeError(error) }),
     poisoned: (poison) => post({ kind: 'poison', poison }),
+    progress: (position) => post({ kind: 'progress', position }),
   });
   const running = await startOnStore(store, pipeline);
   return {

@@ -80,6 +80,7 @@ export class AnomalyService {
           detected: (d, detectedAt) => this.detected(d, detectedAt),
           onError: (error) => this.reportError(error),
           poisoned: (poison) => this.options.onPoison?.(poison, 'anomaly engine'),
+          progress: (position) => this.progress(position),
         }),
     });
     await this.engine.start();
@@ -88,6 +89,7 @@ export class AnomalyService {
 
   async stop(): Promise<void> {
     await this.engine?.stop();
+    this.metrics.anomalyPosition = undefined;
     this.engine = this.thread = undefined;
     await this.webhook?.flush();
   }
@@ -98,6 +100,7 @@ export class AnomalyService {
       message: (m) => {
         if (m.kind === 'detected') return this.detected(m.detection, new Date(m.detectedAt));
         if (m.kind === 'poison') return this.options.onPoison?.(m.poison, 'anomaly engine');
+        if (m.kind === 'progress') return this.progress(m.position);
         this.act(m.detection).then(
           () => thread.post({ kind: 'acted', id: m.id }),
           (error) => thread.post({ kind: 'acted', id: m.id, error: describeError(error) }),
@@ -106,6 +109,11 @@ export class AnomalyService {
       error: (error) => this.reportError(error),
     });
     return thread;
+  }
+
+  /** How far the engine is, for token_ledger_anomaly_behind_seconds (never backwards: Kafka batches interleave). */
+  private progress(position: number): void {
+    this.metrics.anomalyPosition = Math.max(this.metrics.anomalyPosition ?? 0, position);
   }
 
   /** A detection's action, through the command side. */

@@ -39,6 +39,8 @@ export interface LedgerConfig {
   maxAccessTokenTtlSeconds: number;
   /** LEDGER_REVOCATION_HEARTBEAT_MS: period of the signed heartbeat on the revocation feed (default 2000). */
   revocationHeartbeatMs?: number;
+  /** LEDGER_METRICS_MAX_CLIENTS: client ids with their own label on token_ledger_client_refreshes_total (default 50); later ones are `_other`. */
+  metricsMaxClients: number;
   anomaly: {
     /** LEDGER_ANOMALY_ENGINE=off leaves detection to another process (or nobody). */
     enabled: boolean;
@@ -159,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const maxAccessTokenTtlSeconds = int('LEDGER_MAX_ACCESS_TOKEN_TTL', 3600, 1, 86400);
   const revocationHeartbeatMs = int('LEDGER_REVOCATION_HEARTBEAT_MS', 2000, 100, 60_000);
+  const metricsMaxClients = int('LEDGER_METRICS_MAX_CLIENTS', 50, 1, 10_000);
   const anomaly = parseAnomaly(env, oneOf('LEDGER_ANOMALY_ENGINE', ['on', 'off'] as const, 'on') === 'on', problems);
   const limit = (name: string, key: keyof RateLimitsConfig): LimitSetting => {
     const raw = env[name] || DEFAULT_RATE_LIMITS[key];
@@ -205,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     logLevel,
     maxAccessTokenTtlSeconds,
     revocationHeartbeatMs,
+    metricsMaxClients,
     anomaly,
     rateLimits,
     redisUrl,

@@ -31,6 +31,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('bounds the client label of the metrics: 50 ids by default, LEDGER_METRICS_MAX_CLIENTS otherwise', () => {
+    expect(loadConfig({}).metricsMaxClients).toBe(50);
+    expect(loadConfig({ LEDGER_METRICS_MAX_CLIENTS: '200' }).metricsMaxClients).toBe(200);
+    for (const bad of ['0', '-3', '1.5', 'all', '10001']) {
+      expect(() => loadConfig({ LEDGER_METRICS_MAX_CLIENTS: bad })).toThrow(`LEDGER_METRICS_MAX_CLIENTS=${JSON.stringify(bad)}: expected a whole number from 1 to 10000`);
+    }
+  });
+
   it('allows no CORS origin by default, and only exact origins', () => {
     expect(loadConfig({}).corsOrigins).toEqual([]);
     expect(loadConfig({ LEDGER_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173,https://app.example.com' }).corsOrigins).toEqual([

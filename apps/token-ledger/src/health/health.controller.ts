@@ -3,7 +3,7 @@ import { ApiExcludeEndpoint, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { EventStore } from '@token-ledger/event-store';
 import { EVENT_STORE, READ_MODELS, type ReadModels } from '../ledger/tokens';
-import { LedgerMetrics } from './metrics';
+import { LedgerMetrics, secondsBehind } from './metrics';
 import { RevocationsService } from '../revocations';
 
 @ApiTags('operations')
@@ -24,10 +24,8 @@ export class HealthController {
    */
   async projectionLag(): Promise<{ position: number; head: number; positionsBehind: number; secondsBehind: number }> {
     const position = this.readModels.runner.position;
-    const head = await this.store.headPosition();
-    const [next] = head > position ? await this.store.readAll({ after: position, maxCount: 1 }) : [];
-    const secondsBehind = next ? Math.max(0, (Date.now() - next.recordedAt.getTime()) / 1000) : 0;
-    return { position, head, positionsBehind: Math.max(0, head - position), secondsBehind };
+    const behind = await secondsBehind(this.store, position);
+    return { position, head: behind.head, positionsBehind: Math.max(0, behind.head - position), secondsBehind: behind.seconds };
   }
 
   /** Liveness: the process answers. */

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { asLedgerError, type LedgerError, type LedgerErrorKind } from '../ledger/ledger-error';
 import { OAuthError, type OAuthErrorCode } from '../oauth/oauth-error';
+import { noteErrorCode } from './answer-outcome';
 import { ProblemError } from './problem';
 
 /**
@@ -31,6 +32,7 @@ export function sendError(reply: FastifyReply, url: string, exception: unknown, 
   reply.header('cache-control', 'no-store');
   if (known?.kind === 'unavailable' || known?.kind === 'rate_limited') reply.header('retry-after', String(known.retryAfterSeconds));
   if (answer instanceof OAuthError) {
+    noteErrorCode(reply, answer.code);
     if (answer.status === 401) reply.header('www-authenticate', 'Basic realm="token-ledger", charset="UTF-8"');
     reply.header('pragma', 'no-cache').status(answer.status).type('application/json').send(answer.toJSON());
     return;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { KeyRing } from '@token-ledger/crypto';
 import { formatScope, type FamilyState } from '@token-ledger/domain';
+import { LedgerMetrics } from '../health/metrics';
 
 export interface MintedAccessToken {
   accessToken: string;
@@ -11,7 +12,10 @@ export interface MintedAccessToken {
 /** Mints RFC 9068 access tokens for a family: `sid` is the family id, so revoking it kills them. */
 @Injectable()
 export class AccessTokenMinter {
-  constructor(@Inject(KeyRing) private readonly keys: KeyRing) {}
+  constructor(
+    @Inject(KeyRing) private readonly keys: KeyRing,
+    @Optional() private readonly metrics?: LedgerMetrics,
+  ) {}
 
   async mint(family: FamilyState, scope: string[], now: number): Promise<MintedAccessToken> {
     const iat = Math.floor(now / 1000);
@@ -26,6 +30,7 @@ export class AccessTokenMinter {
       iat,
       exp: iat + ttl,
     });
+    this.metrics?.tokensIssued.inc({ kind: 'access' });
     return { accessToken, expiresIn: ttl };
   }
 }

@@ -30,6 +30,13 @@ const MAX_ATTEMPTS = 50;
  */
 const MAX_NEUTRAL_CONFLICTS = 1000;
 
+/** What the repository tells its owner (metrics): races lost, given up on, and what was appended. */
+export interface RepositoryObserver {
+  retried?(): void;
+  exhausted?(): void;
+  appended?(events: readonly LedgerEvent[]): void;
+}
+
 export class ConcurrencyExhaustedError extends Error {
   constructor(streamId: string) {
     super(`gave up on ${streamId} after ${MAX_ATTEMPTS} concurrency conflicts`);
@@ -46,7 +53,7 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
   constructor(
     private readonly store: EventStore,
     private readonly aggregate: Aggregate<S, E>,
-    private readonly onRetry: () => void = () => undefined,
+    private readonly observer: RepositoryObserver = {},
     /** The chain MAC key (from LEDGER_KEK): every appended event carries a headMac; none without it. */
     private readonly macKey?: Uint8Array,
   ) {}
@@ -98,7 +105,10 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
       if (lostWith !== undefined) {
         if (JSON.stringify(state) === lostWith) neutral++;
         else counted++;
-        if (counted >= MAX_ATTEMPTS || neutral >= MAX_NEUTRAL_CONFLICTS) throw new ConcurrencyExhaustedError(streamId);
+        if (counted >= MAX_ATTEMPTS || neutral >= MAX_NEUTRAL_CONFLICTS) {
+          this.observer.exhausted?.();
+          throw new ConcurrencyExhaustedError(streamId);
+        }
       }
       const { events, result, recordOnly } = decide(state);
       if (events.length === 0) return { result, state };
@@ -108,10 +118,11 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
       const snapshot: ChainedSnapshot<S> = { state: next, chainHash: sealed.lastHash };
       try {
         const appended = await this.store.append(streamId, sealed.events, { expectedRevision: revision ?? 'no_stream', snapshot });
+        this.observer.appended?.(events);
         return { result, state: next, position: appended.position };
       } catch (error) {
         if (!(error instanceof WrongExpectedRevisionError)) throw error;
-        this.onRetry();
+        this.observer.retried?.();
         lostWith = JSON.stringify(state);
         const attempt = counted + 1;
         if (recordOnly) {

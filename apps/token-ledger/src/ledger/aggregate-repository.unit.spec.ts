@@ -6,6 +6,7 @@ import { ev, T0, S, envelope } from '../../../../libs/forensics/src/testing/fixt
 import { MemoryEventStore } from '@token-ledger/event-store';
 import { AggregateRepository, ConcurrencyExhaustedError } from './aggregate-repository';
 import { familyAggregate } from './aggregates';
+import { LedgerMetrics } from '../health/metrics';
 
 const FAM = formatFamilyId(Buffer.alloc(16, 3));
 const STREAM = `family-${FAM}`;
@@ -119,9 +120,10 @@ describe('AggregateRepository hash chain', () => {
     expect(await verifyChain(store, { familyId: FAM })).toMatchObject({ ok: true, events: 122 });
   });
 
-  it('still gives up after 50 conflicts that changed the state', async () => {
+  it('still gives up after 50 conflicts that changed the state (counted by command)', async () => {
     const store = new MemoryEventStore();
-    const repo = new AggregateRepository(store, familyAggregate);
+    const metrics = new LedgerMetrics();
+    const repo = new AggregateRepository(store, familyAggregate, metrics.repositoryObserver(() => 'record_rejections'));
     await repo.execute(FAM, {}, issue);
     const original = store.append.bind(store);
     const other = new AggregateRepository(new MemoryEventStoreView(store, original), familyAggregate);
@@ -132,6 +134,11 @@ describe('AggregateRepository hash chain', () => {
     });
     await expect(repo.execute(FAM, {}, reject(T0))).rejects.toBeInstanceOf(ConcurrencyExhaustedError);
     expect(n).toBe(50);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^token_ledger_concurrency_retries_total\{command="record_rejections"\} 50$/m);
+    expect(text).toMatch(/^token_ledger_concurrency_exhausted_total\{command="record_rejections"\} 1$/m);
+    // The issue went through the same repository: counted as a family issued.
+    expect(text).toMatch(/^token_ledger_tokens_issued_total\{kind="family"\} 1$/m);
   });
 });
 

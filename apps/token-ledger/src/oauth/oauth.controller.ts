@@ -3,13 +3,13 @@ import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { formatScope, parseRefreshToken, parseScope } from '@token-ledger/domain';
+import { noteOutcome } from '../http/answer-outcome';
 import { commandMetadata } from '../http/request-context';
 import { validateInput } from '../http/validate';
 import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token.command';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RotateTokenCommand, type RotatedTokens } from '../ledger/commands/rotate-token.command';
 import { LedgerMetrics } from '../health/metrics';
-import { LedgerError } from '../ledger/ledger-error';
 import { introspection, ResolveTokenQuery, type Introspection } from '../ledger/queries/introspect-token.query';
 import { ClientAuthenticator } from './client-authenticator';
 import { OAuthError } from './oauth-error';
@@ -35,6 +35,7 @@ export class OAuthController {
       throw new OAuthError('unsupported_grant_type', 'only grant_type=refresh_token is supported');
     }
     const client = await this.clientAuth.authenticate(request, form, { allowPublic: true });
+    this.metrics.countClientRefresh(client.clientId);
     if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
     const presented = parseRefreshToken(form.refresh_token);
     if (!presented) throw new OAuthError('invalid_grant', 'the refresh token is invalid');
@@ -45,14 +46,9 @@ export class OAuthController {
       scope = parsed;
     }
     const meta = commandMetadata(request, `client:${client.clientId}`);
-    let result: RotatedTokens;
-    try {
-      result = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta));
-    } catch (error) {
-      this.metrics.refreshes.inc({ outcome: error instanceof LedgerError ? error.kind : 'error' });
-      throw error;
-    }
-    this.metrics.refreshes.inc({ outcome: result.replayed ? 'replayed' : 'rotated' });
+    const result: RotatedTokens = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta));
+    // Counted with its status when the answer goes out (create-app.ts), like every error.
+    noteOutcome(request, result.replayed ? 'replayed' : 'rotated');
     return {
       access_token: result.accessToken,
       token_type: 'Bearer',

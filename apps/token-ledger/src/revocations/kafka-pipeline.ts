@@ -13,6 +13,10 @@ import {
   type TopicNames,
 } from '@token-ledger/messaging';
 import { createKafka, type KafkaConnection } from '../config/kafka-client';
+import type { RelayStats } from '../health/metrics';
+
+/** How often the relay's progress is reported (to the main thread's metrics). */
+export const RELAY_STATS_INTERVAL_MS = 1000;
 
 /** The Kafka side of `serve`, as plain data (it also crosses into a worker thread). */
 export interface KafkaPipelineSettings extends KafkaConnection {
@@ -49,6 +53,9 @@ export class KafkaPipeline {
   private propagator?: RevocationPropagator;
   private heartbeat?: FeedHeartbeat;
   private tombstones?: RevocationTombstones;
+  private statsTimer?: NodeJS.Timeout;
+  private published = 0;
+  private aliveAt = 0;
 
   constructor(
     private readonly store: SqlBackedStore,
@@ -57,6 +64,8 @@ export class KafkaPipeline {
     private readonly onError: (error: unknown, component: string) => void,
     /** A record on events.v1 was dead-lettered (metric and log line in the main thread). */
     private readonly onPoison: (poison: PoisonRecord, component: string) => void = () => undefined,
+    /** The relay's progress every RELAY_STATS_INTERVAL_MS (metrics in the main thread). */
+    private readonly onStats: (stats: RelayStats) => void = () => undefined,
   ) {}
 
   get relayPosition(): number | undefined {
@@ -68,8 +77,18 @@ export class KafkaPipeline {
     const groupId = this.settings.groupId ?? 'token-ledger-revocations';
     const relayName = this.settings.relayName ?? 'kafka-relay';
     const kafka = createKafka('token-ledger', this.settings);
-    this.relay = new KafkaRelay(kafka, this.store, { topics, name: relayName, onError: (e) => this.onError(e, 'kafka relay') });
+    this.relay = new KafkaRelay(kafka, this.store, {
+      topics,
+      name: relayName,
+      onError: (e) => this.onError(e, 'kafka relay'),
+      onBatch: ({ count }) => {
+        this.published += count;
+        this.aliveAt = Date.now();
+      },
+    });
     await this.relay.start();
+    this.statsTimer = setInterval(() => void this.reportStats(), RELAY_STATS_INTERVAL_MS);
+    this.statsTimer.unref();
     this.producer = kafka.producer(RELAY_PRODUCER_CONFIG);
     await this.producer.connect();
     this.admin = kafka.admin();
@@ -130,11 +149,33 @@ export class KafkaPipeline {
     return true;
   }
 
+  /**
+   * Published since the last report, the relay's position, and when it was last seen working: a
+   * publish, or a check that it has published everything stored (an idle relay is a live one). A
+   * relay stuck on a broker or store outage stops moving that time forward, which is what
+   * "relay stopped" alerts on.
+   */
+  private async reportStats(): Promise<void> {
+    const relay = this.relay;
+    if (!relay) return;
+    try {
+      if (relay.position >= (await this.store.headPosition())) this.aliveAt = Date.now();
+    } catch {
+      /* the store cannot be reached: not seen working */
+    }
+    const published = this.published;
+    this.published = 0;
+    this.onStats({ published, position: relay.position, aliveAt: this.aliveAt });
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.statsTimer);
     await this.heartbeat?.stop();
     await this.propagator?.stop();
     await this.tombstones?.stop();
     await this.relay?.stop();
+    if (this.published > 0) this.onStats({ published: this.published, position: this.relay?.position ?? 0, aliveAt: this.aliveAt });
+    this.published = 0;
     await this.producer?.disconnect().catch(() => undefined);
     await this.admin?.disconnect().catch(() => undefined);
   }

@@ -2,6 +2,7 @@
 import { KeyRing, LedgerSecrets, parseKek } from '@token-ledger/crypto';
 import { describeError, reopenEventStore, runThread, startOnStore, type ThreadLocation } from '@token-ledger/event-store';
 import type { PoisonRecord } from '@token-ledger/messaging';
+import type { RelayStats } from '../health/metrics';
 import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
 
 export interface KafkaThreadData {
@@ -9,10 +10,11 @@ export interface KafkaThreadData {
   settings: KafkaPipelineSettings;
 }
 
-/** Thread → main: an error, or a dead-lettered record, with the component it came from (the service reports it so). */
+/** Thread → main: an error, or a dead-lettered record, with the component it came from (the service reports it so); the relay's progress (metrics). */
 export type KafkaThreadMessage =
   | { kind: 'failed'; component: string; error: ReturnType<typeof describeError> }
-  | { kind: 'poison'; component: string; poison: PoisonRecord };
+  | { kind: 'poison'; component: string; poison: PoisonRecord }
+  | { kind: 'relay'; stats: RelayStats };
 
 runThread<KafkaThreadData, KafkaThreadMessage>(async (data, post) => {
   // The relay's batch costs a producer round trip (acks=all): reading 2 ms after a wake-up, rather
@@ -31,6 +33,7 @@ runThread<KafkaThreadData, KafkaThreadMessage>(async (data, post) => {
     { signer: keyRing, subjectHash: (s) => secrets.subjectHash(s) },
     (error, component) => post({ kind: 'failed', component, error: describeError(error) }),
     (poison, component) => post({ kind: 'poison', component, poison }),
+    (stats) => post({ kind: 'relay', stats }),
   );
   return startOnStore(store, { start: () => pipeline.start(), stop: async () => { await pipeline.stop(); keyRing.close(); } });
 });

@@ -6,6 +6,7 @@ import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
 import { DEFAULT_TOPICS, ensureTopics, FeedHeartbeat, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type PoisonRecord, type TopicNames } from '@token-ledger/messaging';
 import { createKafka } from '../config/kafka-client';
 import type { LedgerConfig } from '../config/ledger-config';
+import { LedgerMetrics } from '../health/metrics';
 import { EVENT_STORE, LEDGER_CONFIG } from '../ledger/tokens';
 import { KafkaPipeline, type KafkaPipelineSettings } from './kafka-pipeline';
 import type { KafkaThreadData, KafkaThreadMessage } from './kafka-pipeline.worker';
@@ -63,6 +64,7 @@ export class RevocationsService implements OnModuleDestroy {
     @Inject(KeyRing) private readonly keyRing: KeyRing,
     @Inject(LedgerSecrets) private readonly secrets: LedgerSecrets,
     @Optional() @Inject(REVOCATIONS_OPTIONS) private readonly options: RevocationsOptions = {},
+    @Optional() private readonly metrics?: LedgerMetrics,
   ) {
     this.options = options ?? {};
     this.topics = this.options.topics ?? DEFAULT_TOPICS;
@@ -123,9 +125,11 @@ export class RevocationsService implements OnModuleDestroy {
       thread: (location) =>
         new SupervisedThread<KafkaThreadMessage>('kafka', path.join(__dirname, 'kafka-pipeline.worker'), { location, settings } satisfies KafkaThreadData, {
           message: (m) =>
-            m.kind === 'poison'
-              ? this.options.onPoison?.(m.poison, m.component)
-              : this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
+            m.kind === 'relay'
+              ? this.metrics?.relayProgress(m.stats)
+              : m.kind === 'poison'
+                ? this.options.onPoison?.(m.poison, m.component)
+                : this.options.onError?.(Object.assign(new Error(m.error.message), m.error), m.component),
           error: (error) => this.options.onError?.(error, 'kafka thread'),
         }),
       inline: () =>
@@ -135,9 +139,13 @@ export class RevocationsService implements OnModuleDestroy {
           feedCrypto,
           (error, component) => this.options.onError?.(error, component),
           (poison, component) => this.options.onPoison?.(poison, component),
+          (stats) => this.metrics?.relayProgress(stats),
         ),
     });
     await this.kafka.start();
+    // Started counts as seen working: the first report comes a second later.
+    this.metrics?.relayLastPublish.set(Date.now() / 1000);
+    this.metrics?.relayUp.set(1);
   }
 
   private floor?: { at: number; position: Promise<number> };
@@ -190,6 +198,8 @@ export class RevocationsService implements OnModuleDestroy {
 
   async stop(): Promise<void> {
     await this.kafka?.stop();
+    this.metrics?.relayUp.set(0);
+    if (this.metrics) this.metrics.relayPosition = undefined;
     await this.admin?.disconnect().catch(() => undefined);
     await this.hubHeartbeat?.stop();
     await this.hubFeed?.stop();
