@@ -38,6 +38,10 @@ const ALERTS: Record<string, string> = {
 const NO_DATA_ALLOWED: Record<string, string> = {
   // Nothing on events.v1 is garbage in a healthy run (test/messaging/poison-records.* cover it).
   'debug/Poison records on events.v1 (dead-lettered)/A': 'no poison record is produced',
+  // Counted per command once a decision loses an optimistic-concurrency race. One instance rarely
+  // loses one (parallel refreshes of a family here end as 1 rotation + grace replays, no retry), and
+  // forcing one would make the test timing-dependent; the alert's unit tests cover the series.
+  'debug/Concurrency retries by command/A': 'no concurrency race is lost under this load',
 };
 /** Panels of the Kafka relay: without Kafka (KAFKA_BROKERS unset) the relay does not run. CI has Kafka. */
 const NEEDS_KAFKA = ['token_ledger_relay_'];
