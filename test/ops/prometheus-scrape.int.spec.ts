@@ -317,8 +317,11 @@ describeWithPrometheus(['prometheus'], 'Prometheus scrapes a loaded ledger: ever
     expect(problems).toEqual([]);
   });
 
-  it('a healthy, loaded ledger fires no alert that pages', async () => {
-    const firing = await prometheus.query('ALERTS{alertstate="firing",severity="critical"}');
-    expect(firing.map((s) => s.metric.alertname)).toEqual([]);
+  it('a healthy ledger under load: no outage alert is pending or firing', async () => {
+    // Pending = its expression is true now. Latency and propagation-delay alerts are left out: on a
+    // loaded CI machine they measure the machine.
+    const outage = ['TokenLedgerDown', 'TokenLedgerHigh5xxRate', 'TokenLedgerRefreshErrorBudgetBurnFast', 'TokenLedgerRefreshErrorBudgetBurnSlow', 'TokenLedgerRelayStopped', 'TokenLedgerRotationConflicts'];
+    const active = await prometheus.query(`ALERTS{alertname=~"${outage.join('|')}"}`);
+    expect(active.map((s) => `${s.metric.alertname} ${s.metric.alertstate}`)).toEqual([]);
   });
 });
