@@ -30,8 +30,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const CHART = 'deploy/helm/token-ledger';
 const DEFAULT_VALUES = `${CHART}/ci/default-values.yaml`;
 const FULL_VALUES = `${CHART}/ci/full-values.yaml`;
-const CHART_RULES = path.join(ROOT, CHART, 'files', 'prometheus-rules.yml');
-const PROMETHEUS_ALERTS = path.join(ROOT, 'deploy', 'prometheus', 'alerts.yml');
+const chartRules = (file: string) => parse(fs.readFileSync(path.join(ROOT, CHART, 'files', file), 'utf8')).groups;
 
 /** Env names that carry a credential; every one must come from a Secret. */
 const SECRET_NAME = /KEY|SECRET|TOKEN|PASSWORD|KEK|DATABASE_URL|EVENTSTORE_URL|REDIS_URL|WEBHOOK_URL|HEADERS/;
@@ -256,9 +255,9 @@ describeWithHelm('Helm chart deploy/helm/token-ledger (real Helm engine)', () =>
       expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
     });
 
-    it('ships the chart copy of the alert rules as the PrometheusRule', () => {
+    it('ships the chart copies of the recording and alert rules as the PrometheusRule', () => {
       const rule = only(manifests, 'PrometheusRule');
-      expect(rule.spec.groups).toEqual(parse(fs.readFileSync(CHART_RULES, 'utf8')).groups);
+      expect(rule.spec.groups).toEqual([...chartRules('prometheus-recording.yml'), ...chartRules('prometheus-rules.yml')]);
       expect(rule.spec.groups.length).toBeGreaterThan(0);
     });
 
@@ -321,13 +320,14 @@ describeWithHelm('Helm chart deploy/helm/token-ledger (real Helm engine)', () =>
   });
 });
 
-describe('files/prometheus-rules.yml in the chart', () => {
-  const present = fs.existsSync(PROMETHEUS_ALERTS);
-  // Helm reads no file outside the chart, so the chart carries a copy of deploy/prometheus/alerts.yml.
-  (present ? it : it.skip)(
-    present ? 'is a byte-identical copy of deploy/prometheus/alerts.yml' : 'is a byte-identical copy of deploy/prometheus/alerts.yml (skipped: that file does not exist yet)',
-    () => {
-      expect(fs.readFileSync(CHART_RULES).equals(fs.readFileSync(PROMETHEUS_ALERTS))).toBe(true);
-    },
-  );
+describe('the Prometheus rules in the chart', () => {
+  // Helm reads no file outside the chart, so the chart carries copies of deploy/prometheus/*.yml;
+  // the burn-rate alerts read recording.yml's series, so both files travel together.
+  it.each([
+    ['files/prometheus-rules.yml', 'alerts.yml'],
+    ['files/prometheus-recording.yml', 'recording.yml'],
+  ])('%s is a byte-identical copy of deploy/prometheus/%s', (copy, original) => {
+    const chartCopy = fs.readFileSync(path.join(ROOT, CHART, copy));
+    expect(chartCopy.equals(fs.readFileSync(path.join(ROOT, 'deploy', 'prometheus', original)))).toBe(true);
+  });
 });
