@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { KeyRing } from '@token-ledger/crypto';
 import { formatScope, type FamilyState } from '@token-ledger/domain';
+import { inSpan } from '@token-ledger/envelope';
 
 export interface MintedAccessToken {
   accessToken: string;
@@ -16,7 +17,7 @@ export class AccessTokenMinter {
   async mint(family: FamilyState, scope: string[], now: number): Promise<MintedAccessToken> {
     const iat = Math.floor(now / 1000);
     const ttl = family.policy.accessTokenTtl;
-    const accessToken = await this.keys.signAccessToken({
+    const accessToken = await inSpan('jwt.sign', { 'jwt.alg': this.keys.activeAlg, 'jwt.kid': this.keys.activeKid }, () => this.keys.signAccessToken({
       sub: family.subject,
       client_id: family.clientId,
       scope: formatScope(scope),
@@ -25,7 +26,7 @@ export class AccessTokenMinter {
       jti: randomUUID(),
       iat,
       exp: iat + ttl,
-    });
+    }));
     return { accessToken, expiresIn: ttl };
   }
 }

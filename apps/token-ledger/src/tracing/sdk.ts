@@ -1,0 +1,44 @@
+/**
+ * The OpenTelemetry Node SDK, loaded only when tracing is on (tracing.ts). Everything but the
+ * instrumentations comes from the OTEL_* variables: exporter and endpoint (OTLP; protocol
+ * `http/protobuf` by default, `http/json` or `grpc` by OTEL_EXPORTER_OTLP_PROTOCOL), service name
+ * and resource, sampler, batch processor delays, propagators (W3C trace context by default).
+ * Traces only: the ledger's metrics are Prometheus' (/metrics) and its logs go to stdout.
+ */
+import { isMainThread } from 'node:worker_threads';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { registerModule } from './tracing';
+
+export function startSdk(): { shutdown(): Promise<void> } {
+  const sdk = new NodeSDK({
+    serviceName: process.env.OTEL_SERVICE_NAME ? undefined : 'token-ledger',
+    instrumentations: [
+      // A server span per request (named `<METHOD> <route>` by http-route.ts); outgoing calls
+      // (webhooks, JWKS) get client spans. Probes and scrapes are not traced.
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)(\?|$)/.test(req.url ?? ''),
+      }),
+      // Queries and pool waits, below eventstore.append and the loads; none outside a trace.
+      new PgInstrumentation({ requireParentSpan: true }),
+    ],
+    metricReaders: [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
+  // Store threads (projection, anomaly, Kafka) run their own module graph: they start it too.
+  // Required only now: libs/event-store loads pg, which the pg instrumentation must see load.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('@token-ledger/event-store') as typeof import('@token-ledger/event-store')).preloadInStoreThreads(registerModule());
+  if (!isMainThread) {
+    // A thread ends when its work is stopped (nothing holds its event loop): flush before that.
+    let flushed = false;
+    process.on('beforeExit', () => {
+      if (flushed) return;
+      flushed = true;
+      void sdk.shutdown().catch(() => undefined);
+    });
+  }
+  return sdk;
+}
