@@ -5,11 +5,12 @@
  * and resource, sampler, batch processor delays, propagators (W3C trace context by default).
  * Traces only: the ledger's metrics are Prometheus' (/metrics) and its logs go to stdout.
  */
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { registerModule } from './tracing';
 
 export function startSdk(): { shutdown(): Promise<void> } {
   const sdk = new NodeSDK({
@@ -41,4 +42,13 @@ export function startSdk(): { shutdown(): Promise<void> } {
     });
   }
   return sdk;
+}
+
+/**
+ * register.ts as the store threads load it: the compiled .js next to this file, or the .ts source
+ * when running from sources (tests; the thread has scripts/ts-register.js preloaded then).
+ */
+function registerModule(): string {
+  const js = path.join(__dirname, 'register.js');
+  return existsSync(js) ? js : path.join(__dirname, 'register.ts');
 }

@@ -9,9 +9,6 @@
  * instrumentations (HTTP, pg) patch modules as they are required, so whatever loads before start()
  * goes unpatched (register.ts is the first import of the CLI and of every store thread).
  */
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
-
 export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
   const exporters = (env.OTEL_TRACES_EXPORTER ?? '').split(',').map((e) => e.trim()).filter(Boolean);
@@ -41,13 +38,4 @@ export async function stopTracing(): Promise<void> {
   const sdk = running;
   running = undefined;
   await sdk?.shutdown().catch(() => undefined);
-}
-
-/**
- * register.ts as the worker threads load it: the compiled .js next to this file, or the .ts source
- * when running from sources (tests; the thread has scripts/ts-register.js preloaded then).
- */
-export function registerModule(): string {
-  const js = path.join(__dirname, 'register.js');
-  return existsSync(js) ? js : path.join(__dirname, 'register.ts');
 }
