@@ -11,10 +11,10 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, ty
 
 export const tracer = trace.getTracer('token-ledger');
 
-/** The W3C `traceparent` of the active span, or undefined (no span, or tracing off). */
-export function activeTraceparent(): string | undefined {
+/** The W3C `traceparent` of a context's span (default: the active one), or undefined (no span, or tracing off). */
+export function activeTraceparent(ctx: Context = context.active()): string | undefined {
   const carrier: { traceparent?: string } = {};
-  propagation.inject(context.active(), carrier);
+  propagation.inject(ctx, carrier);
   return carrier.traceparent;
 }
 
