@@ -15,6 +15,7 @@ interface ExportedSpan {
   spanId: string;
   parentSpanId?: string;
   name: string;
+  links?: { traceId: string; spanId: string }[];
 }
 
 /** POST /v1/traces (OTLP over HTTP, JSON encoding): keeps every span it is sent. */
@@ -148,7 +149,13 @@ describeWithBackend('postgres', 'tracing (OpenTelemetry, OTLP/JSON to a local re
     expect(line.span_id).toBe(server_.spanId);
     // The stored events carry the writer's context: the rotation's names the refresh's trace.
     const rotated = await until('the rotation in the audit view', 10_000, async () => (await api.admin('GET', `/v1/audit?familyId=${family.family_id}&type=TokenRotated&limit=5`)).body.items?.[0]);
-    expect(rotated.metadata.traceparent).toMatch(new RegExp(`^00-${server_.traceId}-[0-9a-f]{16}-0[01]$`));
+    expect(rotated.metadata.traceparent).toMatch(new RegExp(`^00-${server_.traceId}-${command.spanId}-01$`));
+    // The projection thread (a worker of its own, with its own SDK) continues or links the trace.
+    const projected = await until('a projection batch span of the refresh', 10_000, () =>
+      receiver.spans.find((s) => s.name === 'projection batch' && (s.traceId === server_.traceId || s.links?.some((l) => l.traceId === server_.traceId))),
+    );
+    expect(projected).toBeDefined();
+    console.log(`refresh trace: ${inTrace().map((s) => `${s.name} (depth ${depths(inTrace()).get(s.spanId)})`).join(', ')}`);
     await server.stop();
   }, 60_000);
 

@@ -21,8 +21,9 @@ export function startSdk(): { shutdown(): Promise<void> } {
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)(\?|$)/.test(req.url ?? ''),
       }),
-      // Queries and pool waits, below eventstore.append and the loads; none outside a trace.
-      new PgInstrumentation({ requireParentSpan: true }),
+      // A span per query, below eventstore.append and the loads; none outside a trace, and no
+      // span per pool checkout (the query's own duration includes any wait that matters).
+      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
     ],
     metricReaders: [],
     logRecordProcessors: [],
