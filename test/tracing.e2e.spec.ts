@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
+import { openEventStore } from '@token-ledger/event-store';
+import { verifyChain } from '@token-ledger/forensics';
 import { describeWithBackend } from './backends';
 import { LedgerClient } from './support/ledger-harness';
 import { spawnLedger, type LedgerProcess } from './support/ledger-process';
@@ -155,6 +157,15 @@ describeWithBackend('postgres', 'tracing (OpenTelemetry, OTLP/JSON to a local re
       receiver.spans.find((s) => s.name === 'projection batch' && (s.traceId === server_.traceId || s.links?.some((l) => l.traceId === server_.traceId))),
     );
     expect(projected).toBeDefined();
+    // The hash chain covers traceparent like any metadata: verify finds every stream intact.
+    const store = await openEventStore({ store: 'postgres', url: dbUrl, poolSize: 2 });
+    try {
+      const report = await verifyChain(store, { all: true });
+      expect(report).toMatchObject({ ok: true, problemCount: 0 });
+      expect(report!.events).toBeGreaterThanOrEqual(3);
+    } finally {
+      await store.close();
+    }
     console.log(`refresh trace: ${inTrace().map((s) => `${s.name} (depth ${depths(inTrace()).get(s.spanId)})`).join(', ')}`);
     await server.stop();
   }, 60_000);
