@@ -170,7 +170,7 @@ describeWithBackend('postgres', 'tracing (OpenTelemetry, OTLP/JSON to a local re
     await server.stop();
   }, 60_000);
 
-  it('off (OTEL_SDK_DISABLED=true, or no OTEL variable): nothing exported, no trace ids in logs or events', async () => {
+  it('off (OTEL_SDK_DISABLED=true beside an endpoint; no OTEL variable at all is tracing.unit.spec.ts): nothing exported, no trace ids in logs or events', async () => {
     const before = receiver.spans.length;
     const { server, api } = await start({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' });
     const { family, line } = await loginAndRefresh(api, server, 'untraced');
