@@ -8,6 +8,7 @@
  * the anomaly engine continue from it, and Kafka consumers from the record's headers.
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
+import { SUBJECT_STREAM_PREFIX } from './streams';
 
 export const tracer = trace.getTracer('token-ledger');
 
@@ -61,7 +62,13 @@ export function inBatchSpan<T>(name: string, contexts: readonly (Context | undef
   return inSpan(name, { 'messaging.batch.message_count': contexts.length, ...attributes }, () => work(), { kind: SpanKind.CONSUMER, parent: traced[0], links });
 }
 
-/** `eventstore.append`: the one span around a chained append (AggregateRepository, appendChained). */
+/**
+ * `eventstore.append`: the one span around a chained append (AggregateRepository, appendChained).
+ * A subject stream's name is the subject in clear (a user id): traces get its category only, as the
+ * revocation feed publishes a keyed hash, never the subject.
+ */
 export function inAppendSpan<T>(streamId: string, eventCount: number, append: () => Promise<T>): Promise<T> {
-  return inSpan('eventstore.append', { 'eventstore.stream': streamId, 'eventstore.event_count': eventCount }, () => append());
+  const category = streamId.slice(0, streamId.indexOf('-'));
+  const stream = streamId.startsWith(SUBJECT_STREAM_PREFIX) ? {} : { 'eventstore.stream': streamId };
+  return inSpan('eventstore.append', { 'eventstore.stream_category': category, ...stream, 'eventstore.event_count': eventCount }, () => append());
 }
