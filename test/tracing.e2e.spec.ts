@@ -18,6 +18,12 @@ interface ExportedSpan {
   parentSpanId?: string;
   name: string;
   links?: { traceId: string; spanId: string }[];
+  attributes?: { key: string; value: { stringValue?: string; intValue?: string | number } }[];
+}
+
+function attribute(span: ExportedSpan, key: string): string | number | undefined {
+  const v = span.attributes?.find((a) => a.key === key)?.value;
+  return v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : undefined);
 }
 
 /** POST /v1/traces (OTLP over HTTP, JSON encoding): keeps every span it is sent. */
@@ -139,6 +145,9 @@ describeWithBackend('postgres', 'tracing (OpenTelemetry, OTLP/JSON to a local re
     expect(command.parentSpanId).toBe(server_.spanId);
     expect(append.parentSpanId).toBe(command.spanId);
     expect(byName('jwt.sign').parentSpanId).toBe(command.spanId);
+    expect(attribute(append, 'eventstore.stream')).toBe(`family-${family.family_id}`);
+    expect(attribute(append, 'eventstore.event_count')).toBe(1);
+    expect(attribute(server_, 'http.route')).toBe('/oauth/token');
     const depth = depths(trace);
     expect(depth.get(append.spanId)).toBe(3);
     // pg's spans hang below the append (and the loads): the chain goes deeper still.
