@@ -25,6 +25,7 @@ export function rememberRecordContext(event: PublicEvent, headers: IHeaders | un
   if (ctx) fromRecord.set(event, ctx);
 }
 
+/** The context a consumer continues for an event: its record's header, else its stored traceparent. */
 export function eventContext(event: PublicEvent): Context | undefined {
   return fromRecord.get(event) ?? eventTraceContext(event.metadata);
 }

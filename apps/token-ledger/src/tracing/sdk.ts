@@ -16,8 +16,8 @@ export function startSdk(): { shutdown(): Promise<void> } {
   const sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME ? undefined : 'token-ledger',
     instrumentations: [
-      // A server span per request (named `<METHOD> <route>` by http-route.ts); outgoing calls
-      // (webhooks, JWKS) get client spans. Probes and scrapes are not traced.
+      // A server span per request (named `<METHOD> <route>` by app-spans.ts). Probes and scrapes
+      // are not traced. (The webhook notifier uses fetch, which this does not instrument.)
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)(\?|$)/.test(req.url ?? ''),
       }),
@@ -31,7 +31,6 @@ export function startSdk(): { shutdown(): Promise<void> } {
   sdk.start();
   // Store threads (projection, anomaly, Kafka) run their own module graph: they start it too.
   // Required only now: libs/event-store loads pg, which the pg instrumentation must see load.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('@token-ledger/event-store') as typeof import('@token-ledger/event-store')).preloadInStoreThreads(registerModule());
   if (!isMainThread) {
     // A thread ends when its work is stopped (nothing holds its event loop): flush before that.

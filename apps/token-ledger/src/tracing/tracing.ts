@@ -27,7 +27,6 @@ export function tracingStarted(): boolean {
 export function startTracing(): boolean {
   if (running || !tracingWanted()) return running !== undefined;
   // Lazy: the SDK and its exporters are only loaded when tracing is on.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startSdk } = require('./sdk') as typeof import('./sdk');
   running = startSdk();
   return true;
