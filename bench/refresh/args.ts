@@ -29,6 +29,8 @@ export interface BenchOptions {
   rateLimits: RateLimitMode[];
   /** Extra environment for token-ledger servers (--ledger-env KEY=VALUE). */
   ledgerEnv: Record<string, string>;
+  /** Tracing on in every token-ledger server, exporting to a local OTLP sink (--otlp-sink). */
+  otlpSink: boolean;
 }
 
 export const USAGE = `Usage: npm run bench:refresh -- [options]
@@ -55,6 +57,10 @@ Options:
                         and what the limits cost per rotation under the table (default on)
   --ledger-env KEY=VAL  extra environment for token-ledger servers, repeatable
                         (e.g. --ledger-env LEDGER_REDIS_URL=redis://127.0.0.1:6379)
+  --otlp-sink           tracing on: start a local OTLP/HTTP sink that discards what it
+                        gets and point token-ledger at it (OTEL_EXPORTER_OTLP_ENDPOINT,
+                        http/protobuf); without it OTEL_* variables of this shell are
+                        not passed on, so a row never traces by accident
   --start-timeout SEC   how long a server may take to become ready (default 60)
   --request-timeout SEC per-request timeout (default 10)
   -h, --help            show this help
@@ -83,6 +89,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
         'ledger-cli': { type: 'string', default: 'dist/apps/cli/src/main.js' },
         'rate-limits': { type: 'string', default: 'on' },
         'ledger-env': { type: 'string', multiple: true, default: [] },
+        'otlp-sink': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -120,6 +127,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   return {
     rateLimits: [...modes[rateLimitsArg as keyof typeof modes]],
     ledgerEnv,
+    otlpSink: Boolean(v['otlp-sink']),
     durationSec: positive('--duration', String(v.duration)),
     warmupSec: positive('--warmup', String(v.warmup), { allowZero: true }),
     chains,

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { BenchOptions, parseOptions, RATE_LIMITS_OFF_ENV, RateLimitMode, TargetName, USAGE } from './args';
 import { controlPool, mapLimit } from './http';
 import { runLoad } from './load';
+import { otlpSinkEnv, startOtlpSink, type OtlpSink } from './otlp-sink';
 import { runCleanups } from './processes';
 import { attachRatios, benchMeta, CellResult, renderTable } from './report';
 import { Chain, RunningTarget, startTarget } from './targets';
@@ -82,7 +83,15 @@ async function main(): Promise<number> {
   const { scratch, keepScratch } = startDriver('bench:refresh');
   const root = repoRoot();
 
-  const meta = benchMeta({ warmupSec: opts.warmupSec, durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits });
+  let sink: OtlpSink | undefined;
+  if (opts.otlpSink) {
+    sink = await startOtlpSink();
+    opts.ledgerEnv = { ...otlpSinkEnv(sink.endpoint), ...opts.ledgerEnv };
+    log(`tracing on: OTLP sink at ${sink.endpoint}`);
+  }
+  const tracingEnv = Object.entries(opts.ledgerEnv).filter(([k]) => k.startsWith('OTEL_'));
+  const tracing = tracingEnv.length === 0 ? 'off' : tracingEnv.map(([k, v]) => `${k}=${v}`).join(' ');
+  const meta = benchMeta({ warmupSec: opts.warmupSec, durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits, tracing });
   const results: CellResult[] = [];
   // One server at a time, so targets never share the CPU with each other.
   for (const target of opts.targets) {
@@ -101,6 +110,11 @@ async function main(): Promise<number> {
     log(`server logs kept in ${scratch}`);
   }
   await runCleanups();
+  if (sink) {
+    const { requests, bytes } = sink.stats();
+    log(`OTLP sink: ${requests} exports, ${(bytes / 1e6).toFixed(1)} MB received`);
+    await sink.close();
+  }
 
   process.stdout.write(`\n${renderTable(meta, results)}\n`);
   if (opts.jsonFile) {

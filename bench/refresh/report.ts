@@ -28,9 +28,11 @@ export interface BenchMeta {
   chains: number[];
   targets: TargetName[];
   rateLimits: RateLimitMode[];
+  /** Tracing in the token-ledger servers: `off`, or how it was exported (--otlp-sink). */
+  tracing: string;
 }
 
-export function benchMeta(o: { warmupSec: number; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[] }): BenchMeta {
+export function benchMeta(o: { warmupSec: number; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[]; tracing: string }): BenchMeta {
   return { ...machineMeta(), ...o };
 }
 
@@ -138,6 +140,7 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
     `closed loop, one connection per chain, warm-up ${meta.warmupSec} s (discarded), measured ${meta.durationSec} s per row, ` +
       'fresh server per row',
   );
+  out.push(`token-ledger tracing: ${meta.tracing}`);
   out.push('');
   out.push(line(header));
   out.push(line(widths.map((w) => '-'.repeat(w))));

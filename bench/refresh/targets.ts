@@ -72,12 +72,16 @@ export async function startTarget(name: TargetName, ctx: TargetContext): Promise
 // token-ledger (SPEC §3 / §7 / §8)
 
 
-/** Env for the child: the caller's env minus anything that would pull in other infrastructure. */
+/**
+ * Env for the child: the caller's env minus anything that would pull in other infrastructure, and
+ * minus OTEL_* (tracing is on only when asked: --otlp-sink or --ledger-env).
+ */
 function ledgerEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of ['KAFKA_BROKERS', 'EVENTSTORE_URL', 'DATABASE_URL', 'LEDGER_DATA_DIR', 'LEDGER_STORE', 'PORT']) {
     delete env[key];
   }
+  for (const key of Object.keys(env)) if (key.startsWith('OTEL_')) delete env[key];
   return { ...env, ...extra };
 }
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: tracing (when OTEL_* asks for it) must start before pg, kafkajs and Nest are loaded.
+import '../../token-ledger/src/tracing/register';
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 // Only what every command needs is imported up front; each command loads its own modules, so the

@@ -1,3 +1,4 @@
+import { CommandBus } from '@nestjs/cqrs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -7,6 +8,7 @@ import { refreshOutcome } from './http/answer-outcome';
 import { LedgerExceptionFilter } from './http/exception.filter';
 import { PinoNestLogger } from './http/logger';
 import type { LedgerRuntime } from './runtime';
+import { tracingStarted } from './tracing/tracing';
 
 /** The audit trail's and read models' routes (M10: who reads what), by the view label they count under. */
 const AUDIT_VIEWS: Readonly<Record<string, string>> = {
@@ -34,6 +36,12 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
   });
 
   const fastify = app.getHttpAdapter().getInstance();
+  if (tracingStarted()) {
+    // Loaded only with tracing on (docs/tracing.md): the route on the server span, a span per command.
+    const { nameServerSpansByRoute, traceCommands } = await import('./tracing/app-spans');
+    nameServerSpansByRoute(fastify);
+    traceCommands(app.get(CommandBus));
+  }
   const httpLog = logger.child({ component: 'http' });
   // Errors raised before a route handler runs (body parsing, size, media type) get the same shapes.
   fastify.addHook('onSend', async (request, reply) => {

@@ -3,6 +3,7 @@ import type { LedgerConfig } from './config/ledger-config';
 import { createApp } from './create-app';
 import { startBackgroundWork } from './background';
 import { openRuntime } from './runtime';
+import { stopTracing } from './tracing/tracing';
 
 /** `token-ledger serve`: API, projections and the expiry sweeper in one process. */
 export async function serve(config: LedgerConfig, logger: Logger): Promise<void> {
@@ -21,6 +22,8 @@ export async function serve(config: LedgerConfig, logger: Logger): Promise<void>
     await stopBackground();
     await app.close();
     await runtime.close();
+    // Spans still buffered (the batch processor's last interval) go out before the exit.
+    await stopTracing();
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));

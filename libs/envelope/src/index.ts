@@ -10,3 +10,4 @@ export * from './public-event';
 export * from './hash-chain';
 export * from './append-chained';
 export * from './aggregates';
+export * from './trace-context';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SCHEMA_VERSION, type AnomalyDetected, type LedgerEvent, type RequestContext } from '@token-ledger/domain';
 import type { NewEvent } from '@token-ledger/event-store';
+import { activeTraceparent } from './trace-context';
 
 /** Who caused a command and why: recorded in every event's metadata (SPEC §2). */
 export interface CommandMetadata {
@@ -17,6 +18,9 @@ export interface CommandMetadata {
  * and revision. `eventId` is random unless the writer derives it (an anomaly's follows from its id).
  */
 export function toNewEvent(event: LedgerEvent | AnomalyDetected, meta: CommandMetadata, eventId: string = randomUUID()): NewEvent {
+  // With tracing on, the writer's trace context, so the relay and the consumers continue its trace
+  // (trace-context.ts). Part of the record like correlationId: hashed, and in the public shape.
+  const traceparent = activeTraceparent();
   return {
     eventId,
     type: event.type,
@@ -28,6 +32,7 @@ export function toNewEvent(event: LedgerEvent | AnomalyDetected, meta: CommandMe
       occurredAt: event.occurredAt,
       schemaVersion: SCHEMA_VERSION,
       ...compact(meta),
+      ...(traceparent ? { traceparent } : {}),
     },
   };
 }

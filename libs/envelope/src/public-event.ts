@@ -17,6 +17,8 @@ export interface PublicEventMetadata {
   prevHash?: string | null;
   /** SHA-256 of this event's canonical form (libs/envelope/src/hash-chain.ts). */
   hash?: string;
+  /** W3C trace context of the command that wrote it; only when tracing was on (trace-context.ts). */
+  traceparent?: string;
 }
 
 /** The stable public shape of an event (audit, timeline, Kafka value; SPEC §3). */

@@ -185,10 +185,22 @@ export async function startOnStore(store: { close(): Promise<void> }, work: Stor
   };
 }
 
+const threadPreloads: string[] = [];
+
+/**
+ * A module every store thread started from now on requires before its entry (as `--require`), so it
+ * runs before the thread's own imports: the app's tracing set-up, which must see pg and kafkajs load.
+ */
+export function preloadInStoreThreads(modulePath: string): void {
+  if (!threadPreloads.includes(modulePath)) threadPreloads.push(modulePath);
+}
+
 function spawnWorker(entry: string, data: unknown): Worker {
   const compiled = `${entry}.js`;
-  if (existsSync(compiled)) return new Worker(compiled, { workerData: data });
+  // Without preloads the thread inherits the process's options; with them, those plus the preloads.
+  const execArgv = threadPreloads.length > 0 ? [...process.execArgv, ...threadPreloads.flatMap((m) => ['--require', m])] : undefined;
+  if (existsSync(compiled)) return new Worker(compiled, { workerData: data, execArgv });
   // Running from TypeScript sources (jest compiles them in its own thread only): scripts/ts-worker.js
   // compiles the worker's modules as they load, with the project's .swcrc.
-  return new Worker(path.resolve(__dirname, '../../../scripts/ts-worker.js'), { workerData: { ...(data as object), tsEntry: `${entry}.ts` } });
+  return new Worker(path.resolve(__dirname, '../../../scripts/ts-worker.js'), { workerData: { ...(data as object), tsEntry: `${entry}.ts` }, execArgv });
 }

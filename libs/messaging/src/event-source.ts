@@ -3,6 +3,7 @@ import { BatchedConsumer } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { RELAY_PRODUCER_CONFIG, type SqlBackedStore } from './kafka-relay';
+import { rememberRecordContext } from './event-trace';
 import { LruSet } from './lru-set';
 import { HEADER_DLQ_GROUP, HEADER_DLQ_OFFSET, HEADER_DLQ_PARTITION, HEADER_DLQ_REASON, HEADER_DLQ_TOPIC, deadLetterTopicOf } from './topics';
 
@@ -292,7 +293,10 @@ export class KafkaEventSource implements EventSource {
         for (const message of batch.messages) {
           const decoded = decodePublicEvent(message.value);
           if ('reason' in decoded) poison.push({ message, reason: decoded.reason });
-          else if (!this.seen.has(decoded.event.eventId)) events.push(decoded.event);
+          else if (!this.seen.has(decoded.event.eventId)) {
+            events.push(decoded.event);
+            rememberRecordContext(decoded.event, message.headers);
+          }
         }
         if (poison.length > 0) {
           try {

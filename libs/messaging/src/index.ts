@@ -9,3 +9,4 @@ export * from './bootstrap';
 export * from './revocation-record';
 export * from './feed-heartbeat';
 export * from './revocation-tombstones';
+export * from './event-trace';

@@ -1,6 +1,8 @@
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { Kafka, Message, Producer, ProducerConfig, TopicMessages } from 'kafkajs';
 import { BatchedConsumer, type RecordedEvent, type SqlBackedStore } from '@token-ledger/event-store';
-import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
+import { activeTraceparent, eventTraceContext, toPublicEvent, tracer, type PublicEvent } from '@token-ledger/envelope';
+import { HEADER_TRACEPARENT } from './event-trace';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { DEFAULT_TOPICS, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, type TopicNames } from './topics';
 
@@ -87,7 +89,15 @@ export class KafkaRelay {
         commit: async (events) => {
           const producer = this.producer;
           if (!producer) throw new Error('relay producer is not connected');
-          await producer.sendBatch({ topicMessages: this.toTopicMessages(events), acks: -1 });
+          const spans: Span[] = [];
+          try {
+            await producer.sendBatch({ topicMessages: this.toTopicMessages(events, spans), acks: -1 });
+          } catch (error) {
+            for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+            throw error;
+          } finally {
+            for (const span of spans) span.end();
+          }
           const last = events[events.length - 1].position;
           // Only now, after the broker acknowledged: a crash before the checkpoint re-sends the batch.
           this.committed = last;
@@ -153,11 +163,30 @@ export class KafkaRelay {
       .finally(() => (this.checkpointing = undefined));
   }
 
-  private toTopicMessages(events: RecordedEvent[]): TopicMessages[] {
+  /**
+   * One Kafka record per event; an event written with tracing on gets a `publish` span in its
+   * writer's trace (pushed to `spans`, ended once the broker answered), named in the record's
+   * `traceparent` header for the consumers to continue.
+   */
+  private toTopicMessages(events: RecordedEvent[], spans: Span[]): TopicMessages[] {
     const main: Message[] = [];
     const anomalies: Message[] = [];
     for (const recorded of events) {
       const message = toKafkaMessage(toPublicEvent(recorded), recorded.streamId);
+      const parent = eventTraceContext(recorded.metadata);
+      if (parent) {
+        const span = tracer.startSpan(
+          `publish ${this.topics.events}`,
+          {
+            kind: SpanKind.PRODUCER,
+            attributes: { 'messaging.system': 'kafka', 'messaging.operation.type': 'send', 'messaging.destination.name': this.topics.events, 'messaging.message.id': recorded.eventId, 'event.type': recorded.type },
+          },
+          parent,
+        );
+        spans.push(span);
+        const traceparent = activeTraceparent(trace.setSpan(parent, span));
+        if (traceparent) message.headers = { ...message.headers, [HEADER_TRACEPARENT]: traceparent };
+      }
       main.push(message);
       if (recorded.type === 'AnomalyDetected') anomalies.push(message);
     }

@@ -1,6 +1,7 @@
 import type { Producer } from 'kafkajs';
-import type { PublicEvent } from '@token-ledger/envelope';
+import { activeTraceparent, inBatchSpan, type PublicEvent } from '@token-ledger/envelope';
 import type { EventSource } from './event-source';
+import { eventContext, HEADER_TRACEPARENT } from './event-trace';
 import { HEADER_EVENT_ID } from './topics';
 import { HEARTBEAT_KEY, REVOCATION_RECORD_TYP, type FeedSigner } from './revocation-record';
 
@@ -30,6 +31,8 @@ export interface RevocationRecord {
 export interface SignedRevocation {
   record: RevocationRecord;
   jws: string;
+  /** Transport only, not signed: the trace context of the event it came from (Kafka header). */
+  traceparent?: string;
 }
 
 export const REVOCATION_EVENT_TYPES = new Set(['TokenFamilyRevoked', 'TokenFamilyExpired', 'AccessTokenRevoked']);
@@ -109,7 +112,11 @@ export class KafkaRevocationSink implements RevocationSink {
     await this.producer.send({
       topic: this.topic,
       acks: -1,
-      messages: records.map(({ record: r, jws }) => ({ key: revocationKey(r), value: jws, headers: { [HEADER_EVENT_ID]: r.eventId } })),
+      messages: records.map(({ record: r, jws, traceparent }) => ({
+        key: revocationKey(r),
+        value: jws,
+        headers: { [HEADER_EVENT_ID]: r.eventId, ...(traceparent ? { [HEADER_TRACEPARENT]: traceparent } : {}) },
+      })),
     });
   }
 
@@ -217,13 +224,25 @@ export class RevocationPropagator {
   start(): Promise<void> {
     return this.source.start(async (events) => {
       const records: RevocationRecord[] = [];
+      const from: PublicEvent[] = [];
       for (const e of events) {
         const r = toRevocationRecord(e, this.options);
-        if (r) records.push(r);
+        if (r) {
+          records.push(r);
+          from.push(e);
+        }
       }
       if (records.length === 0) return;
-      const signed = await signRevocations(this.options.signer, records);
-      for (const sink of this.sinks) await sink.publish(signed);
+      await inBatchSpan('revocations propagate', from.map(eventContext), { 'messaging.operation.type': 'process' }, async () => {
+        const signed = await signRevocations(this.options.signer, records);
+        // Each record names its own event's trace, so a verifier's span joins the right request.
+        signed.forEach((s, i) => {
+          const ctx = eventContext(from[i]);
+          const traceparent = ctx && activeTraceparent(ctx);
+          if (traceparent) s.traceparent = traceparent;
+        });
+        for (const sink of this.sinks) await sink.publish(signed);
+      });
       this.options.onRecords?.(records);
     });
   }

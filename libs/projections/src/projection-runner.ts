@@ -1,3 +1,4 @@
+import { eventTraceContext, inBatchSpan } from '@token-ledger/envelope';
 import { BatchedConsumer, type RecordedEvent, type SqlBackedStore, type SqlClient, type SqlQueryable } from '@token-ledger/event-store';
 import type { Projection } from './projection';
 import { READ_MODEL_SCHEMA } from './schema';
@@ -130,7 +131,10 @@ export class ProjectionRunner implements ReadModelRunner {
           return this.position;
         },
         commit: async (events) => {
-          this.checkpoints = await commitBatch(this.store.sql, this.projections, this.checkpoints, events);
+          // With tracing on, a span in the trace of the batch's first traced event, linked to the others'.
+          this.checkpoints = await inBatchSpan('projection batch', events.map((e) => eventTraceContext(e.metadata)), {}, () =>
+            commitBatch(this.store.sql, this.projections, this.checkpoints, events),
+          );
           const now = Date.now();
           this.options.onBatch?.({
             count: events.length,

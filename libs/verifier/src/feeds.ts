@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { kafkajsSecurity, type KafkaSecurity } from './kafka-security';
 import { readSse } from './sse-client';
 
@@ -98,7 +99,7 @@ export class KafkaRevocationFeed implements RevocationFeed {
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat }) => {
         for (const m of batch.messages) {
-          await onValue(m.value ? m.value.toString('utf8') : null, m.key?.toString('utf8'));
+          await applyTraced(m, batch.topic, () => onValue(m.value ? m.value.toString('utf8') : null, m.key?.toString('utf8')));
           await heartbeat();
         }
         const target = pending.get(batch.partition);
@@ -176,5 +177,29 @@ export class SseRevocationFeed implements RevocationFeed {
 
   async close(): Promise<void> {
     this.abort.abort();
+  }
+}
+
+const tracer = trace.getTracer('token-ledger-verifier');
+
+/**
+ * A record the ledger published with tracing on carries a `traceparent` header (the trace of the
+ * request that caused the revocation): applying it is a span in that trace. Only the OpenTelemetry
+ * API: spans are recorded when the resource server runs an SDK, and are no-ops otherwise.
+ */
+async function applyTraced(m: KafkaMessage, topic: string, apply: () => Promise<void>): Promise<void> {
+  const header = m.headers?.traceparent;
+  if (header === undefined) return apply();
+  const parent = propagation.extract(ROOT_CONTEXT, { traceparent: String(Array.isArray(header) ? header[0] : header) });
+  if (!trace.getSpanContext(parent)) return apply();
+  const span = tracer.startSpan('verifier apply revocation', { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'messaging.operation.type': 'process', 'messaging.destination.name': topic } }, parent);
+  try {
+    await context.with(trace.setSpan(parent, span), apply);
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR });
+    throw error;
+  } finally {
+    span.end();
   }
 }

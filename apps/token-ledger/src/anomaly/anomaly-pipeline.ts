@@ -10,8 +10,8 @@ import {
   type GeoLocator,
   type RulesConfig,
 } from '@token-ledger/anomaly';
-import type { PublicEvent } from '@token-ledger/envelope';
-import { InProcessEventSource, KafkaEventSource, type EventSource, type PoisonRecord, type SqlBackedStore } from '@token-ledger/messaging';
+import { inBatchSpan, type PublicEvent } from '@token-ledger/envelope';
+import { eventContext, InProcessEventSource, KafkaEventSource, type EventSource, type PoisonRecord, type SqlBackedStore } from '@token-ledger/messaging';
 import { createKafka, type KafkaConnection } from '../config/kafka-client';
 
 /** Everything the pipeline needs, as plain data (it also crosses into a worker thread). */
@@ -92,7 +92,8 @@ export class AnomalyPipeline {
           onError: (error) => this.effects.onError(error),
           onPosition: (position) => this.effects.progress?.(position),
         });
-    const runBatch = async (events: PublicEvent[]): Promise<void> => {
+    const runBatch = (events: PublicEvent[]): Promise<void> => inBatchSpan('anomaly batch', events.map(eventContext), {}, () => evaluateBatch(events));
+    const evaluateBatch = async (events: PublicEvent[]): Promise<void> => {
       for (let attempt = 1; ; attempt++) {
         const { detections, commit } = await engine.evaluate(events);
         await this.handleAll(detections);

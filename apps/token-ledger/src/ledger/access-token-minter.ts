@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { KeyRing } from '@token-ledger/crypto';
 import { formatScope, type FamilyState } from '@token-ledger/domain';
+import { inSpan } from '@token-ledger/envelope';
 import { LedgerMetrics } from '../health/metrics';
 
 export interface MintedAccessToken {
@@ -20,7 +21,7 @@ export class AccessTokenMinter {
   async mint(family: FamilyState, scope: string[], now: number): Promise<MintedAccessToken> {
     const iat = Math.floor(now / 1000);
     const ttl = family.policy.accessTokenTtl;
-    const accessToken = await this.keys.signAccessToken({
+    const accessToken = await inSpan('jwt.sign', { 'jwt.alg': this.keys.activeAlg, 'jwt.kid': this.keys.activeKid }, () => this.keys.signAccessToken({
       sub: family.subject,
       client_id: family.clientId,
       scope: formatScope(scope),
@@ -29,7 +30,7 @@ export class AccessTokenMinter {
       jti: randomUUID(),
       iat,
       exp: iat + ttl,
-    });
+    }));
     this.metrics?.tokensIssued.inc({ kind: 'access' });
     return { accessToken, expiresIn: ttl };
   }

@@ -2,6 +2,7 @@ import type { LedgerEvent } from '@token-ledger/domain';
 import { WrongExpectedRevisionError, type EventStore, type RecordedEvent } from '@token-ledger/event-store';
 import {
   chainHashOf,
+  inAppendSpan,
   isChainedSnapshot,
   sealEvents,
   toDomainEvent,
@@ -117,7 +118,7 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
       const sealed = sealEvents(streamId, firstRevision, lastHash, events.map((e) => toNewEvent(e, meta)), { macKey: this.macKey });
       const snapshot: ChainedSnapshot<S> = { state: next, chainHash: sealed.lastHash };
       try {
-        const appended = await this.store.append(streamId, sealed.events, { expectedRevision: revision ?? 'no_stream', snapshot });
+        const appended = await inAppendSpan(streamId, sealed.events.length, () => this.store.append(streamId, sealed.events, { expectedRevision: revision ?? 'no_stream', snapshot }));
         this.observer.appended?.(events);
         return { result, state: next, position: appended.position };
       } catch (error) {
