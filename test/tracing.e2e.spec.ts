@@ -175,6 +175,15 @@ describeWithBackend('postgres', 'tracing (OpenTelemetry, OTLP/JSON to a local re
     } finally {
       await store.close();
     }
+    // A subject (a user id, often an address) in a path or a query never reaches the trace backend:
+    // the server span's URL attributes are the route pattern.
+    const subject = 'traced-alice';
+    expect((await api.admin('GET', `/v1/subjects/${subject}/families`)).status).toBe(200);
+    expect((await api.admin('GET', `/v1/audit?subject=${subject}&limit=1`)).status).toBe(200);
+    const read = await until('the subject read span', 10_000, () => receiver.spans.find((s) => s.name === 'GET /v1/subjects/:sub/families'));
+    expect(attribute(read, 'http.route')).toBe('/v1/subjects/:sub/families');
+    await until('the audit read span', 10_000, () => receiver.spans.find((s) => s.name === 'GET /v1/audit'));
+    expect(JSON.stringify(receiver.spans)).not.toContain(subject);
     console.log(`refresh trace: ${inTrace().map((s) => `${s.name} (depth ${depths(inTrace()).get(s.spanId)})`).join(', ')}`);
     await server.stop();
   }, 60_000);
