@@ -1,3 +1,7 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
 import { call, createKey } from './api-keys-suite';
 
@@ -6,7 +10,39 @@ import { call, createKey } from './api-keys-suite';
  * family's hash-chain verification, anomaly triage recorded as events (also under concurrency),
  * the overview series, places on the timeline and the console's static files.
  */
+const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/** A tiny console build, a secret beside it and a symlink leading out of it. */
+function consoleFixture(): { dir: string; root: string } {
+  const root = mkdtempSync(path.join(tmpdir(), 'tl-console-'));
+  const dir = path.join(root, 'console');
+  mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/console/assets/index-AbC123_x.js"></script>');
+  writeFileSync(path.join(dir, 'assets', 'index-AbC123_x.js'), 'console.log("hi")');
+  writeFileSync(path.join(dir, 'world.geojson'), '{"type":"FeatureCollection","features":[]}');
+  writeFileSync(path.join(dir, '.env'), 'SECRET=dotfile');
+  writeFileSync(path.join(root, 'secret.txt'), 'SECRET=outside');
+  symlinkSync(path.join(root, 'secret.txt'), path.join(dir, 'link.txt'));
+  return { dir, root };
+}
+
+/** GET with the path sent exactly as written (fetch would normalise `..` away). */
+function rawGet(base: string, rawPath: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, path: rawPath, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, string> = {}): void {
+  const fixture = consoleFixture();
   let ledger: Ledger;
   let api: LedgerClient;
   let base: string;
@@ -15,7 +51,7 @@ export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, 
   let app: { clientId: string; secret: string };
 
   beforeAll(async () => {
-    ledger = await startLedger({ store: storeKind(), env });
+    ledger = await startLedger({ store: storeKind(), env: { LEDGER_CONSOLE_DIR: fixture.dir, ...env } });
     api = new LedgerClient(ledger.baseUrl);
     base = ledger.baseUrl;
     app = await api.registerClient({ clientId: 'console-app', reuseGraceSeconds: 0 });
@@ -24,6 +60,7 @@ export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, 
   });
   afterAll(async () => {
     await ledger?.destroy();
+    rmSync(fixture.root, { recursive: true, force: true });
   });
 
   describe('GET /v1/api-keys/self', () => {
@@ -71,6 +108,68 @@ export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, 
       const forbidden = await call(base, issuer.key, 'GET', '/v1/families/nope/verification');
       expect(forbidden.status).toBe(403);
       expect(forbidden.body).toMatchObject({ requiredScope: 'audit:read' });
+    });
+  });
+
+  describe('GET /console', () => {
+    it('serves index.html with the console CSP, and index.html for a deep link without an extension', async () => {
+      for (const route of ['/console', '/console/', '/console/index.html', '/console/families/fam_x', '/console/anomalies?status=open']) {
+        const res = await rawGet(base, route);
+        expect({ route, status: res.status }).toEqual({ route, status: 200 });
+        expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+        expect(res.headers['cache-control']).toBe('no-cache');
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+        expect(res.headers['content-security-policy']).not.toContain('unsafe-inline');
+        expect(res.headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
+        expect(res.body).toContain('<title>console</title>');
+      }
+    });
+
+    it('serves hashed assets as immutable with their content type; the API keeps its own CSP', async () => {
+      const js = await rawGet(base, '/console/assets/index-AbC123_x.js');
+      expect(js.status).toBe(200);
+      expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(js.body).toBe('console.log("hi")');
+      const geo = await rawGet(base, '/console/world.geojson');
+      expect(geo.headers['content-type']).toBe('application/geo+json; charset=utf-8');
+      expect(geo.headers['cache-control']).toBe('no-cache');
+      for (const route of ['/healthz', '/v1/api-keys/self', '/consoles', '/openapi.json']) {
+        expect((await rawGet(base, route)).headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+      }
+      const missing = await rawGet(base, '/console/assets/nope-12345678.js');
+      expect(missing.status).toBe(404);
+      expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+    });
+
+    it('refuses path traversal, dot files and symlinks leading out of the build directory', async () => {
+      for (const route of [
+        '/console/../secret.txt',
+        '/console/%2e%2e/secret.txt',
+        '/console/assets/..%2f..%2fsecret.txt',
+        '/console/%2e%2e%2fsecret.txt',
+        '/console/..%5csecret.txt',
+        '/console/.env',
+        '/console/assets/%2e%2e/.env',
+        '/console/link.txt',
+        '/console/%00.js',
+      ]) {
+        const res = await rawGet(base, route);
+        expect({ route, status: res.status >= 400 && res.status < 500 }).toEqual({ route, status: true });
+        expect(res.body).not.toContain('SECRET=');
+      }
+    });
+
+    it('answers 404 problem+json naming npm run build while the console is not built', async () => {
+      renameSync(path.join(fixture.dir, 'index.html'), path.join(fixture.dir, 'index.off'));
+      try {
+        const res = await rawGet(base, '/console/families');
+        expect(res.status).toBe(404);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(res.body)).toMatchObject({ status: 404, hint: 'npm run build' });
+      } finally {
+        renameSync(path.join(fixture.dir, 'index.off'), path.join(fixture.dir, 'index.html'));
+      }
     });
   });
 }
