@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { anomalyIdOf, recordDetection, type Detection } from '@token-ledger/anomaly';
 import { anomalyStreamId } from '@token-ledger/envelope';
 import { verifyChain } from '@token-ledger/forensics';
+import { TEST_ADDRESSES } from '../../libs/anomaly/src/geo/test-addresses';
 import { eventually } from '../messaging/support';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
 import { call, createKey } from './api-keys-suite';
@@ -385,6 +386,26 @@ export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, 
       }
       expect((await call(base, undefined, 'GET', '/v1/stats/overview')).status).toBe(401);
       expect((await call(base, issuer.key, 'GET', '/v1/stats/overview')).body).toMatchObject({ status: 403, requiredScope: 'audit:read' });
+    });
+  });
+
+  describe('GET /v1/families/{id}/timeline: places', () => {
+    it('places each event made from a public address, with the DB-IP attribution; keeps the event shape', async () => {
+      const fam = await api.issue({ subject: 'traveller', clientId: 'console-app', scope: 'api:read', context: { ip: TEST_ADDRESSES.paris, userAgent: 'phone' } });
+      expect((await api.refresh(fam.refresh_token, app)).status).toBe(200); // from 127.0.0.1: no place
+      const res = await call(base, reader.key, 'GET', `/v1/families/${fam.family_id}/timeline`);
+      expect(res.status).toBe(200);
+      expect(res.body.attribution).toEqual({ text: 'IP Geolocation by DB-IP', url: 'https://db-ip.com/' });
+      expect(res.body.events.map((e: any) => [e.type, e.place])).toEqual([
+        ['TokenFamilyIssued', { city: 'Paris', country: 'France', countryCode: 'FR', latitude: 48.8568, longitude: 2.3503 }],
+        ['TokenRotated', null],
+      ]);
+      expect(res.body.events[0]).toMatchObject({ familyId: fam.family_id, metadata: { context: { ip: TEST_ADDRESSES.paris } } });
+      expect(res.body.state).toMatchObject({ familyId: fam.family_id, status: 'active' });
+
+      const countryOnly = await api.issue({ subject: 'traveller', clientId: 'console-app', scope: 'api:read', context: { ip: TEST_ADDRESSES.countryOnly } });
+      const known = await call(base, reader.key, 'GET', `/v1/families/${countryOnly.family_id}/timeline`);
+      expect(known.body.events[0].place).toEqual({ city: null, country: 'Germany', countryCode: 'DE', latitude: 51.1657, longitude: 10.4515 });
     });
   });
 }
