@@ -12,7 +12,7 @@ import type { PoisonRecord } from '@token-ledger/messaging';
 import { AccessTokenMinter } from './ledger/access-token-minter';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
 import { CommandNames, currentCommandName } from './ledger/command-names';
-import { apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
+import { anomalyAggregate, apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
 import { ApiKeyRegistry } from './ledger/api-key-registry';
 import { CreateApiKeyHandler } from './ledger/commands/create-api-key.command';
 import { RevokeApiKeyHandler } from './ledger/commands/revoke-api-key.command';
@@ -32,14 +32,18 @@ import { RejectionRecorder } from './ledger/rejection-recorder';
 import { GetClientHandler } from './ledger/queries/get-client.query';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { SubjectRevocationReconciler } from './ledger/subject-revocation-reconciler';
-import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
+import { GetFamilyHandler, ListSubjectFamiliesHandler, OverviewHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
+import { AnomaliesController } from './anomaly/anomalies.controller';
 import { ANOMALY_OPTIONS, AnomalyService } from './anomaly/anomaly.service';
+import { TriageAnomalyHandler } from './ledger/commands/triage-anomaly.command';
 import { FamilyTimelineHandler } from './forensics/family-timeline.query';
+import { FamilyVerificationHandler } from './forensics/family-verification.query';
 import { ForensicsController } from './forensics/forensics.controller';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
 import {
+  ANOMALY_REPOSITORY,
   API_KEY_REPOSITORY,
   CLIENT_REPOSITORY,
   EVENT_STORE,
@@ -78,6 +82,7 @@ export class AppModule {
         ApiKeysController,
         ReadModelsController,
         ForensicsController,
+        AnomaliesController,
         RevocationsController,
         HealthController,
       ],
@@ -95,6 +100,7 @@ export class AppModule {
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),
         repository(API_KEY_REPOSITORY, apiKeyAggregate as Aggregate<never, never>),
+        repository(ANOMALY_REPOSITORY, anomalyAggregate as Aggregate<never, never>),
         CommandNames,
         ClientRegistry,
         AccessTokenMinter,
@@ -103,6 +109,7 @@ export class AppModule {
         ApiKeyGuard,
         CreateApiKeyHandler,
         RevokeApiKeyHandler,
+        TriageAnomalyHandler,
         ListApiKeysHandler,
         RegisterClientHandler,
         RotateClientSecretHandler,
@@ -121,6 +128,7 @@ export class AppModule {
         RejectionRecorder,
         ExpirySweeper,
         FamilyTimelineHandler,
+        FamilyVerificationHandler,
         RevocationsService,
         AnomalyService,
         {
@@ -145,6 +153,7 @@ export class AppModule {
         ListSubjectFamiliesHandler,
         SearchAuditHandler,
         SearchAnomaliesHandler,
+        OverviewHandler,
         ResolveTokenHandler,
         GetClientHandler,
       ],

@@ -1,11 +1,12 @@
 import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { isFamilyId } from '@token-ledger/domain';
-import { parseIsoInstant, type FamilyTimeline } from '@token-ledger/forensics';
+import { parseIsoInstant } from '@token-ledger/forensics';
 import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { ProblemError } from '../http/problem';
-import { FamilyTimelineQuery } from './family-timeline.query';
+import { FamilyTimelineQuery, type PlacedTimeline } from './family-timeline.query';
+import { FamilyVerificationQuery, type FamilyVerification } from './family-verification.query';
 
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 10000;
@@ -24,7 +25,7 @@ export class ForensicsController {
   @ApiQuery({ name: 'at', required: false, description: 'ISO-8601 instant with offset, e.g. 2024-05-01T12:00:00Z (default: now)' })
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of a previous answer' })
   @ApiQuery({ name: 'limit', required: false, description: `events per answer, 1–${MAX_LIMIT} (default ${DEFAULT_LIMIT})` })
-  async timeline(@Param('id') id: string, @Query() query: Record<string, unknown>): Promise<FamilyTimeline> {
+  async timeline(@Param('id') id: string, @Query() query: Record<string, unknown>): Promise<PlacedTimeline> {
     const at = query.at === undefined ? undefined : parseInstant(single(query.at, 'at'));
     const cursor = query.cursor === undefined ? undefined : parseInteger(single(query.cursor, 'cursor'), 'cursor', 0, Number.MAX_SAFE_INTEGER);
     const limit = query.limit === undefined ? DEFAULT_LIMIT : parseInteger(single(query.limit, 'limit'), 'limit', 1, MAX_LIMIT);
@@ -33,6 +34,21 @@ export class ForensicsController {
     const timeline = isFamilyId(id) ? await this.queryBus.execute(new FamilyTimelineQuery(id, at, cursor, limit)) : null;
     if (!timeline) throw new ProblemError(404, 'Not Found', `no family ${id}`);
     return timeline;
+  }
+
+  /** The hash chain of the family's stream, checked now (the CLI's `verify --family`). */
+  @Get('families/:id/verification')
+  @ApiOperation({
+    summary: "Verify a family's hash chain",
+    description:
+      'status ok: hashes, links and head MACs (LEDGER_KEK) check out; unkeyed: intact but only self-consistent (no LEDGER_KEK, or events older than it); broken: problems name the kind, revision and position.',
+  })
+  @ApiOkResponse({ description: '{ familyId, status, checkedEvents, problemCount, problems: [{ kind, revision, position, detail }] }' })
+  @ApiNotFoundResponse({ description: 'no such family' })
+  async verification(@Param('id') id: string): Promise<FamilyVerification> {
+    const report = isFamilyId(id) ? await this.queryBus.execute(new FamilyVerificationQuery(id)) : null;
+    if (!report) throw new ProblemError(404, 'Not Found', `no family ${id}`);
+    return report;
   }
 }
 

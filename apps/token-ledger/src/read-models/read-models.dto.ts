@@ -33,5 +33,14 @@ export class AnomaliesQueryDto extends PagedQuery {
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) subject?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(64) familyId?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(64) rule?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(16) severity?: string;
+  @ApiPropertyOptional({ enum: ['low', 'medium', 'high', 'critical'] }) @IsOptional() @IsIn(['low', 'medium', 'high', 'critical']) severity?: string;
+  @ApiPropertyOptional({ enum: ['open', 'acknowledged', 'dismissed'], description: 'triage status' })
+  @IsOptional() @IsIn(['open', 'acknowledged', 'dismissed']) status?: string;
+}
+
+export class OverviewQueryDto extends PositionQuery {
+  @ApiPropertyOptional({ description: 'ISO-8601 instant with offset, inclusive (default: 24 hours before to)' }) @IsOptional() @IsString() @MaxLength(64) from?: string;
+  @ApiPropertyOptional({ description: 'ISO-8601 instant with offset, exclusive (default: now)' }) @IsOptional() @IsString() @MaxLength(64) to?: string;
+  @ApiPropertyOptional({ enum: ['minute', 'hour', 'day'], default: 'hour', description: 'UTC buckets; at most 1000 of them' })
+  @IsOptional() @IsIn(['minute', 'hour', 'day']) bucket?: 'minute' | 'hour' | 'day';
 }
