@@ -6,7 +6,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CommandBus } from '@nestjs/cqrs';
 import pino from 'pino';
-import { openEventStore, dropPostgresSchema, type OpenedStore } from '@token-ledger/event-store';
+import { openEventStore, dropPostgresSchema, type OpenedStore, type SqlClient } from '@token-ledger/event-store';
 import { loadConfig, openRuntime, type LedgerConfig, type LedgerRuntime } from '../../apps/token-ledger/src';
 import { AppModule } from '../../apps/token-ledger/src/app.module';
 import { LedgerMetrics } from '../../apps/token-ledger/src/health/metrics';
@@ -29,7 +29,12 @@ export interface LedgerStoreUnderTest {
   runtime: LedgerRuntime;
   /** Waits until the read models include every event in the store. */
   caughtUp(timeoutMs?: number): Promise<void>;
-  start(opts?: { wrap?: (store: OpenedStore) => OpenedStore; config?: Partial<LedgerConfig> }): Promise<LedgerInstance>;
+  start(opts?: {
+    wrap?: (store: OpenedStore) => OpenedStore;
+    /** The process's view of the read models' database (the runner itself stays shared). */
+    wrapSql?: (sql: SqlClient) => SqlClient;
+    config?: Partial<LedgerConfig>;
+  }): Promise<LedgerInstance>;
   close(): Promise<void>;
 }
 
@@ -75,6 +80,7 @@ export async function openLedgerStore(kind: StoreUnderTest = { kind: 'embedded' 
         ...runtime,
         config: { ...runtime.config, ...opts.config },
         store: opts.wrap ? opts.wrap(store) : store,
+        readModels: { ...runtime.readModels, sql: opts.wrapSql ? opts.wrapSql(runtime.readModels.sql) : runtime.readModels.sql },
         // Each process registers its own gauges.
         metrics: new LedgerMetrics(),
         close: async () => undefined,
