@@ -191,6 +191,8 @@ function issueTokenSuite(kind: () => StoreUnderTest): void {
       // The unissued family's id is burnt: a later RevokeSubject revokes it pre-emptively.
       await revokeSubject(next, subject);
       for (const id of all) expect({ id, status: (await familyState(next, id)).status }).toEqual({ id, status: 'revoked' });
+      await ledger.caughtUp();
+      expect(await activeInView(ledger.runtime.readModels.sql, subject, client)).toEqual([]);
       await next.stop();
     });
   });
