@@ -51,18 +51,17 @@ async function appendsOf(ledger: LedgerStoreUnderTest, work: (p: LedgerInstance)
 let seq = 0;
 const unique = (what: string) => `${what}-${++seq}-${Date.now().toString(36)}`;
 
-function revokeSubjectSuite(kind: () => StoreUnderTest, opts: { only?: (k: number, mode: Mode) => boolean; retries?: boolean } = {}): void {
+function revokeSubjectSuite(opened: () => LedgerStoreUnderTest, opts: { only?: (k: number, mode: Mode) => boolean; retries?: boolean } = {}): void {
   const only = opts.only;
   describe('RevokeSubject', () => {
     let ledger: LedgerStoreUnderTest;
     let setup: LedgerInstance;
     const client = unique('rs-client');
     beforeAll(async () => {
-      ledger = await openLedgerStore(kind());
+      ledger = opened();
       setup = await ledger.start();
       await registerClient(setup, client, { maxFamiliesPerSubject: 100 });
     });
-    afterAll(() => ledger?.close());
 
     /** Two issued families and one linked whose IssueToken died right after the link. */
     async function subjectWithFamilies(): Promise<{ subject: string; tokens: string[] }> {
@@ -134,18 +133,17 @@ function revokeSubjectSuite(kind: () => StoreUnderTest, opts: { only?: (k: numbe
   });
 }
 
-function issueTokenSuite(kind: () => StoreUnderTest): void {
+function issueTokenSuite(opened: () => LedgerStoreUnderTest): void {
   describe('IssueToken (link, issue, family limit)', () => {
     let ledger: LedgerStoreUnderTest;
     let setup: LedgerInstance;
     const client = unique('it-client');
     const MAX = 2;
     beforeAll(async () => {
-      ledger = await openLedgerStore(kind());
+      ledger = opened();
       setup = await ledger.start();
       await registerClient(setup, client, { maxFamiliesPerSubject: MAX });
     });
-    afterAll(() => ledger?.close());
 
     async function subjectAtTheLimit(): Promise<string> {
       const subject = unique('subject');
@@ -198,15 +196,14 @@ function issueTokenSuite(kind: () => StoreUnderTest): void {
   });
 }
 
-function disableClientSuite(kind: () => StoreUnderTest): void {
+function disableClientSuite(opened: () => LedgerStoreUnderTest): void {
   describe('DisableClient with revokeFamilies', () => {
     let ledger: LedgerStoreUnderTest;
     let setup: LedgerInstance;
     beforeAll(async () => {
-      ledger = await openLedgerStore(kind());
+      ledger = opened();
       setup = await ledger.start();
     });
-    afterAll(() => ledger?.close());
 
     async function clientWithFamilies(): Promise<{ client: string; families: string[] }> {
       const client = unique('dc-client');
@@ -241,13 +238,31 @@ function disableClientSuite(kind: () => StoreUnderTest): void {
   });
 }
 
+/** One store per file (opening PGlite is the slow part); every case has its own subject and client. */
+function onStore(kind: () => StoreUnderTest, suites: (opened: () => LedgerStoreUnderTest) => void): void {
+  let ledger: LedgerStoreUnderTest;
+  beforeAll(async () => {
+    ledger = await openLedgerStore(kind());
+  });
+  afterAll(() => ledger?.close());
+  suites(() => ledger);
+}
+
 describe('crash injection (embedded store)', () => {
-  revokeSubjectSuite(() => ({ kind: 'embedded' }));
-  issueTokenSuite(() => ({ kind: 'embedded' }));
-  disableClientSuite(() => ({ kind: 'embedded' }));
+  onStore(
+    () => ({ kind: 'embedded' }),
+    (opened) => {
+      revokeSubjectSuite(opened);
+      issueTokenSuite(opened);
+      disableClientSuite(opened);
+    },
+  );
 });
 
 // PostgreSQL for the representative command: its concurrent revocations really run side by side there.
 describeWithBackend('postgres', 'crash injection on PostgreSQL', (url) => {
-  revokeSubjectSuite(() => ({ kind: 'postgres', url }), { only: (k, mode) => mode === 'before' || k === 5, retries: false });
+  onStore(
+    () => ({ kind: 'postgres', url }),
+    (opened) => revokeSubjectSuite(opened, { only: (k, mode) => mode === 'before' || k === 5, retries: false }),
+  );
 });
