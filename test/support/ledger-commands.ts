@@ -1,7 +1,7 @@
-import type { FamilyEvent, FamilyState, SubjectEvent, SubjectState } from '@token-ledger/domain';
+import type { FamilyEvent, FamilyState } from '@token-ledger/domain';
 import { parseRefreshToken } from '@token-ledger/domain';
 import { familyStreamId, subjectStreamId } from '@token-ledger/envelope';
-import type { EventStore } from '@token-ledger/event-store';
+import type { EventStore, SqlQueryable } from '@token-ledger/event-store';
 import { activeFamiliesOf } from '@token-ledger/projections';
 import type { AggregateRepository } from '../../apps/token-ledger/src/ledger/aggregate-repository';
 import { IssueTokenCommand, type IssuedTokens } from '../../apps/token-ledger/src/ledger/commands/issue-token.command';
@@ -10,7 +10,6 @@ import { RevokeSubjectCommand, type SubjectRevocation } from '../../apps/token-l
 import { RotateTokenCommand, type RotatedTokens } from '../../apps/token-ledger/src/ledger/commands/rotate-token.command';
 import { FAMILY_REPOSITORY } from '../../apps/token-ledger/src/ledger/tokens';
 import type { LedgerInstance } from './ledger-instance';
-import type { SqlQueryable } from '@token-ledger/event-store';
 
 /** The ledger's commands as a test sends them to one process (no HTTP), and what it reads back. */
 export const META = { actor: 'test' };
@@ -54,5 +53,3 @@ export async function familyEvents(store: EventStore, familyId: string): Promise
 export function activeInView(sql: SqlQueryable, subject: string, clientId: string): Promise<string[]> {
   return activeFamiliesOf(sql, subject, clientId);
 }
-
-export type { SubjectEvent, SubjectState };
