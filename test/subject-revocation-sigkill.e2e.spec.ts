@@ -11,10 +11,13 @@ import { spawnLedger, type LedgerProcess } from './support/ledger-process';
  * The server SIGKILLed while it revokes a subject with 500 families, then restarted on the same
  * data: without anyone retrying, every family is dead within 10 s of the restart (the reconciler
  * `serve` runs); with a retry instead, it answers with the families it revoked. `serve` runs as a
- * child process, with its default reconciler settings unless a test says otherwise.
+ * child process, with its default reconciler settings unless a test says otherwise. On each store:
+ * embedded (PGlite), PostgreSQL, and EventStoreDB (with its read models in PostgreSQL) where one is
+ * reachable — skipped with the reason otherwise, like the other EventStoreDB suites.
  */
 const FAMILIES = 500;
-const SUBJECT = 'kill-me';
+/** Per test: an EventStoreDB keeps the streams of earlier tests (it has no database to drop). */
+let SUBJECT = 'kill-me';
 
 interface Family {
   family_id: string;
@@ -69,6 +72,7 @@ function sigkillSuite(name: string, storeEnv: () => Promise<{ env: Record<string
     let client: { clientId: string; secret: string };
 
     beforeEach(async () => {
+      SUBJECT = `kill-me-${randomBytes(4).toString('hex')}`;
       ({ env, cleanUp } = await storeEnv());
     });
     afterEach(async () => {
@@ -164,24 +168,38 @@ sigkillSuite('embedded store', async () => {
   return { env: { LEDGER_DATA_DIR: dataDir }, cleanUp: async () => rmSync(dataDir, { recursive: true, force: true }) };
 });
 
+/** A database of its own for one test (`serve` uses the public schema), dropped afterwards. */
+async function freshDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const database = `tl_sigkill_${randomBytes(6).toString('hex')}`;
+  const admin = new Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`create database ${database}`);
+  await admin.end();
+  const dbUrl = new URL(url);
+  dbUrl.pathname = `/${database}`;
+  return {
+    url: dbUrl.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: url });
+      await c.connect();
+      await c.query(`drop database if exists ${database} with (force)`);
+      await c.end();
+    },
+  };
+}
+
 describeWithBackend('postgres', 'on PostgreSQL', (url) => {
-  // `serve` uses the database's public schema: each test gets a database of its own.
   sigkillSuite('PostgreSQL', async () => {
-    const database = `tl_sigkill_${randomBytes(6).toString('hex')}`;
-    const admin = new Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`create database ${database}`);
-    await admin.end();
-    const dbUrl = new URL(url);
-    dbUrl.pathname = `/${database}`;
-    return {
-      env: { LEDGER_STORE: 'postgres', DATABASE_URL: dbUrl.toString() },
-      cleanUp: async () => {
-        const c = new Client({ connectionString: url });
-        await c.connect();
-        await c.query(`drop database if exists ${database} with (force)`);
-        await c.end();
-      },
-    };
+    const db = await freshDatabase(url);
+    return { env: { LEDGER_STORE: 'postgres', DATABASE_URL: db.url }, cleanUp: db.drop };
+  });
+});
+
+describeWithBackend('eventstoredb', 'on EventStoreDB', (esdbUrl) => {
+  describeWithBackend('postgres', 'with its read models on PostgreSQL', (url) => {
+    sigkillSuite('EventStoreDB', async () => {
+      const db = await freshDatabase(url);
+      return { env: { LEDGER_STORE: 'eventstoredb', EVENTSTORE_URL: esdbUrl, DATABASE_URL: db.url }, cleanUp: db.drop };
+    });
   });
 });

@@ -50,6 +50,8 @@ export class IssueTokenCommand extends Command<IssuedTokens> {
 
 /** A fresh family id lost a race with a pre-emptive revocation at most this many times in a row. */
 const MAX_ISSUE_ATTEMPTS = 5;
+/** How long the family limit waits for the family view to include the family just issued. */
+const LIMIT_VIEW_WAIT_MS = 2000;
 
 /**
  * IssueToken. The family is first linked on the subject's stream, then created on its own stream:
@@ -113,7 +115,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
           throw disabledClient(client.clientId);
         }
         const minted = await this.minter.mint(state, state.scope, now);
-        const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, familyId, client.maxFamiliesPerSubject, meta);
+        const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, familyId, position ?? 0, client.maxFamiliesPerSubject, meta);
         return {
           familyId,
           position: position ?? 0,
@@ -134,10 +136,13 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
 
   /**
    * maxFamiliesPerSubject (per subject and client): the oldest active families beyond the limit are
-   * revoked with reason limit_exceeded. Counted from the family view, so a family issued within the
-   * projection lag of this one may be missed; the next issue catches up.
+   * revoked with reason limit_exceeded. Counted from the family view once it includes this family's
+   * TokenFamilyIssued (`position`), so it includes every family issued before it: of concurrent
+   * logins the last one sees all the others, and once they are done at most `max` are active. A view
+   * stalled for longer than LIMIT_VIEW_WAIT_MS is counted as it is; the next issue catches up.
    */
-  private async enforceFamilyLimit(subject: string, clientId: string, issued: string, max: number, meta: CommandMetadata): Promise<string[]> {
+  private async enforceFamilyLimit(subject: string, clientId: string, issued: string, position: number, max: number, meta: CommandMetadata): Promise<string[]> {
+    await this.readModels.runner.waitFor(position, LIMIT_VIEW_WAIT_MS);
     const others = (await activeFamiliesOf(this.readModels.sql, subject, clientId)).filter((id) => id !== issued);
     const excess = others.length + 1 - max;
     const revoked: string[] = [];
