@@ -2,7 +2,7 @@ import type { FamilyEvent, FamilyState } from '@token-ledger/domain';
 import { parseRefreshToken } from '@token-ledger/domain';
 import { familyStreamId, subjectStreamId } from '@token-ledger/envelope';
 import type { EventStore, SqlQueryable } from '@token-ledger/event-store';
-import { activeFamiliesOf } from '@token-ledger/projections';
+import { familyStatusesOf } from '@token-ledger/projections';
 import type { AggregateRepository } from '../../apps/token-ledger/src/ledger/aggregate-repository';
 import { IssueTokenCommand, type IssuedTokens } from '../../apps/token-ledger/src/ledger/commands/issue-token.command';
 import { RegisterClientCommand } from '../../apps/token-ledger/src/ledger/commands/register-client.command';
@@ -50,6 +50,6 @@ export async function familyEvents(store: EventStore, familyId: string): Promise
   return (await store.readStream(familyStreamId(familyId))).map((e) => ({ type: e.type, reason: (e.data as { reason?: string }).reason }));
 }
 
-export function activeInView(sql: SqlQueryable, subject: string, clientId: string): Promise<string[]> {
-  return activeFamiliesOf(sql, subject, clientId);
+export async function activeInView(sql: SqlQueryable, subject: string, clientId: string): Promise<string[]> {
+  return [...(await familyStatusesOf(sql, subject, clientId))].filter(([, status]) => status === 'active').map(([familyId]) => familyId);
 }

@@ -53,13 +53,13 @@ export async function listSubjectFamilies(
   return { items, nextCursor: rows.length > q.limit ? encodeFamilyCursor(last.createdAt, last.familyId) : null };
 }
 
-/** Active families of a subject at one client, oldest first (for maxFamiliesPerSubject). */
-export async function activeFamiliesOf(sql: SqlQueryable, subject: string, clientId: string): Promise<string[]> {
-  const rows = await sql.query<{ family_id: string }>(
-    `select family_id from rm_families where subject = $1 and client_id = $2 and ${STATUS_SQL} = 'active' order by created_at asc, family_id`,
+/** The status (active, revoked, expired) of each family of a subject at one client that the view holds. */
+export async function familyStatusesOf(sql: SqlQueryable, subject: string, clientId: string): Promise<Map<string, FamilyView['status']>> {
+  const rows = await sql.query<{ family_id: string; status: FamilyView['status'] }>(
+    `select family_id, ${STATUS_SQL} as status from rm_families where subject = $1 and client_id = $2`,
     [subject, clientId],
   );
-  return rows.map((r) => r.family_id);
+  return new Map(rows.map((r) => [r.family_id, r.status]));
 }
 
 /** Active families of a client, oldest first (for DisableClient with revokeFamilies). */

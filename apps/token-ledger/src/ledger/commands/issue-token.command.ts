@@ -6,6 +6,7 @@ import {
   DomainError,
   decideFamily,
   decideSubject,
+  describeFamilyStatus,
   formatFamilyId,
   formatRefreshToken,
   isSubset,
@@ -21,7 +22,7 @@ import type { AggregateRepository } from '../aggregate-repository';
 import { ClientRegistry } from '../client-registry';
 import type { CommandMetadata } from '@token-ledger/envelope';
 import { LedgerError } from '../ledger-error';
-import { activeFamiliesOf } from '@token-ledger/projections';
+import { familyStatusesOf } from '@token-ledger/projections';
 import { FAMILY_REPOSITORY, LEDGER_CONFIG, READ_MODELS, SUBJECT_REPOSITORY, type ReadModels } from '../tokens';
 import { RevokeFamilyCommand } from './revoke-family.command';
 import { CLIENT_DISABLED_REASON } from './disable-client.command';
@@ -50,8 +51,6 @@ export class IssueTokenCommand extends Command<IssuedTokens> {
 
 /** A fresh family id lost a race with a pre-emptive revocation at most this many times in a row. */
 const MAX_ISSUE_ATTEMPTS = 5;
-/** How long the family limit waits for the family view to include the family just issued. */
-const LIMIT_VIEW_WAIT_MS = 2000;
 
 /**
  * IssueToken. The family is first linked on the subject's stream, then created on its own stream:
@@ -84,7 +83,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
       const now = Date.now();
       const familyId = formatFamilyId(randomBytes(16));
       const initialSecret = randomBytes(32);
-      await this.subjects.execute(input.subject, meta, (state) => ({
+      const { state: subject } = await this.subjects.execute(input.subject, meta, (state) => ({
         ...decideSubject({ type: 'LinkFamily', subject: input.subject, familyId, clientId: client.clientId, now }, state),
         result: undefined,
       }));
@@ -115,7 +114,8 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
           throw disabledClient(client.clientId);
         }
         const minted = await this.minter.mint(state, state.scope, now);
-        const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, familyId, position ?? 0, client.maxFamiliesPerSubject, meta);
+        const linkedBefore = subject.families.filter((f) => f.clientId === client.clientId && f.familyId !== familyId).map((f) => f.familyId);
+        const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, linkedBefore, client.maxFamiliesPerSubject, meta);
         return {
           familyId,
           position: position ?? 0,
@@ -136,17 +136,26 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
 
   /**
    * maxFamiliesPerSubject (per subject and client): the oldest active families beyond the limit are
-   * revoked with reason limit_exceeded. Counted from the family view once it includes this family's
-   * TokenFamilyIssued (`position`), so it includes every family issued before it: of concurrent
-   * logins the last one sees all the others, and once they are done at most `max` are active. A view
-   * stalled for longer than LIMIT_VIEW_WAIT_MS is counted as it is; the next issue catches up.
+   * revoked with reason limit_exceeded. Which families count comes from the store: those linked on
+   * the subject's stream before this one (`linkedBefore`, oldest first; the link was appended with
+   * optimistic concurrency, so of concurrent logins each sees every one linked before it and the
+   * last sees them all). Their status comes from the family view where it holds them — a status it
+   * shows stale can only be "active" for a family revoked since, which over-counts, never under — and
+   * from the family's own stream for the few it does not hold yet (issued within the projection lag,
+   * or a login still under way, which counts as active: it is about to be). So once concurrent
+   * logins are answered at most `max` are active, without waiting for the projection.
    */
-  private async enforceFamilyLimit(subject: string, clientId: string, issued: string, position: number, max: number, meta: CommandMetadata): Promise<string[]> {
-    await this.readModels.runner.waitFor(position, LIMIT_VIEW_WAIT_MS);
-    const others = (await activeFamiliesOf(this.readModels.sql, subject, clientId)).filter((id) => id !== issued);
-    const excess = others.length + 1 - max;
+  private async enforceFamilyLimit(subject: string, clientId: string, linkedBefore: string[], max: number, meta: CommandMetadata): Promise<string[]> {
+    if (linkedBefore.length + 1 <= max) return [];
+    const viewed = await familyStatusesOf(this.readModels.sql, subject, clientId);
+    const now = Date.now();
+    const active: string[] = [];
+    for (const familyId of linkedBefore) {
+      const status = viewed.get(familyId) ?? describeFamilyStatus((await this.families.load(familyId)).state, now);
+      if (status === 'active' || status === 'none') active.push(familyId);
+    }
     const revoked: string[] = [];
-    for (const familyId of others.slice(0, Math.max(0, excess))) {
+    for (const familyId of active.slice(0, Math.max(0, active.length + 1 - max))) {
       const outcome = await this.commandBus.execute(new RevokeFamilyCommand(familyId, 'limit_exceeded', meta));
       if (outcome.revoked) revoked.push(familyId);
     }
