@@ -174,12 +174,21 @@ function issueTokenSuite(opened: () => LedgerStoreUnderTest): void {
         expect(await activeInView(ledger.runtime.readModels.sql, subject, client)).not.toContain(crashed);
       }
 
-      const retry = await issue(next, subject, client);
-      expect((await rotate(next, retry.refreshToken, client)).refreshToken).toBeDefined();
+      // The retry comes a minute later: a family linked but unissued for that long is a login that
+      // died, not one under way, so it does not count towards the limit (which then holds exactly).
+      const realNow = Date.now.bind(Date);
+      const aMinuteLater = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 60_000);
+      let retry: Awaited<ReturnType<typeof issue>>;
+      try {
+        retry = await issue(next, subject, client);
+        expect((await rotate(next, retry.refreshToken, client)).refreshToken).toBeDefined();
+      } finally {
+        aMinuteLater.mockRestore();
+      }
       await ledger.caughtUp();
       const active = await activeInView(ledger.runtime.readModels.sql, subject, client);
       expect(active).toContain(retry.familyId);
-      expect(active.length).toBeLessThanOrEqual(MAX);
+      expect(active).toHaveLength(MAX);
       // The command side agrees with the view.
       const all = (await subjectHistory(ledger.store, subject)).filter((e) => e.type === 'FamilyLinkedToSubject').map((e) => e.familyId!);
       const activeInStore: string[] = [];

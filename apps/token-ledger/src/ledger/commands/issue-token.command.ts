@@ -52,6 +52,9 @@ export class IssueTokenCommand extends Command<IssuedTokens> {
 /** A fresh family id lost a race with a pre-emptive revocation at most this many times in a row. */
 const MAX_ISSUE_ATTEMPTS = 5;
 
+/** A family linked but not issued for longer than this belongs to a login that died between the two. */
+const IN_FLIGHT_LOGIN_MS = 30_000;
+
 /**
  * IssueToken. The family is first linked on the subject's stream, then created on its own stream:
  * RevokeSubject serialises on the subject stream, so a family is either linked before the
@@ -114,7 +117,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
           throw disabledClient(client.clientId);
         }
         const minted = await this.minter.mint(state, state.scope, now);
-        const linkedBefore = subject.families.filter((f) => f.clientId === client.clientId && f.familyId !== familyId).map((f) => f.familyId);
+        const linkedBefore = subject.families.filter((f) => f.clientId === client.clientId && f.familyId !== familyId);
         const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, linkedBefore, client.maxFamiliesPerSubject, meta);
         return {
           familyId,
@@ -142,17 +145,19 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
    * last sees them all). Their status comes from the family view where it holds them — a status it
    * shows stale can only be "active" for a family revoked since, which over-counts, never under — and
    * from the family's own stream for the few it does not hold yet (issued within the projection lag,
-   * or a login still under way, which counts as active: it is about to be). So once concurrent
-   * logins are answered at most `max` are active, without waiting for the projection.
+   * or a login still under way, which counts as active: it is about to be — unless it was linked
+   * more than IN_FLIGHT_LOGIN_MS ago: then the login died between its link and its issue, and the
+   * family never will be). So once concurrent logins are answered at most `max` are active, without
+   * waiting for the projection.
    */
-  private async enforceFamilyLimit(subject: string, clientId: string, linkedBefore: string[], max: number, meta: CommandMetadata): Promise<string[]> {
+  private async enforceFamilyLimit(subject: string, clientId: string, linkedBefore: SubjectState['families'], max: number, meta: CommandMetadata): Promise<string[]> {
     if (linkedBefore.length + 1 <= max) return [];
     const viewed = await familyStatusesOf(this.readModels.sql, subject, clientId);
     const now = Date.now();
     const active: string[] = [];
-    for (const familyId of linkedBefore) {
+    for (const { familyId, linkedAt } of linkedBefore) {
       const status = viewed.get(familyId) ?? describeFamilyStatus((await this.families.load(familyId)).state, now);
-      if (status === 'active' || status === 'none') active.push(familyId);
+      if (status === 'active' || (status === 'none' && now - linkedAt < IN_FLIGHT_LOGIN_MS)) active.push(familyId);
     }
     const revoked: string[] = [];
     for (const familyId of active.slice(0, Math.max(0, active.length + 1 - max))) {
