@@ -36,6 +36,7 @@ import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
 import { ANOMALY_OPTIONS, AnomalyService } from './anomaly/anomaly.service';
 import { FamilyTimelineHandler } from './forensics/family-timeline.query';
+import { FamilyVerificationHandler } from './forensics/family-verification.query';
 import { ForensicsController } from './forensics/forensics.controller';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
 import {
@@ -119,6 +120,7 @@ export class AppModule {
         RejectionRecorder,
         ExpirySweeper,
         FamilyTimelineHandler,
+        FamilyVerificationHandler,
         RevocationsService,
         AnomalyService,
         {

@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
+import { defaultConsoleDir, registerConsole } from './console/console-static';
 import { applyBrowserPolicy } from './http/browser-policy';
 import { LedgerExceptionFilter } from './http/exception.filter';
 import { PinoNestLogger } from './http/logger';
@@ -61,6 +62,7 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
   addOAuthPaths(openapi as unknown as { paths: Record<string, unknown> });
   addRateLimitAnswers(openapi as unknown as { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> });
   fastify.get('/openapi.json', async () => openapi);
+  registerConsole(fastify, config.consoleDir ?? defaultConsoleDir());
 
   await app.init();
   return app;

@@ -13,6 +13,8 @@ import { ApiKeyLimiter, AuthFailureLimiter } from '../rate-limit';
 import { ADMIN_TOKEN_ACTOR, setPrincipal, type Principal } from './principal';
 
 const SCOPE_METADATA = 'token-ledger:required-scope';
+/** Marks a route any authenticated caller may use, whatever its scopes (GET /v1/api-keys/self). */
+const ANY_SCOPE = 'token-ledger:any-scope';
 
 /**
  * The API-key scope a /v1 route needs (SPEC §9), also stated in the OpenAPI document. On a controller
@@ -23,6 +25,16 @@ export const RequireScope = (scope: ApiKeyScope) =>
     SetMetadata(SCOPE_METADATA, scope),
     ApiUnauthorizedResponse({ description: 'no API key, or an unknown, revoked or expired one' }),
     ApiForbiddenResponse({ description: `the API key lacks the scope ${scope} (or admin); the problem document names it` }),
+  );
+
+/**
+ * A /v1 route that needs a valid API key (or the admin token) but no particular scope: what a caller
+ * may learn about itself. Explicit, since a route without @RequireScope needs admin (fail closed).
+ */
+export const RequireAuthentication = () =>
+  applyDecorators(
+    SetMetadata(SCOPE_METADATA, ANY_SCOPE),
+    ApiUnauthorizedResponse({ description: 'no API key, or an unknown, revoked or expired one' }),
   );
 
 /**
@@ -49,7 +61,7 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const required = this.reflector.getAllAndOverride<ApiKeyScope | undefined>(SCOPE_METADATA, [context.getHandler(), context.getClass()]) ?? 'admin';
+    const required = this.reflector.getAllAndOverride<ApiKeyScope | typeof ANY_SCOPE | undefined>(SCOPE_METADATA, [context.getHandler(), context.getClass()]) ?? 'admin';
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     await this.authFailures.assertNotBlocked(request.ip);
     const principal = await this.authenticate(request.headers.authorization);
@@ -58,7 +70,7 @@ export class ApiKeyGuard implements CanActivate {
       this.metrics.apiAuthentications.inc({ outcome: 'unauthenticated' });
       throw new ProblemError(401, 'Unauthorized', 'a valid API key is required: Authorization: Bearer <key> (unknown, revoked and expired keys are refused)');
     }
-    if (!scopesGrant(principal.scopes, required)) {
+    if (required !== ANY_SCOPE && !scopesGrant(principal.scopes, required)) {
       this.metrics.apiAuthentications.inc({ outcome: 'forbidden' });
       throw new ProblemError(403, 'Forbidden', `this API key lacks the scope ${required}`, { requiredScope: required });
     }
@@ -73,10 +85,10 @@ export class ApiKeyGuard implements CanActivate {
     if (!match) return undefined;
     const presented = match[1];
     if (this.adminDigest && timingSafeEqual(digest(presented), this.adminDigest)) {
-      return { keyId: null, scopes: ['admin'], actor: ADMIN_TOKEN_ACTOR };
+      return { keyId: null, name: null, scopes: ['admin'], actor: ADMIN_TOKEN_ACTOR };
     }
     const key = await this.keys.authenticate(presented, Date.now());
-    return key ? { keyId: key.keyId, scopes: key.scopes, actor: `api-key:${key.keyId}` } : undefined;
+    return key ? { keyId: key.keyId, name: key.name, scopes: key.scopes, actor: `api-key:${key.keyId}` } : undefined;
   }
 }
 

@@ -9,8 +9,8 @@ import { commandMetadata } from '../http/request-context';
 import { validateInput } from '../http/validate';
 import { CreateApiKeyCommand } from '../ledger/commands/create-api-key.command';
 import { RevokeApiKeyCommand } from '../ledger/commands/revoke-api-key.command';
-import { ApiKeyGuard, RequireScope } from './api-key.guard';
-import { ApiKeyView, CreateApiKeyRequest, CreatedApiKeyView, ListApiKeysQueryDto } from './api-keys.dto';
+import { ApiKeyGuard, RequireAuthentication, RequireScope } from './api-key.guard';
+import { ApiKeyView, CreateApiKeyRequest, CreatedApiKeyView, ListApiKeysQueryDto, SelfView } from './api-keys.dto';
 import { apiKeyView, ListApiKeysQuery } from './list-api-keys.query';
 import { actorOf, principalOf } from './principal';
 
@@ -60,6 +60,20 @@ export class ApiKeysController {
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor) ?? invalidCursor();
     const result = await this.queryBus.execute(new ListApiKeysQuery({ cursor, limit: q.limit ?? DEFAULT_LIMIT }, q.minPosition));
     reply.header('x-projection-position', String(result.position)).send(result.value);
+  }
+
+  @Get('self')
+  @RequireAuthentication()
+  @ApiOperation({ summary: 'The calling key: id, name and scopes', description: 'Any valid API key (or the bootstrap admin token), whatever its scopes. Never shows the key or its hash.' })
+  @ApiOkResponse({ type: SelfView })
+  self(@Req() request: FastifyRequest): SelfView {
+    const principal = principalOf(request)!;
+    return {
+      keyId: principal.keyId,
+      name: principal.name,
+      scopes: [...principal.scopes],
+      principal: principal.keyId === null ? 'admin-token' : 'api-key',
+    };
   }
 
   @Post(':keyId/revoke')

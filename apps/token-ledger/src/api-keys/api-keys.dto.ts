@@ -33,3 +33,11 @@ export class ApiKeyView {
 export class CreatedApiKeyView extends ApiKeyView {
   @ApiProperty({ description: 'the key itself, shown once: only its keyed hash is stored' }) key!: string;
 }
+
+/** Who the calling key is (GET /v1/api-keys/self): what a UI needs to show only what the scopes allow. */
+export class SelfView {
+  @ApiProperty({ nullable: true, type: String, description: 'null for the bootstrap admin token' }) keyId!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'null for the bootstrap admin token' }) name!: string | null;
+  @ApiProperty({ type: [String], description: 'admin grants every other scope' }) scopes!: string[];
+  @ApiProperty({ enum: ['api-key', 'admin-token'] }) principal!: 'api-key' | 'admin-token';
+}

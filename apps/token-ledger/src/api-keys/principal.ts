@@ -4,6 +4,8 @@ import type { FastifyRequest } from 'fastify';
 export interface Principal {
   /** null for the bootstrap admin token. */
   keyId: string | null;
+  /** The key's name; null for the bootstrap admin token. */
+  name: string | null;
   scopes: readonly string[];
   /** What events record as metadata.actor: `api-key:<keyId>` or `admin-token`. */
   actor: string;

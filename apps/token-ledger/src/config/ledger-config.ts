@@ -14,6 +14,8 @@ export interface LedgerConfig {
   host: string;
   store: 'embedded' | 'postgres' | 'eventstoredb';
   dataDir: string;
+  /** LEDGER_CONSOLE_DIR: the analyst console's built files; default dist/console of the project. */
+  consoleDir?: string;
   databaseUrl?: string;
   /** LEDGER_DB_ACQUIRE_TIMEOUT_MS: how long a query waits for a PostgreSQL connection before answering 503. */
   databaseAcquireTimeoutMs: number;
@@ -189,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     host,
     store,
     dataDir: path.resolve(env.LEDGER_DATA_DIR || './data'),
+    consoleDir: env.LEDGER_CONSOLE_DIR ? path.resolve(env.LEDGER_CONSOLE_DIR) : undefined,
     databaseUrl,
     databaseAcquireTimeoutMs,
     eventStoreUrl,

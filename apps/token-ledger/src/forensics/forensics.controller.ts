@@ -1,11 +1,12 @@
 import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { isFamilyId } from '@token-ledger/domain';
 import { parseIsoInstant, type FamilyTimeline } from '@token-ledger/forensics';
 import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { ProblemError } from '../http/problem';
 import { FamilyTimelineQuery } from './family-timeline.query';
+import { FamilyVerificationQuery, type FamilyVerification } from './family-verification.query';
 
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 10000;
@@ -33,6 +34,21 @@ export class ForensicsController {
     const timeline = isFamilyId(id) ? await this.queryBus.execute(new FamilyTimelineQuery(id, at, cursor, limit)) : null;
     if (!timeline) throw new ProblemError(404, 'Not Found', `no family ${id}`);
     return timeline;
+  }
+
+  /** The hash chain of the family's stream, checked now (the CLI's `verify --family`). */
+  @Get('families/:id/verification')
+  @ApiOperation({
+    summary: "Verify a family's hash chain",
+    description:
+      'status ok: hashes, links and head MACs (LEDGER_KEK) check out; unkeyed: intact but only self-consistent (no LEDGER_KEK, or events older than it); broken: problems name the kind, revision and position.',
+  })
+  @ApiOkResponse({ description: '{ familyId, status, checkedEvents, problemCount, problems: [{ kind, revision, position, detail }] }' })
+  @ApiNotFoundResponse({ description: 'no such family' })
+  async verification(@Param('id') id: string): Promise<FamilyVerification> {
+    const report = isFamilyId(id) ? await this.queryBus.execute(new FamilyVerificationQuery(id)) : null;
+    if (!report) throw new ProblemError(404, 'Not Found', `no family ${id}`);
+    return report;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import type { LedgerConfig } from '../config/ledger-config';
+import { isConsolePath } from '../console/console-static';
 
 /**
  * What browsers are told: security headers on every answer, and CORS for the few endpoints a
@@ -11,11 +12,18 @@ export function applyBrowserPolicy(app: NestFastifyApplication, config: Pick<Led
   tokenEndpointCors(app, config.corsOrigins);
 }
 
+/**
+ * The analyst console (/console) is the one page this service serves: its own scripts, styles and
+ * API calls only — no inline script or style, no framing, no plug-ins, no foreign connections.
+ */
+export const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
 /** One year, the usual HSTS lifetime; no includeSubDomains, which would bind hosts this service does not own. */
 const HSTS = 'max-age=31536000';
 
 /**
- * Every answer is JSON (or SSE) for programs, never a page: it must not be sniffed into HTML, framed,
+ * Every answer but the console's is JSON (or SSE) for programs, never a page: it must not be sniffed into HTML, framed,
  * run as a script's document, or leak its URL in a Referer. Set in onSend so error answers, 404s and
  * preflights carry them too. HSTS only when the issuer is https: over plain http browsers ignore it,
  * and a local http setup must stay reachable.
@@ -26,11 +34,12 @@ const HSTS = 'max-age=31536000';
  */
 function securityHeaders(fastify: FastifyInstance, issuer: string): void {
   const hsts = new URL(issuer).protocol === 'https:';
-  fastify.addHook('onSend', async (_request, reply) => {
+  fastify.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
-    reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    // Only the console's own paths get a policy that lets a page run; everything else stays 'none'.
+    reply.header('content-security-policy', isConsolePath(request.url) ? CONSOLE_CSP : API_CSP);
     if (hsts) reply.header('strict-transport-security', HSTS);
   });
 }

