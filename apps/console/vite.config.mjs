@@ -15,7 +15,7 @@ export default defineConfig({
     target: 'es2022',
     // No inline assets: the CSP's img-src allows data: but nothing else may be inlined.
     assetsInlineLimit: 0,
-    reportCompressedSize: true,
+    reportCompressedSize: false,
   },
   server: {
     proxy: { '/v1': { target: process.env.LEDGER_URL ?? 'http://127.0.0.1:3000', changeOrigin: false } },

@@ -91,7 +91,7 @@ export function App() {
         </nav>
         <div class="who">
           <span title={`key ${p.keyId}; scopes: ${p.scopes.join(', ')}`}>
-            {p.name || p.keyId} <span class="scopes">{p.scopes.join(' · ')}</span>
+            {p.name ?? p.keyId ?? p.principal} <span class="scopes">{p.scopes.join(' · ')}</span>
           </span>
           <button type="button" class="link" onClick={signOut}>
             Sign out

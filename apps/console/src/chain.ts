@@ -52,6 +52,10 @@ export function describe(event: LedgerEvent): string {
       return `Expired (${d.reason})`;
     case 'AccessTokenRevoked':
       return `Access token revoked (${d.jti})`;
+    case 'AnomalyDetected':
+      return `Anomaly: ${String(d.rule ?? '').replace(/_/g, ' ')} (${d.severity}, ${d.action})`;
+    case 'SubjectRevoked':
+      return `Subject revoked (${d.reason}), ${Array.isArray(d.familyIds) ? d.familyIds.length : 0} families`;
     default:
       return event.type;
   }

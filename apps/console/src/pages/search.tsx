@@ -65,7 +65,7 @@ export function SearchPage({ params }: { params: Record<string, string> }) {
       {result.data && (
         <>
           <div class="table-wrap">
-            <table class="audit">
+            <table class="audit stack">
               <caption class="visually-hidden">Audit events, newest first</caption>
               <thead>
                 <tr>
@@ -80,19 +80,19 @@ export function SearchPage({ params }: { params: Record<string, string> }) {
               <tbody>
                 {result.data.items.map((e) => (
                   <tr key={e.eventId} class={`kind-${e.type}`}>
-                    <td>
+                    <td data-label="Time">
                       <time dateTime={e.occurredAt} title={utc(e.occurredAt)}>
                         {shortTime(e.occurredAt)}
                       </time>
                     </td>
-                    <td>
+                    <td data-label="Event">
                       <span class={`tag t-${e.type}`}>{e.type}</span>
                       <span class="detail">{describe(e) !== e.type ? describe(e) : ''}</span>
                     </td>
-                    <td>{e.familyId ? <a href={familyHref(e.familyId)}>{e.familyId}</a> : '—'}</td>
-                    <td>{e.subject ? <a href={subjectHref(e.subject)}>{e.subject}</a> : '—'}</td>
-                    <td>{e.clientId || '—'}</td>
-                    <td>{e.metadata?.context?.ip ?? '—'}</td>
+                    <td data-label="Family">{e.familyId ? <a href={familyHref(e.familyId)}>{e.familyId}</a> : '—'}</td>
+                    <td data-label="Subject">{e.subject ? <a href={subjectHref(e.subject)}>{e.subject}</a> : '—'}</td>
+                    <td data-label="Client">{e.clientId || '—'}</td>
+                    <td data-label="IP">{e.metadata?.context?.ip ?? '—'}</td>
                   </tr>
                 ))}
               </tbody>

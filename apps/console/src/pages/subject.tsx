@@ -73,7 +73,7 @@ export function SubjectPage({ subject }: { subject: string }) {
         <>
           <h2>Devices (token families)</h2>
           <div class="table-wrap">
-            <table class="families">
+            <table class="families stack">
               <thead>
                 <tr>
                   <th scope="col">Family</th>
@@ -89,23 +89,23 @@ export function SubjectPage({ subject }: { subject: string }) {
               <tbody>
                 {list.data.items.map((f) => (
                   <tr key={f.familyId} data-family={f.familyId}>
-                    <td>
+                    <td data-label="Family">
                       <a href={familyHref(f.familyId)}>{f.familyId}</a>
                     </td>
-                    <td>
+                    <td data-label="Status">
                       <StatusBadge status={f.status} />
-                      {f.revokedReason && <span class="detail">{f.revokedReason}</span>}
+                      {f.revokedReason && <span class="reason">{f.revokedReason}</span>}
                     </td>
-                    <td>{f.clientId}</td>
-                    <td>{f.generation}</td>
-                    <td title={utc(f.createdAt)}>{shortTime(f.createdAt)}</td>
-                    <td title={utc(f.lastUsedAt)}>{shortTime(f.lastUsedAt)}</td>
-                    <td>
+                    <td data-label="Client">{f.clientId}</td>
+                    <td data-label="Gen.">{f.generation}</td>
+                    <td class="nowrap" data-label="Signed in" title={utc(f.createdAt)}>{shortTime(f.createdAt)}</td>
+                    <td class="nowrap" data-label="Last used" title={utc(f.lastUsedAt)}>{shortTime(f.lastUsedAt)}</td>
+                    <td data-label="Seen from">
                       {f.lastContext?.ip ?? '—'}
                       {f.lastContext?.userAgent && <span class="detail">{f.lastContext.userAgent}</span>}
                     </td>
                     {mayRevokeFamily && (
-                      <td>
+                      <td class="actions-cell">
                         {f.status === 'active' && (
                           <button type="button" class="danger small" onClick={() => setPending({ kind: 'family', family: f })} aria-label={`Revoke ${f.familyId}`}>
                             Revoke…
