@@ -1,5 +1,5 @@
 /** The shell: sign-in, navigation by scope, the routed page, the status line. */
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { Api, ApiError, type Principal } from './api';
 import { SessionContext, type Session } from './context';
 import { href, parseRoute, type Route } from './route';
@@ -23,6 +23,18 @@ export function App() {
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
+
+  // A new page (not a new query on the same page: the slider keeps focus) moves focus to the
+  // content, so keyboard and screen-reader users start there.
+  const pageKey = `${route.page}/${route.id ?? ''}`;
+  const firstPage = useRef(true);
+  useEffect(() => {
+    if (firstPage.current) {
+      firstPage.current = false;
+      return;
+    }
+    document.getElementById('main')?.focus({ preventScroll: false });
+  }, [pageKey]);
 
   const signIn = useCallback(async (key: string): Promise<string | undefined> => {
     const api = new Api(key);
