@@ -111,7 +111,7 @@ export function App() {
         </div>
       </header>
       <main id="main" class="page" tabIndex={-1}>
-        {!can(p, 'audit:read') && route.page !== 'subject' ? (
+        {!can(p, 'audit:read') ? (
           <p class="problem">This key has no audit:read scope: the console's views need it (scopes: {p.scopes.join(', ')}).</p>
         ) : (
           <Page route={route} />

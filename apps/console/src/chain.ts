@@ -54,6 +54,9 @@ export function describe(event: LedgerEvent): string {
       return `Access token revoked (${d.jti})`;
     case 'AnomalyDetected':
       return `Anomaly: ${String(d.rule ?? '').replace(/_/g, ' ')} (${d.severity}, ${d.action})`;
+    case 'AnomalyAcknowledged':
+    case 'AnomalyDismissed':
+      return `Anomaly ${event.type === 'AnomalyAcknowledged' ? 'acknowledged' : 'dismissed'} by ${d.by}${d.note ? `: “${d.note}”` : ''}`;
     case 'SubjectRevoked':
       return `Subject revoked (${d.reason}), ${Array.isArray(d.familyIds) ? d.familyIds.length : 0} families`;
     default:

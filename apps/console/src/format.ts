@@ -44,6 +44,8 @@ export const EVENT_TYPES = [
   'SubjectRevoked',
   'SubjectRevocationCompleted',
   'AnomalyDetected',
+  'AnomalyAcknowledged',
+  'AnomalyDismissed',
 ] as const;
 
 export const RULES = ['reuse_detected', 'impossible_travel', 'geo_mismatch', 'refresh_burst', 'failed_refresh_storm', 'device_change'] as const;

@@ -113,15 +113,17 @@ function AnomalyCard({ anomaly, mayTriage }: { anomaly: Anomaly; mayTriage: bool
         <summary>Evidence</summary>
         <Evidence value={a.evidence} />
       </details>
-      {mayTriage && status === 'open' && (
+      {mayTriage && status !== 'dismissed' && (
         <div class="triage">
           <label for={`note-${a.anomalyId}`} class="visually-hidden">
             Note
           </label>
           <input id={`note-${a.anomalyId}`} placeholder="Note (optional)" value={note} maxLength={500} onInput={(e) => setNote(e.currentTarget.value)} />
-          <button type="button" disabled={busy} onClick={() => triage('acknowledge')}>
-            Acknowledge
-          </button>
+          {status === 'open' && (
+            <button type="button" disabled={busy} onClick={() => triage('acknowledge')}>
+              Acknowledge
+            </button>
+          )}
           <button type="button" disabled={busy} onClick={() => triage('dismiss')}>
             Dismiss
           </button>

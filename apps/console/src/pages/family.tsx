@@ -94,6 +94,21 @@ export function FamilyPage({ familyId, params }: { familyId: string; params: Rec
             'did not exist yet'
           )}
         </p>
+        <form
+          class="exact-instant"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const value = new FormData(e.currentTarget).get('at');
+            const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+            if (Number.isFinite(ms)) navigate(familyHref(familyId, { at: new Date(ms).toISOString() }));
+            else announce('Give an ISO-8601 instant, e.g. 2026-01-01T12:00:00Z');
+          }}
+        >
+          <label for="exact-at">Any instant (ISO-8601)</label>
+          <input id="exact-at" name="at" key={at ?? 'now'} defaultValue={at ?? ''} placeholder="2026-01-01T12:00:00.000Z" spellcheck={false} />
+          <button type="submit">Show</button>
+          {at && <a href={familyHref(familyId)}>Now</a>}
+        </form>
         {asOf.error && <Problem error={asOf.error} />}
       </section>
 
