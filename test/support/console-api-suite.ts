@@ -2,6 +2,11 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { anomalyIdOf, recordDetection, type Detection } from '@token-ledger/anomaly';
+import { anomalyStreamId } from '@token-ledger/envelope';
+import { verifyChain } from '@token-ledger/forensics';
+import { eventually } from '../messaging/support';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
 import { call, createKey } from './api-keys-suite';
 
@@ -38,6 +43,75 @@ function rawGet(base: string, rawPath: string): Promise<{ status: number; header
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** An anomaly recorded the way the engine records one (its own stream, "no stream"). */
+export async function recordAnomaly(ledger: Ledger, over: Partial<Detection> = {}): Promise<string> {
+  const triggerId = randomUUID();
+  const rule = over.rule ?? 'refresh_burst';
+  const detection: Detection = {
+    rule: rule as Detection['rule'],
+    scope: 'family',
+    scopeKey: over.familyId ?? 'fam_none',
+    evidence: { refreshes: 31, windowSeconds: 60 },
+    anomalyId: anomalyIdOf(rule, 'family', over.familyId ?? 'fam_none', triggerId),
+    severity: 'medium',
+    action: 'alert',
+    familyId: 'fam_none',
+    subject: 'nobody',
+    clientId: 'console-app',
+    trigger: { eventId: triggerId, position: 1, occurredAt: new Date().toISOString() },
+    ...over,
+  };
+  expect(await recordDetection(ledger.store, detection, new Date(), ledger.runtime.chainMacKey)).toBe(true);
+  return detection.anomalyId;
+}
+
+/**
+ * Many concurrent acknowledge/dismiss requests at one anomaly: exactly the decider's outcome (an
+ * acknowledgement then a dismissal, or a dismissal alone), one event per 200, every other answer a
+ * 409 — never a 5xx — and the stream's chain and snapshot intact.
+ */
+export function triageConcurrencySuite(storeKind: () => StoreKind): void {
+  let ledger: Ledger;
+  let triager: { keyId: string; key: string };
+  beforeAll(async () => {
+    ledger = await startLedger({ store: storeKind() });
+    triager = await createKey(ledger.baseUrl, { name: 'analyst on call', scopes: ['anomalies:triage'] });
+  });
+  afterAll(async () => {
+    await ledger?.destroy();
+  });
+
+  it('concurrent acknowledge/dismiss requests at one anomaly: one event per accepted transition', async () => {
+    for (let round = 0; round < 3; round++) {
+      const anomalyId = await recordAnomaly(ledger);
+      const requests = Array.from({ length: 24 }, (_, i) => {
+        const action = i % 2 === 0 ? 'acknowledge' : 'dismiss';
+        const bearer = i % 3 === 0 ? ADMIN_TOKEN : triager.key;
+        return call(ledger.baseUrl, bearer, 'POST', `/v1/anomalies/${anomalyId}/${action}`, { note: `request ${i}` }).then((res) => ({ i, action, bearer, res }));
+      });
+      const answers = await Promise.all(requests);
+      expect(answers.filter((a) => a.res.status !== 200 && a.res.status !== 409).map((a) => [a.res.status, a.res.body])).toEqual([]);
+      const accepted = answers.filter((a) => a.res.status === 200);
+      const events = (await ledger.store.readStream(anomalyStreamId(anomalyId))).slice(1);
+      expect(events.map((e) => e.type)).toEqual(accepted.map((a) => (a.action === 'acknowledge' ? 'AnomalyAcknowledged' : 'AnomalyDismissed')).sort());
+      expect([['AnomalyDismissed'], ['AnomalyAcknowledged', 'AnomalyDismissed']]).toContainEqual(events.map((e) => e.type));
+      // Each accepted answer is its own event: same actor, note and time.
+      for (const a of accepted) {
+        const e = events.find((x) => x.type === (a.action === 'acknowledge' ? 'AnomalyAcknowledged' : 'AnomalyDismissed'))!;
+        const by = a.bearer === ADMIN_TOKEN ? 'admin-token' : `api-key:${triager.keyId}`;
+        expect(a.res.body).toEqual({ anomalyId, status: a.action === 'acknowledge' ? 'acknowledged' : 'dismissed', by, at: e.metadata.occurredAt });
+        expect(e.metadata.actor).toBe(by);
+        expect(e.data).toEqual({ anomalyId, by, note: `request ${a.i}` });
+      }
+      for (const refused of answers.filter((a) => a.res.status === 409)) {
+        expect(refused.res.body).toMatchObject({ status: 409, currentStatus: expect.stringMatching(/^(acknowledged|dismissed)$/) });
+        expect(refused.res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      }
+      expect(await verifyChain(ledger.store, { streamId: anomalyStreamId(anomalyId) })).toMatchObject({ ok: true, events: 1 + events.length });
+    }
   });
 }
 
@@ -170,6 +244,89 @@ export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, 
       } finally {
         renameSync(path.join(fixture.dir, 'index.off'), path.join(fixture.dir, 'index.html'));
       }
+    });
+  });
+
+  describe('anomaly triage', () => {
+    let triager: { keyId: string; key: string };
+    let anomalyId: string;
+    let familyId: string;
+    beforeAll(async () => {
+      triager = await createKey(base, { name: 'analyst on call', scopes: ['anomalies:triage'] });
+    });
+
+    it('a reuse incident is detected, acknowledged with a note, then dismissed; the read model and the audit view show it', async () => {
+      const fam = await api.issue({ subject: 'incident', clientId: 'console-app', scope: 'api:read' });
+      familyId = fam.family_id;
+      expect((await api.refresh(fam.refresh_token, app)).status).toBe(200);
+      expect((await api.refresh(fam.refresh_token, app)).body.error).toBe('invalid_grant'); // reuse
+      let items: any[] = [];
+      await eventually(async () => {
+        items = (await call(base, reader.key, 'GET', `/v1/anomalies?familyId=${familyId}&rule=reuse_detected`)).body.items;
+        return items.length === 1;
+      }, 'reuse_detected recorded');
+      anomalyId = items[0].anomalyId;
+      expect(items[0]).toMatchObject({ rule: 'reuse_detected', status: 'open', statusBy: null, statusAt: null, statusNote: null });
+
+      const ack = await call(base, triager.key, 'POST', `/v1/anomalies/${anomalyId}/acknowledge`, { note: 'calling the user' });
+      expect(ack.status).toBe(200);
+      expect(ack.body).toEqual({ anomalyId, status: 'acknowledged', by: `api-key:${triager.keyId}`, at: expect.any(String) });
+      const position = Number(ack.headers.get('x-event-position'));
+      const acked = await call(base, reader.key, 'GET', `/v1/anomalies?status=acknowledged&familyId=${familyId}&minPosition=${position}`);
+      expect(acked.body.items).toEqual([expect.objectContaining({ anomalyId, status: 'acknowledged', statusBy: `api-key:${triager.keyId}`, statusAt: ack.body.at, statusNote: 'calling the user' })]);
+      expect((await call(base, reader.key, 'GET', `/v1/anomalies?status=open&familyId=${familyId}&minPosition=${position}`)).body.items).toEqual([]);
+
+      const dismiss = await call(base, ADMIN_TOKEN, 'POST', `/v1/anomalies/${anomalyId}/dismiss`);
+      expect(dismiss.status).toBe(200);
+      expect(dismiss.body).toMatchObject({ anomalyId, status: 'dismissed', by: 'admin-token' });
+      const after = Number(dismiss.headers.get('x-event-position'));
+      const filtered = await call(base, reader.key, 'GET', `/v1/anomalies?status=dismissed&severity=high&rule=reuse_detected&minPosition=${after}`);
+      expect(filtered.body.items).toEqual([expect.objectContaining({ anomalyId, status: 'dismissed', statusBy: 'admin-token', statusNote: null })]);
+
+      const audit = await call(base, reader.key, 'GET', `/v1/audit?familyId=${familyId}&order=asc&minPosition=${after}`);
+      const triage = audit.body.items.filter((e: any) => e.type.startsWith('Anomaly'));
+      expect(triage.map((e: any) => e.type)).toEqual(['AnomalyDetected', 'AnomalyAcknowledged', 'AnomalyDismissed']);
+      expect(triage[1]).toMatchObject({ familyId, subject: 'incident', data: { anomalyId, by: `api-key:${triager.keyId}`, note: 'calling the user' }, metadata: { actor: `api-key:${triager.keyId}` } });
+      expect((await call(base, reader.key, 'GET', `/v1/audit?type=AnomalyDismissed&minPosition=${after}`)).body.items[0]).toMatchObject({ data: { anomalyId } });
+
+      // The anomaly's stream, its snapshot included, verifies; so does the whole store (but for the
+      // family edited on purpose above).
+      expect(await verifyChain(ledger.store, { streamId: anomalyStreamId(anomalyId) })).toMatchObject({ ok: true, events: 3 });
+      const all = await verifyChain(ledger.store, { all: true });
+      expect(all!.problems.filter((p) => !p.streamId.startsWith('family-'))).toEqual([]);
+    });
+
+    it('dismissed is final: 409 problem naming the current status', async () => {
+      for (const action of ['acknowledge', 'dismiss']) {
+        const res = await call(base, triager.key, 'POST', `/v1/anomalies/${anomalyId}/${action}`, {});
+        expect(res.status).toBe(409);
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(res.body).toMatchObject({ status: 409, currentStatus: 'dismissed', statusBy: 'admin-token' });
+      }
+      const other = await recordAnomaly(ledger);
+      expect((await call(base, triager.key, 'POST', `/v1/anomalies/${other}/acknowledge`)).status).toBe(200);
+      expect((await call(base, triager.key, 'POST', `/v1/anomalies/${other}/acknowledge`)).body).toMatchObject({ status: 409, currentStatus: 'acknowledged' });
+    });
+
+    it('401 without a key, 403 without anomalies:triage, 404 for an unknown anomaly, 400 for a bad note', async () => {
+      const route = `/v1/anomalies/${anomalyId}/acknowledge`;
+      expect((await call(base, undefined, 'POST', route, {})).status).toBe(401);
+      const forbidden = await call(base, reader.key, 'POST', route, {});
+      expect(forbidden.status).toBe(403);
+      expect(forbidden.body).toMatchObject({ requiredScope: 'anomalies:triage' });
+      for (const id of [`anm_${'0'.repeat(32)}`, 'nope', 'anm_../family-x']) {
+        const res = await call(base, triager.key, 'POST', `/v1/anomalies/${encodeURIComponent(id)}/dismiss`, {});
+        expect({ id, status: res.status }).toEqual({ id, status: 404 });
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      }
+      const fresh = await recordAnomaly(ledger);
+      for (const body of [{ note: 'x'.repeat(501) }, { note: 42 }, { reason: 'unknown field' }, ['array']]) {
+        const res = await call(base, triager.key, 'POST', `/v1/anomalies/${fresh}/dismiss`, body);
+        expect({ body, status: res.status }).toEqual({ body, status: 400 });
+      }
+      expect((await call(base, triager.key, 'POST', `/v1/anomalies/${fresh}/dismiss`, { note: 'x'.repeat(500) })).status).toBe(200);
+      expect((await call(base, reader.key, 'GET', '/v1/anomalies?status=closed')).status).toBe(400);
+      expect((await call(base, reader.key, 'GET', '/v1/anomalies?severity=urgent')).status).toBe(400);
     });
   });
 }

@@ -11,7 +11,7 @@ import { LedgerMetrics } from './health/metrics';
 import type { PoisonRecord } from '@token-ledger/messaging';
 import { AccessTokenMinter } from './ledger/access-token-minter';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
-import { apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
+import { anomalyAggregate, apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
 import { ApiKeyRegistry } from './ledger/api-key-registry';
 import { CreateApiKeyHandler } from './ledger/commands/create-api-key.command';
 import { RevokeApiKeyHandler } from './ledger/commands/revoke-api-key.command';
@@ -34,12 +34,15 @@ import { SubjectRevocationReconciler } from './ledger/subject-revocation-reconci
 import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
+import { AnomaliesController } from './anomaly/anomalies.controller';
 import { ANOMALY_OPTIONS, AnomalyService } from './anomaly/anomaly.service';
+import { TriageAnomalyHandler } from './ledger/commands/triage-anomaly.command';
 import { FamilyTimelineHandler } from './forensics/family-timeline.query';
 import { FamilyVerificationHandler } from './forensics/family-verification.query';
 import { ForensicsController } from './forensics/forensics.controller';
 import { ResolveTokenHandler } from './ledger/queries/introspect-token.query';
 import {
+  ANOMALY_REPOSITORY,
   API_KEY_REPOSITORY,
   CLIENT_REPOSITORY,
   EVENT_STORE,
@@ -78,6 +81,7 @@ export class AppModule {
         ApiKeysController,
         ReadModelsController,
         ForensicsController,
+        AnomaliesController,
         RevocationsController,
         HealthController,
       ],
@@ -95,6 +99,7 @@ export class AppModule {
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),
         repository(API_KEY_REPOSITORY, apiKeyAggregate as Aggregate<never, never>),
+        repository(ANOMALY_REPOSITORY, anomalyAggregate as Aggregate<never, never>),
         ClientRegistry,
         AccessTokenMinter,
         ClientAuthenticator,
@@ -102,6 +107,7 @@ export class AppModule {
         ApiKeyGuard,
         CreateApiKeyHandler,
         RevokeApiKeyHandler,
+        TriageAnomalyHandler,
         ListApiKeysHandler,
         RegisterClientHandler,
         RotateClientSecretHandler,

@@ -18,6 +18,7 @@ export const API_KEY_SCOPES = [
   'audit:read',
   'revocations:read',
   'api-keys:write',
+  'anomalies:triage',
   'admin',
 ] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];

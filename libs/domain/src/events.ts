@@ -247,6 +247,23 @@ export interface AnomalyDetected extends EventHeader {
   };
 }
 
+/**
+ * An analyst's triage of an anomaly (libs/domain/src/anomaly-triage.ts), on the anomaly's own stream
+ * after its AnomalyDetected; the header repeats the detection's family, subject and client so the
+ * audit view shows the triage beside the detection. `by` is the acting principal (also the actor).
+ */
+export interface AnomalyAcknowledged extends EventHeader {
+  type: 'AnomalyAcknowledged';
+  data: { anomalyId: string; by: string; note: string | null };
+}
+
+export interface AnomalyDismissed extends EventHeader {
+  type: 'AnomalyDismissed';
+  data: { anomalyId: string; by: string; note: string | null };
+}
+
+export type AnomalyEvent = AnomalyDetected | AnomalyAcknowledged | AnomalyDismissed;
+
 /** API keys for /v1 (stream `apikey-<keyId>`): the key itself is never in an event, only its keyed hash. */
 interface ApiKeyHeader {
   familyId: '';
@@ -275,7 +292,7 @@ export interface ApiKeyRevoked extends ApiKeyHeader {
 
 export type ApiKeyEvent = ApiKeyCreated | ApiKeyRevoked;
 
-export type LedgerEvent = FamilyEvent | SubjectEvent | ClientEvent | ApiKeyEvent;
+export type LedgerEvent = FamilyEvent | SubjectEvent | ClientEvent | ApiKeyEvent | AnomalyEvent;
 export type LedgerEventType = LedgerEvent['type'];
 
 /**

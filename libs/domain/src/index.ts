@@ -14,6 +14,7 @@ export * from './rejection-tally';
 export * from './subject-decider';
 export * from './client-policy';
 export * from './api-key';
+export * from './anomaly-triage';
 export { toIso, fromIso } from './time';
 export * from './family-view';
 export * from './canonical-json';

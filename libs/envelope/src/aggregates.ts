@@ -4,14 +4,18 @@
  * replays a stream with the same functions to check its stored snapshot (`verify`).
  */
 import {
+  evolveAnomaly,
   evolveApiKey,
   evolveClient,
   evolveFamily,
   evolveSubject,
+  initialAnomalyState,
   initialApiKeyState,
   initialClientState,
   initialFamilyState,
   initialSubjectState,
+  type AnomalyEvent,
+  type AnomalyState,
   type ApiKeyEvent,
   type ApiKeyState,
   type ClientEvent,
@@ -22,7 +26,7 @@ import {
   type SubjectEvent,
   type SubjectState,
 } from '@token-ledger/domain';
-import { API_KEY_STREAM_PREFIX, CLIENT_STREAM_PREFIX, FAMILY_STREAM_PREFIX, SUBJECT_STREAM_PREFIX } from './streams';
+import { ANOMALY_STREAM_PREFIX, API_KEY_STREAM_PREFIX, CLIENT_STREAM_PREFIX, FAMILY_STREAM_PREFIX, SUBJECT_STREAM_PREFIX } from './streams';
 
 export interface Aggregate<S extends { v: number }, E extends LedgerEvent> {
   streamPrefix: string;
@@ -44,7 +48,7 @@ export function isChainedSnapshot(value: unknown): value is ChainedSnapshot<unkn
   return typeof value === 'object' && value !== null && 'chainHash' in value && 'state' in value;
 }
 
-/** One stream per family, per subject, per client and per API key. */
+/** One stream per family, per subject, per client, per API key and per anomaly. */
 export const familyAggregate: Aggregate<FamilyState, FamilyEvent> = {
   streamPrefix: FAMILY_STREAM_PREFIX,
   initial: () => initialFamilyState(),
@@ -69,14 +73,22 @@ export const apiKeyAggregate: Aggregate<ApiKeyState, ApiKeyEvent> = {
   evolve: evolveApiKey,
 };
 
+/** One stream per anomaly: AnomalyDetected (the engine), then its triage (analysts). */
+export const anomalyAggregate: Aggregate<AnomalyState, AnomalyEvent> = {
+  streamPrefix: ANOMALY_STREAM_PREFIX,
+  initial: (anomalyId) => initialAnomalyState(anomalyId),
+  evolve: evolveAnomaly,
+};
+
 const AGGREGATES: readonly Aggregate<{ v: number }, LedgerEvent>[] = [
   familyAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
   subjectAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
   clientAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
   apiKeyAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
+  anomalyAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
 ];
 
-/** The aggregate a stream belongs to and the aggregate id, or undefined (anomaly and other streams). */
+/** The aggregate a stream belongs to and the aggregate id, or undefined (streams of no aggregate). */
 export function aggregateOfStream(streamId: string): { aggregate: Aggregate<{ v: number }, LedgerEvent>; id: string } | undefined {
   const aggregate = AGGREGATES.find((a) => streamId.startsWith(a.streamPrefix));
   return aggregate && { aggregate, id: streamId.slice(aggregate.streamPrefix.length) };

@@ -73,6 +73,9 @@ const SAMPLES: { [T in LedgerEventType]: Extract<LedgerEvent, { type: T }>['data
   ClientDisabled: { revokeFamilies: true },
   ClientEnabled: {},
   ClientPolicyChanged: { allowedScopes: ['api:read'], policy: POLICY, maxFamiliesPerSubject: 100, introspectAll: true },
+  AnomalyDetected: { anomalyId: 'anm_1', rule: 'reuse_burst', severity: 'high', action: 'alert', scope: 'family', scopeKey: FAM, evidence: { count: 3 }, trigger: { eventId: 'e-1', position: 4, occurredAt: iso(T0) } },
+  AnomalyAcknowledged: { anomalyId: 'anm_1', by: 'api-key:key_1', note: 'looking — "why" \\ 東京' },
+  AnomalyDismissed: { anomalyId: 'anm_1', by: 'admin-token', note: null },
 };
 
 /** Events beyond the domain's: payloads and metadata the copy path must get right or hand to the parser. */

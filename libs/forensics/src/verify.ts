@@ -295,8 +295,8 @@ async function checkTails(store: EventStore, cursors: StreamCursor[], findings: 
 /**
  * Replays the stream up to the snapshot's revision with the aggregate's own evolve and compares the
  * result with the stored state: the command side decides from the snapshot, so an edited one (a
- * family un-revoked in SQL) would change decisions without touching a single event. Streams that are
- * not aggregates (anomalies) and snapshots of another state version (replaced on the next append)
+ * family un-revoked in SQL) would change decisions without touching a single event. Streams without
+ * a snapshot (an anomaly before its triage) and snapshots of another state version (replaced on the next append)
  * are not checked.
  */
 async function checkSnapshotState(store: EventStore, cursor: StreamCursor, snap: { state: unknown; revision: number }, findings: Findings): Promise<void> {

@@ -123,18 +123,23 @@ export interface AnomalyView {
   detectedAt: string;
   evidence: unknown;
   action: string;
+  /** Triage (AnomalyAcknowledged / AnomalyDismissed): open until an analyst acts. */
+  status: 'open' | 'acknowledged' | 'dismissed';
+  statusBy: string | null;
+  statusAt: string | null;
+  statusNote: string | null;
 }
 
 export async function searchAnomalies(
   sql: SqlQueryable,
-  q: { subject?: string; familyId?: string; rule?: string; severity?: string; cursor?: number; limit: number },
+  q: { subject?: string; familyId?: string; rule?: string; severity?: string; status?: string; cursor?: number; limit: number },
 ): Promise<Page<AnomalyView>> {
   const rows = await sql.query<any>(
     `select * from rm_anomalies
       where ($1::text is null or subject = $1) and ($2::text is null or family_id = $2) and ($3::text is null or rule = $3)
-        and ($4::text is null or severity = $4) and ($5::bigint is null or position < $5)
+        and ($4::text is null or severity = $4) and ($5::bigint is null or position < $5) and ($7::text is null or status = $7)
       order by position desc limit $6`,
-    [q.subject ?? null, q.familyId ?? null, q.rule ?? null, q.severity ?? null, q.cursor ?? null, q.limit + 1],
+    [q.subject ?? null, q.familyId ?? null, q.rule ?? null, q.severity ?? null, q.cursor ?? null, q.limit + 1, q.status ?? null],
   );
   const items = rows.slice(0, q.limit).map((r) => ({
     anomalyId: r.anomaly_id,
@@ -145,6 +150,10 @@ export async function searchAnomalies(
     detectedAt: new Date(r.detected_at).toISOString(),
     evidence: r.evidence,
     action: r.action,
+    status: r.status,
+    statusBy: r.status_by ?? null,
+    statusAt: r.status_at ? new Date(r.status_at).toISOString() : null,
+    statusNote: r.status_note ?? null,
   }));
   return { items, nextCursor: rows.length > q.limit ? encodeCursor(Number(rows[q.limit - 1].position)) : null };
 }

@@ -70,6 +70,11 @@ const payload = fc.oneof(
       { requiredKeys: ['rule', 'severity', 'action'] },
     ),
   })),
+  // Triage, in any order and number (the decider allows fewer): the projection and its rebuild must still agree.
+  w(2, fc.record({
+    type: fc.constantFrom('AnomalyAcknowledged', 'AnomalyDismissed'),
+    data: fc.record({ anomalyId: fc.constantFrom('an-1', 'an-2', 'an-3'), by: fc.constantFrom('admin-token', 'api-key:key_1'), note: fc.oneof(fc.constant(null), fc.constant('checked')) }),
+  })),
 );
 
 const event = fc.tuple(payload, header, fc.constantFrom('family-x', 'subject-y', 'anomaly-z'), fc.boolean()).map(([p, h, stream, contextInData]) => {
@@ -77,7 +82,7 @@ const event = fc.tuple(payload, header, fc.constantFrom('family-x', 'subject-y',
   const metadata: Record<string, unknown> = { ...head, schemaVersion: 1 };
   if (ctx !== undefined && !contextInData) metadata.context = ctx;
   // AnomalyDetected always carries occurredAt (its detectedAt); others may lack it (recordedAt stands in).
-  if (p.type === 'AnomalyDetected' && metadata.occurredAt === undefined) metadata.occurredAt = new Date(T0).toISOString();
+  if (p.type.startsWith('Anomaly') && metadata.occurredAt === undefined) metadata.occurredAt = new Date(T0).toISOString();
   for (const k of Object.keys(metadata)) if (metadata[k] === undefined) delete metadata[k];
   const data = JSON.parse(JSON.stringify(p.data)) as Record<string, unknown>;
   return { streamId: stream, event: { eventId: randomUUID(), type: p.type, data, metadata } satisfies NewEvent };

@@ -78,11 +78,16 @@ export const READ_MODEL_TABLES: Readonly<Record<string, ReadModelTable>> = {
   detected_at timestamptz not null,
   evidence    jsonb not null,
   action      text not null,
-  position    bigint not null`,
+  position    bigint not null,
+  status      text not null default 'open',
+  status_by   text,
+  status_at   timestamptz,
+  status_note text`,
     primaryKey: 'anomaly_id',
     indexes: {
       rm_anomalies_subject: '(subject, position)',
       rm_anomalies_rule: '(rule, position)',
+      rm_anomalies_status: '(status, position)',
     },
   },
 };
@@ -112,4 +117,11 @@ create table if not exists rm_checkpoints (
 ${Object.values(READ_MODEL_TABLES)
   .map((t) => [createTableSql(t, { ifNotExists: true }), ...createIndexSql(t, { ifNotExists: true })].map((s) => `${s};`).join('\n'))
   .join('\n\n')}
+
+-- Added with anomaly triage: tables created before it get the columns (every row then is open).
+alter table rm_anomalies add column if not exists status text not null default 'open';
+alter table rm_anomalies add column if not exists status_by text;
+alter table rm_anomalies add column if not exists status_at timestamptz;
+alter table rm_anomalies add column if not exists status_note text;
+create index if not exists rm_anomalies_status on rm_anomalies (status, position);
 `;

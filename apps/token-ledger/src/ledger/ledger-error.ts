@@ -60,6 +60,8 @@ const DOMAIN_KINDS = new Map<DomainErrorCode, LedgerErrorKind>([
   ['api_key_exists', 'conflict'],
   ['api_key_not_found', 'not_found'],
   ['client_not_found', 'not_found'],
+  ['anomaly_not_found', 'not_found'],
+  ['anomaly_triage_conflict', 'conflict'],
   ['invalid_argument', 'invalid_request'],
   ['missing_subject', 'invalid_request'],
   ['subject_mismatch', 'invalid_request'],

@@ -82,7 +82,7 @@ export class SearchAuditHandler extends ReadModelHandler implements IQueryHandle
 
 export class SearchAnomaliesQuery extends Query<Positioned<Page<AnomalyView>>> {
   constructor(
-    readonly q: { subject?: string; familyId?: string; rule?: string; severity?: string; cursor?: number; limit: number },
+    readonly q: { subject?: string; familyId?: string; rule?: string; severity?: string; status?: string; cursor?: number; limit: number },
     readonly minPosition?: number,
   ) {
     super();

@@ -33,5 +33,7 @@ export class AnomaliesQueryDto extends PagedQuery {
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) subject?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(64) familyId?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(64) rule?: string;
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(16) severity?: string;
+  @ApiPropertyOptional({ enum: ['low', 'medium', 'high', 'critical'] }) @IsOptional() @IsIn(['low', 'medium', 'high', 'critical']) severity?: string;
+  @ApiPropertyOptional({ enum: ['open', 'acknowledged', 'dismissed'], description: 'triage status' })
+  @IsOptional() @IsIn(['open', 'acknowledged', 'dismissed']) status?: string;
 }
