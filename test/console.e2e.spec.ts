@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { TEST_ADDRESSES } from '../libs/anomaly/src/geo/test-addresses';
 import { call, createKey } from './support/api-keys-suite';
+import { describeWithBackend } from './backends';
 import { CHROMIUM_ARGS, describeWithChromium } from './support/browser';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger } from './support/ledger-harness';
 
@@ -56,7 +57,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-describeWithChromium('analyst console in Chromium (embedded store)', (executablePath) => {
+describeWithChromium('analyst console in Chromium', (executablePath) => describeWithBackend('postgres', 'against a ledger on PostgreSQL', (databaseUrl) => {
   let ledger: Ledger;
   let api: LedgerClient;
   let browser: Browser;
@@ -77,12 +78,14 @@ describeWithChromium('analyst console in Chromium (embedded store)', (executable
     // The ledger serves dist/console (its default LEDGER_CONSOLE_DIR); X-Forwarded-For from the
     // test stands for users around the world.
     const [started] = await Promise.all([
-      startLedger({ env: { LEDGER_TRUST_PROXY: '127.0.0.1' } }),
+      startLedger({ store: { kind: 'postgres', url: databaseUrl }, env: { LEDGER_TRUST_PROXY: '127.0.0.1' } }),
       consoleBuild().then(() => console.log(`TIMING build ${Date.now() - t0} ms`)),
     ]);
     ledger = started;
+    console.log(`TIMING ledger ${Date.now() - t0} ms`);
     api = new LedgerClient(ledger.baseUrl);
     browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, headless: true });
+    console.log(`TIMING browser ${Date.now() - t0} ms`);
 
     // Keys: an analyst who reads, a responder who may also revoke and triage.
     analyst = await createKey(ledger.baseUrl, { name: 'analyst', scopes: ['audit:read', 'revocations:read'] });
@@ -108,6 +111,7 @@ describeWithChromium('analyst console in Chromium (embedded store)', (executable
     tablet = (await api.issue({ subject: 'alice@example.com', clientId: 'webmail', scope: 'api:read', context: { ip: TEST_ADDRESSES.hamburg, userAgent: 'TabletApp/3.1 (Android 14)' } })).family_id;
     await api.issue({ subject: 'bob@example.com', clientId: 'webmail', scope: 'api:read', context: { ip: TEST_ADDRESSES.sydney, userAgent: LAPTOP_UA } });
 
+    console.log(`TIMING seeded ${Date.now() - t0} ms`);
     // The read models and the anomaly engine catch up (bounded waits, never a fixed sleep).
     await until('the reuse anomaly', async () => {
       const res = await call(ledger.baseUrl, ADMIN_TOKEN, 'GET', `/v1/anomalies?familyId=${incident}`);
@@ -228,7 +232,7 @@ describeWithChromium('analyst console in Chromium (embedded store)', (executable
     const asOf = page.getByTestId('as-of');
     for (let i = 0; i < 4 && !/active/.test((await asOf.textContent()) ?? ''); i++) {
       await slider.press('ArrowLeft');
-      await page.waitForFunction(`!document.querySelector('[data-testid="as-of"]')?.textContent?.includes('loading')`);
+      await asOf.filter({ hasNotText: 'loading' }).waitFor();
     }
     expect(await asOf.textContent()).toMatch(/active generation 3/);
     const at = Date.parse(new URL(page.url()).hash.match(/at=([^&]+)/)![1].replace(/%3A/g, ':'));
@@ -294,4 +298,4 @@ describeWithChromium('analyst console in Chromium (embedded store)', (executable
     expect(cspViolations).toEqual([]);
     expect(pageErrors).toEqual([]);
   });
-});
+}));
