@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { anomalyIdOf, recordDetection, type Detection } from '@token-ledger/anomaly';
 import { anomalyStreamId } from '@token-ledger/envelope';
 import { verifyChain } from '@token-ledger/forensics';
+import { TEST_ADDRESSES } from '../../libs/anomaly/src/geo/test-addresses';
 import { eventually } from '../messaging/support';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
 import { call, createKey } from './api-keys-suite';
@@ -327,6 +328,84 @@ export function consoleApiSuite(storeKind: () => StoreKind, env: Record<string, 
       expect((await call(base, triager.key, 'POST', `/v1/anomalies/${fresh}/dismiss`, { note: 'x'.repeat(500) })).status).toBe(200);
       expect((await call(base, reader.key, 'GET', '/v1/anomalies?status=closed')).status).toBe(400);
       expect((await call(base, reader.key, 'GET', '/v1/anomalies?severity=urgent')).status).toBe(400);
+    });
+  });
+
+  describe('GET /v1/stats/overview', () => {
+    it('counts refreshes, reuse detections, revocations and anomalies per bucket, as the audit view lists them', async () => {
+      const head = await ledger.store.headPosition();
+      const to = new Date(Date.now() + 60_000).toISOString();
+      const from = new Date(Date.now() - 30 * 60_000).toISOString();
+      const res = await call(base, reader.key, 'GET', `/v1/stats/overview?from=${from}&to=${to}&bucket=minute&minPosition=${head}`);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ from, to, bucket: 'minute' });
+      expect(res.body.series).toHaveLength(32);
+      // The same counts, worked out from the audit view's own events.
+      const expected = new Map<string, Record<string, number>>();
+      const names: Record<string, string> = { TokenRotated: 'refreshes', TokenRotationReplayed: 'refreshes', TokenReuseDetected: 'reuseDetections', TokenFamilyRevoked: 'revocations', AnomalyDetected: 'anomalies' };
+      for (const type of Object.keys(names)) {
+        const audit = await call(base, reader.key, 'GET', `/v1/audit?type=${type}&from=${from}&to=${to}&limit=500`);
+        for (const e of audit.body.items) {
+          const at = new Date(Math.floor(Date.parse(e.occurredAt) / 60_000) * 60_000).toISOString();
+          const point = expected.get(at) ?? { refreshes: 0, reuseDetections: 0, revocations: 0, anomalies: 0 };
+          point[names[type]]++;
+          expected.set(at, point);
+        }
+      }
+      const nonZero = res.body.series.filter((p: any) => p.refreshes + p.reuseDetections + p.revocations + p.anomalies > 0);
+      expect(nonZero).toEqual([...expected.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([at, p]) => ({ at, ...p })));
+      const total = (k: string) => res.body.series.reduce((n: number, p: any) => n + p[k], 0);
+      expect({ refreshes: total('refreshes') >= 2, reuse: total('reuseDetections') >= 1, revocations: total('revocations') >= 1, anomalies: total('anomalies') >= 3 }).toEqual({ refreshes: true, reuse: true, revocations: true, anomalies: true });
+      expect(res.body.series[0].at).toBe(new Date(Math.floor(Date.parse(from) / 60_000) * 60_000).toISOString());
+
+      const days = await call(base, reader.key, 'GET', `/v1/stats/overview?from=2024-01-01T00:00:00Z&to=2024-01-03T12:00:00%2B02:00&bucket=day`);
+      expect(days.body.series).toEqual(['2024-01-01', '2024-01-02', '2024-01-03'].map((d) => ({ at: `${d}T00:00:00.000Z`, refreshes: 0, reuseDetections: 0, revocations: 0, anomalies: 0 })));
+      const byDefault = await call(base, reader.key, 'GET', '/v1/stats/overview');
+      expect(byDefault.body.bucket).toBe('hour');
+      expect(byDefault.body.series.length).toBeGreaterThanOrEqual(24);
+    });
+
+    it('refuses more than 1000 buckets and bad input with 400 problem+json; 401 and 403 without audit:read', async () => {
+      const ok = await call(base, reader.key, 'GET', '/v1/stats/overview?from=2024-01-01T00:00:00Z&to=2024-01-01T16:40:00Z&bucket=minute');
+      expect(ok.status).toBe(200);
+      expect(ok.body.series).toHaveLength(1000);
+      for (const q of [
+        'from=2024-01-01T00:00:00Z&to=2024-01-01T16:41:00Z&bucket=minute',
+        'from=2024-01-01T00:00:00Z&to=2024-03-01T00:00:00Z&bucket=hour',
+        'bucket=week',
+        'from=2024-01-02T00:00:00Z&to=2024-01-01T00:00:00Z',
+        'from=2024-01-01T00:00:00Z&to=2024-01-01T00:00:00Z',
+        'from=yesterday',
+        'from=2024-01-01T00:00:00',
+        'to=2024-02-30T00:00:00Z',
+        'unknown=1',
+      ]) {
+        const res = await call(base, reader.key, 'GET', `/v1/stats/overview?${q}`);
+        expect({ q, status: res.status }).toEqual({ q, status: 400 });
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      }
+      expect((await call(base, undefined, 'GET', '/v1/stats/overview')).status).toBe(401);
+      expect((await call(base, issuer.key, 'GET', '/v1/stats/overview')).body).toMatchObject({ status: 403, requiredScope: 'audit:read' });
+    });
+  });
+
+  describe('GET /v1/families/{id}/timeline: places', () => {
+    it('places each event made from a public address, with the DB-IP attribution; keeps the event shape', async () => {
+      const fam = await api.issue({ subject: 'traveller', clientId: 'console-app', scope: 'api:read', context: { ip: TEST_ADDRESSES.paris, userAgent: 'phone' } });
+      expect((await api.refresh(fam.refresh_token, app)).status).toBe(200); // from 127.0.0.1: no place
+      const res = await call(base, reader.key, 'GET', `/v1/families/${fam.family_id}/timeline`);
+      expect(res.status).toBe(200);
+      expect(res.body.attribution).toEqual({ text: 'IP Geolocation by DB-IP', url: 'https://db-ip.com/' });
+      expect(res.body.events.map((e: any) => [e.type, e.place])).toEqual([
+        ['TokenFamilyIssued', { city: 'Paris', country: 'France', countryCode: 'FR', latitude: 48.8568, longitude: 2.3503 }],
+        ['TokenRotated', null],
+      ]);
+      expect(res.body.events[0]).toMatchObject({ familyId: fam.family_id, metadata: { context: { ip: TEST_ADDRESSES.paris } } });
+      expect(res.body.state).toMatchObject({ familyId: fam.family_id, status: 'active' });
+
+      const countryOnly = await api.issue({ subject: 'traveller', clientId: 'console-app', scope: 'api:read', context: { ip: TEST_ADDRESSES.countryOnly } });
+      const known = await call(base, reader.key, 'GET', `/v1/families/${countryOnly.family_id}/timeline`);
+      expect(known.body.events[0].place).toEqual({ city: null, country: 'Germany', countryCode: 'DE', latitude: 51.1657, longitude: 10.4515 });
     });
   });
 }

@@ -156,7 +156,9 @@ export function forensicsTimelineSuite(storeKind: () => StoreKind): void {
     const positions = body.events.map((e: { position: number }) => e.position);
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
     for (const [i, e] of body.events.entries()) {
-      expect(Object.keys(e).sort()).toEqual(['clientId', 'data', 'eventId', 'familyId', 'metadata', 'occurredAt', 'position', 'subject', 'type']);
+      // The SPEC §3 shape, plus where its address is (null here: 203.0.113.7 and 127.0.0.1 are not public).
+      expect(Object.keys(e).sort()).toEqual(['clientId', 'data', 'eventId', 'familyId', 'metadata', 'occurredAt', 'place', 'position', 'subject', 'type']);
+      expect(e.place).toBeNull();
       expect(e.metadata.prevHash).toBe(i === 0 ? null : body.events[i - 1].metadata.hash);
     }
     expect(body.events[0].metadata).toMatchObject({ actor: 'admin-token', context: { ip: '203.0.113.7', userAgent: 'phone', deviceId: 'd-1' }, schemaVersion: 1 });

@@ -31,7 +31,7 @@ import { RejectionRecorder } from './ledger/rejection-recorder';
 import { GetClientHandler } from './ledger/queries/get-client.query';
 import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { SubjectRevocationReconciler } from './ledger/subject-revocation-reconciler';
-import { GetFamilyHandler, ListSubjectFamiliesHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
+import { GetFamilyHandler, ListSubjectFamiliesHandler, OverviewHandler, SearchAnomaliesHandler, SearchAuditHandler } from './read-models/read-model.queries';
 import { ReadModelsController } from './read-models/read-models.controller';
 import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from './revocations';
 import { AnomaliesController } from './anomaly/anomalies.controller';
@@ -151,6 +151,7 @@ export class AppModule {
         ListSubjectFamiliesHandler,
         SearchAuditHandler,
         SearchAnomaliesHandler,
+        OverviewHandler,
         ResolveTokenHandler,
         GetClientHandler,
       ],

@@ -7,6 +7,7 @@ export * from './projection-runner';
 export * from './rebuild';
 export { canRebuildInSql, rebuildInSql, SQL_REBUILDS } from './rebuild-in-sql';
 export * from './queries';
+export * from './overview';
 
 import { anomalyProjection } from './anomaly-view';
 import { auditProjection } from './audit-view';

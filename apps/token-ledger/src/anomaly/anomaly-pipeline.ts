@@ -2,17 +2,16 @@ import {
   AnomalyEngine,
   AnomalyStateConflictError,
   isRecorded,
-  openGeoLocator,
   mostSevereFirst,
   recordDetection,
   SqlAnomalyStateStore,
   type Detection,
-  type GeoLocator,
   type RulesConfig,
 } from '@token-ledger/anomaly';
 import type { PublicEvent } from '@token-ledger/envelope';
 import { InProcessEventSource, KafkaEventSource, type EventSource, type PoisonRecord, type SqlBackedStore } from '@token-ledger/messaging';
 import { createKafka, type KafkaConnection } from '../config/kafka-client';
+import { sharedGeoLocator } from './shared-geo-locator';
 
 /** Everything the pipeline needs, as plain data (it also crosses into a worker thread). */
 export interface AnomalyPipelineSettings {
@@ -37,19 +36,6 @@ export interface AnomalyPipelineEffects {
 
 const PRUNE_INTERVAL_MS = 3600_000;
 const MAX_STATE_ATTEMPTS = 20;
-
-/** The geo database is read-only and large: one open copy per path per thread. */
-const geoByPath = new Map<string, Promise<GeoLocator>>();
-function sharedGeoLocator(path: string | undefined): Promise<GeoLocator> {
-  const key = path ?? '';
-  let geo = geoByPath.get(key);
-  if (!geo) {
-    geo = openGeoLocator(path ? { path } : {});
-    geoByPath.set(key, geo);
-    geo.catch(() => geoByPath.delete(key));
-  }
-  return geo;
-}
 
 /**
  * The anomaly engine's pipeline (SPEC §5), free of the HTTP app so it can run in a thread of its

@@ -2,10 +2,10 @@ import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { isFamilyId } from '@token-ledger/domain';
-import { parseIsoInstant, type FamilyTimeline } from '@token-ledger/forensics';
+import { parseIsoInstant } from '@token-ledger/forensics';
 import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { ProblemError } from '../http/problem';
-import { FamilyTimelineQuery } from './family-timeline.query';
+import { FamilyTimelineQuery, type PlacedTimeline } from './family-timeline.query';
 import { FamilyVerificationQuery, type FamilyVerification } from './family-verification.query';
 
 const DEFAULT_LIMIT = 1000;
@@ -25,7 +25,7 @@ export class ForensicsController {
   @ApiQuery({ name: 'at', required: false, description: 'ISO-8601 instant with offset, e.g. 2024-05-01T12:00:00Z (default: now)' })
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of a previous answer' })
   @ApiQuery({ name: 'limit', required: false, description: `events per answer, 1–${MAX_LIMIT} (default ${DEFAULT_LIMIT})` })
-  async timeline(@Param('id') id: string, @Query() query: Record<string, unknown>): Promise<FamilyTimeline> {
+  async timeline(@Param('id') id: string, @Query() query: Record<string, unknown>): Promise<PlacedTimeline> {
     const at = query.at === undefined ? undefined : parseInstant(single(query.at, 'at'));
     const cursor = query.cursor === undefined ? undefined : parseInteger(single(query.cursor, 'cursor'), 'cursor', 0, Number.MAX_SAFE_INTEGER);
     const limit = query.limit === undefined ? DEFAULT_LIMIT : parseInteger(single(query.limit, 'limit'), 'limit', 1, MAX_LIMIT);

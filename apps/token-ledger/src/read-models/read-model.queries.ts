@@ -3,12 +3,15 @@ import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import {
   getFamily,
   listSubjectFamilies,
+  overviewSeries,
   searchAnomalies,
   searchAudit,
   type AnomalyView,
   type AuditEvent,
   type AuditQuery,
   type FamilyView,
+  type OverviewBucket,
+  type OverviewPoint,
   type Page,
 } from '@token-ledger/projections';
 import { LedgerError } from '../ledger/ledger-error';
@@ -93,5 +96,34 @@ export class SearchAnomaliesQuery extends Query<Positioned<Page<AnomalyView>>> {
 export class SearchAnomaliesHandler extends ReadModelHandler implements IQueryHandler<SearchAnomaliesQuery> {
   execute({ q, minPosition }: SearchAnomaliesQuery) {
     return this.read(minPosition, () => searchAnomalies(this.readModels.sql, q));
+  }
+}
+
+export interface Overview {
+  from: string;
+  to: string;
+  bucket: OverviewBucket;
+  series: OverviewPoint[];
+}
+
+/** Counts over time for the console's overview charts (GET /v1/stats/overview). */
+export class OverviewQuery extends Query<Positioned<Overview>> {
+  constructor(
+    readonly q: { from: number; to: number; bucket: OverviewBucket },
+    readonly minPosition?: number,
+  ) {
+    super();
+  }
+}
+
+@QueryHandler(OverviewQuery)
+export class OverviewHandler extends ReadModelHandler implements IQueryHandler<OverviewQuery> {
+  execute({ q, minPosition }: OverviewQuery) {
+    return this.read(minPosition, async () => ({
+      from: new Date(q.from).toISOString(),
+      to: new Date(q.to).toISOString(),
+      bucket: q.bucket,
+      series: await overviewSeries(this.readModels.sql, q),
+    }));
   }
 }

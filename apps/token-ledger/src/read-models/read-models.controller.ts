@@ -1,19 +1,23 @@
 import { Controller, Get, Param, Query, Res, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { decodeCursor, decodeFamilyCursor } from '@token-ledger/projections';
+import { parseIsoInstant } from '@token-ledger/forensics';
+import { decodeCursor, decodeFamilyCursor, MAX_OVERVIEW_BUCKETS, overviewBuckets } from '@token-ledger/projections';
 import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { ProblemError } from '../http/problem';
 import { validateInput } from '../http/validate';
 import {
   GetFamilyQuery,
   ListSubjectFamiliesQuery,
+  OverviewQuery,
   SearchAnomaliesQuery,
   SearchAuditQuery,
   type Positioned,
 } from './read-model.queries';
-import { AnomaliesQueryDto, AuditQueryDto, PositionQuery, SubjectFamiliesQuery } from './read-models.dto';
+import { AnomaliesQueryDto, AuditQueryDto, OverviewQueryDto, PositionQuery, SubjectFamiliesQuery } from './read-models.dto';
+
+const DAY_MS = 86_400_000;
 
 const DEFAULT_LIMIT = 50;
 
@@ -56,6 +60,34 @@ export class ReadModelsController {
     const { minPosition, limit, ...filters } = q;
     send(reply, await this.queryBus.execute(new SearchAnomaliesQuery({ ...filters, cursor, limit: limit ?? DEFAULT_LIMIT }, minPosition)));
   }
+
+  @Get('stats/overview')
+  @ApiOperation({
+    summary: 'Refreshes, reuse detections, revocations and anomalies over time',
+    description: `Counted from the audit view per UTC bucket in [from, to), every bucket listed (zeros included); at most ${MAX_OVERVIEW_BUCKETS} buckets.`,
+  })
+  @ApiOkResponse({ description: '{ from, to, bucket, series: [{ at, refreshes, reuseDetections, revocations, anomalies }] }' })
+  async overview(@Query() query: unknown, @Res() reply: FastifyReply): Promise<void> {
+    const q = parsed(OverviewQueryDto, query);
+    const to = q.to === undefined ? Date.now() : instant(q.to, 'to');
+    const from = q.from === undefined ? to - DAY_MS : instant(q.from, 'from');
+    const bucket = q.bucket ?? 'hour';
+    if (from >= to) throw invalidQuery('from must be before to');
+    if (overviewBuckets(from, to, bucket).length > MAX_OVERVIEW_BUCKETS) {
+      throw invalidQuery(`that is more than ${MAX_OVERVIEW_BUCKETS} ${bucket} buckets: shorten the range or use a wider bucket`);
+    }
+    send(reply, await this.queryBus.execute(new OverviewQuery({ from, to, bucket }, q.minPosition)));
+  }
+}
+
+function instant(raw: string, name: string): number {
+  const ms = parseIsoInstant(raw);
+  if (ms === undefined) throw invalidQuery(`${name} must be an ISO-8601 date-time with offset, e.g. 2024-05-01T12:00:00Z`);
+  return ms;
+}
+
+function invalidQuery(detail: string): ProblemError {
+  return new ProblemError(400, 'Invalid query', detail, { errors: [detail] });
 }
 
 function send<T>(reply: FastifyReply, result: Positioned<T>): void {

@@ -37,3 +37,10 @@ export class AnomaliesQueryDto extends PagedQuery {
   @ApiPropertyOptional({ enum: ['open', 'acknowledged', 'dismissed'], description: 'triage status' })
   @IsOptional() @IsIn(['open', 'acknowledged', 'dismissed']) status?: string;
 }
+
+export class OverviewQueryDto extends PositionQuery {
+  @ApiPropertyOptional({ description: 'ISO-8601 instant with offset, inclusive (default: 24 hours before to)' }) @IsOptional() @IsString() @MaxLength(64) from?: string;
+  @ApiPropertyOptional({ description: 'ISO-8601 instant with offset, exclusive (default: now)' }) @IsOptional() @IsString() @MaxLength(64) to?: string;
+  @ApiPropertyOptional({ enum: ['minute', 'hour', 'day'], default: 'hour', description: 'UTC buckets; at most 1000 of them' })
+  @IsOptional() @IsIn(['minute', 'hour', 'day']) bucket?: 'minute' | 'hour' | 'day';
+}
