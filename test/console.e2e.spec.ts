@@ -74,18 +74,15 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const t0 = Date.now();
     // The ledger serves dist/console (its default LEDGER_CONSOLE_DIR); X-Forwarded-For from the
     // test stands for users around the world.
     const [started] = await Promise.all([
       startLedger({ store: { kind: 'postgres', url: databaseUrl }, env: { LEDGER_TRUST_PROXY: '127.0.0.1' } }),
-      consoleBuild().then(() => console.log(`TIMING build ${Date.now() - t0} ms`)),
+      consoleBuild(),
     ]);
     ledger = started;
-    console.log(`TIMING ledger ${Date.now() - t0} ms`);
     api = new LedgerClient(ledger.baseUrl);
     browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, headless: true });
-    console.log(`TIMING browser ${Date.now() - t0} ms`);
 
     // Keys: an analyst who reads, a responder who may also revoke and triage.
     analyst = await createKey(ledger.baseUrl, { name: 'analyst', scopes: ['audit:read', 'revocations:read'] });
@@ -111,7 +108,6 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     tablet = (await api.issue({ subject: 'alice@example.com', clientId: 'webmail', scope: 'api:read', context: { ip: TEST_ADDRESSES.hamburg, userAgent: 'TabletApp/3.1 (Android 14)' } })).family_id;
     await api.issue({ subject: 'bob@example.com', clientId: 'webmail', scope: 'api:read', context: { ip: TEST_ADDRESSES.sydney, userAgent: LAPTOP_UA } });
 
-    console.log(`TIMING seeded ${Date.now() - t0} ms`);
     // The read models and the anomaly engine catch up (bounded waits, never a fixed sleep).
     await until('the reuse anomaly', async () => {
       const res = await call(ledger.baseUrl, ADMIN_TOKEN, 'GET', `/v1/anomalies?familyId=${incident}`);
@@ -122,7 +118,6 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
       return res.body?.items?.length ? true : undefined;
     });
 
-    console.log(`TIMING setup ${Date.now() - t0} ms`);
     context = await browser.newContext({ viewport: DESKTOP, baseURL: ledger.baseUrl });
     page = await context.newPage();
     page.setDefaultTimeout(10_000);
@@ -292,6 +287,12 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
       return res.body?.items?.find((a: { anomalyId: string }) => a.anomalyId === anomalyId);
     });
     expect(acknowledged.status).toBe('acknowledged');
+    expect(await card.locator('.triage-record').textContent()).toMatch(/acknowledged by api-key:key_\w+ at .* — “replayed from a laptop/);
+    // …and on the audit trail, as an event with who and why.
+    await page.goto(`/console/#/search?type=AnomalyAcknowledged`);
+    const row = page.locator('table.audit tbody tr').filter({ hasText: 'user confirmed theft' });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('Anomaly acknowledged by api-key:');
   });
 
   it('ran without a CSP violation or a script error', () => {

@@ -97,6 +97,9 @@ export interface Anomaly {
   evidence: unknown;
   action: string;
   status?: AnomalyStatus;
+  statusBy?: string | null;
+  statusAt?: string | null;
+  statusNote?: string | null;
 }
 
 export interface TriageResult {

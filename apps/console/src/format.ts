@@ -55,3 +55,17 @@ export function placeText(place: { city: string | null; country: string | null; 
   if (!place) return '';
   return [place.city, place.country ?? place.countryCode].filter(Boolean).join(', ');
 }
+
+const WORDS: Record<string, string> = { ip: 'IP', id: 'ID', kmh: '(km/h)', km: '(km)', lat: 'latitude', lon: 'longitude', ua: 'user agent' };
+
+/** speedKmh → "Speed (km/h)", deviceId → "Device ID", lat → "Latitude". */
+export function label(key: string): string {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/_/g, ' ')
+    .split(' ')
+    .filter(Boolean)
+    .map((w) => WORDS[w.toLowerCase()] ?? w.toLowerCase());
+  const text = words.join(' ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

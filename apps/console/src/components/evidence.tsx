@@ -1,9 +1,6 @@
+import { label } from '../format';
+
 /** Anomaly evidence (any JSON) as nested key/value lists, readable without knowing the rule. */
-
-function label(key: string): string {
-  return key.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ');
-}
-
 export function Evidence({ value }: { value: unknown }) {
   if (value === null || value === undefined) return <span class="muted">—</span>;
   if (Array.isArray(value)) {

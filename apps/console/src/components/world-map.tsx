@@ -34,6 +34,27 @@ export interface MapPoint {
   future: boolean;
 }
 
+/** The part of the world the points are in (projected), padded, at least MIN_W wide, 2:1 like the map. */
+function viewBox(xy: [number, number][]): [number, number, number, number] {
+  if (xy.length === 0) return [0, 0, WIDTH, HEIGHT];
+  const xs = xy.map((p) => p[0]);
+  const ys = xy.map((p) => p[1]);
+  const pad = 60;
+  let w = Math.max(MIN_W, Math.max(...xs) - Math.min(...xs) + 2 * pad);
+  let h = Math.max(w / 1.92, Math.max(...ys) - Math.min(...ys) + 2 * pad);
+  w = Math.min(WIDTH, Math.max(w, h * 1.92));
+  h = Math.min(HEIGHT, w / 1.92);
+  const cx = (Math.max(...xs) + Math.min(...xs)) / 2;
+  const cy = (Math.max(...ys) + Math.min(...ys)) / 2;
+  const x = Math.min(WIDTH - w, Math.max(0, cx - w / 2));
+  const y = Math.min(HEIGHT - h, Math.max(0, cy - h / 2));
+  return [x, y, w, h];
+}
+const MIN_W = 360;
+
+/** "Berlin (Bezirk Mitte)" → "Berlin": districts of one city share a label (shown once). */
+const shortLabel = (label: string) => label.replace(/\s*\(.*\)$/, '');
+
 export default function WorldMap({ points, route }: { points: MapPoint[]; route: Place[] }) {
   const legs: string[] = [];
   for (let i = 1; i < route.length; i++) {
@@ -43,10 +64,14 @@ export default function WorldMap({ points, route }: { points: MapPoint[]; route:
     const interpolate = geoInterpolate(a, b);
     legs.push(path({ type: 'LineString', coordinates: Array.from({ length: 33 }, (_, k) => interpolate(k / 32)) }) ?? '');
   }
+  const projected = points.map((p) => ({ p, xy: projection([p.place.longitude, p.place.latitude]) })).filter((q): q is { p: MapPoint; xy: [number, number] } => !!q.xy);
+  const [vx, vy, vw, vh] = viewBox(projected.map((q) => q.xy));
+  const k = vw / WIDTH; // marks keep their size on screen when the map is zoomed in
+  const labelled = new Set<string>();
   const summary = points.length === 0 ? 'No located addresses.' : `Used from ${points.map((p) => placeText(p.place)).join('; ')}.`;
   return (
     <figure class="map">
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={`World map. ${summary}`}>
+      <svg viewBox={`${vx.toFixed(1)} ${vy.toFixed(1)} ${vw.toFixed(1)} ${vh.toFixed(1)}`} role="img" aria-label={`World map. ${summary}`}>
         <path class="map-sphere" d={spherePath} />
         {countryPaths.map((d, i) => (
           <path key={i} class="map-country" d={d} />
@@ -54,16 +79,19 @@ export default function WorldMap({ points, route }: { points: MapPoint[]; route:
         {legs.map((d, i) => (
           <path key={`leg-${i}`} class="map-leg" d={d} />
         ))}
-        {points.map((p, i) => {
-          const xy = projection([p.place.longitude, p.place.latitude]);
-          if (!xy) return null;
+        {projected.map(({ p, xy }, i) => {
+          const label = shortLabel(p.label);
+          const show = label !== '' && !labelled.has(label);
+          labelled.add(label);
           return (
-            <g key={`p-${i}`} class={p.future ? 'map-point future' : 'map-point'} transform={`translate(${xy[0].toFixed(1)} ${xy[1].toFixed(1)})`}>
+            <g key={`p-${i}`} class={p.future ? 'map-point future' : 'map-point'} transform={`translate(${xy[0].toFixed(1)} ${xy[1].toFixed(1)}) scale(${k.toFixed(3)})`}>
               <title>{`${placeText(p.place)} — ${p.count} event${p.count === 1 ? '' : 's'}`}</title>
-              <circle r={5 + Math.min(6, Math.log2(p.count + 1) * 2)} />
-              <text x="10" y="4">
-                {p.label}
-              </text>
+              <circle r={8 + Math.min(8, Math.log2(p.count + 1) * 2.5)} />
+              {show && (
+                <text x="16" y="8">
+                  {label}
+                </text>
+              )}
             </g>
           );
         })}

@@ -77,7 +77,8 @@ function AnomalyCard({ anomaly, mayTriage }: { anomaly: Anomaly; mayTriage: bool
     setBusy(true);
     try {
       const r = await api.triage(a.anomalyId, decision, note.trim() || undefined);
-      setA({ ...a, status: r.status });
+      setA({ ...a, status: r.status, statusBy: r.by, statusAt: r.at, statusNote: note.trim() || null });
+      setNote('');
       announce(`Anomaly ${a.anomalyId} ${r.status} by ${r.by}.`);
     } catch (e) {
       announce(`Could not ${decision}: ${(e as Error).message}`);
@@ -113,6 +114,12 @@ function AnomalyCard({ anomaly, mayTriage }: { anomaly: Anomaly; mayTriage: bool
         <summary>Evidence</summary>
         <Evidence value={a.evidence} />
       </details>
+      {a.statusBy && (
+        <p class="triage-record">
+          {status} by <code>{a.statusBy}</code> at <time dateTime={a.statusAt ?? undefined}>{utc(a.statusAt)}</time>
+          {a.statusNote && <> — “{a.statusNote}”</>}
+        </p>
+      )}
       {mayTriage && status !== 'dismissed' && (
         <div class="triage">
           <label for={`note-${a.anomalyId}`} class="visually-hidden">

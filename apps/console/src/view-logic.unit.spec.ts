@@ -1,6 +1,7 @@
 import type { LedgerEvent } from './api';
 import { generations, sliderStops, stopIndex } from './chain';
 import { parseRoute, href } from './route';
+import { label } from './format';
 
 const ev = (type: string, occurredAt: string, data: Record<string, unknown>): LedgerEvent =>
   ({ eventId: `${type}-${occurredAt}`, type, familyId: 'fam_x', subject: 's', clientId: 'c', occurredAt, position: 0, data, metadata: {} }) as LedgerEvent;
@@ -40,5 +41,11 @@ describe('hash routes', () => {
     expect(parseRoute('#/family/fam_abc?at=x')).toEqual({ page: 'family', id: 'fam_abc', params: { at: 'x' } });
     expect(parseRoute('')).toEqual({ page: 'overview', params: {} });
     expect(parseRoute('#/nope').page).toBe('not-found');
+  });
+});
+
+describe('evidence labels', () => {
+  it('reads as words, with units and acronyms', () => {
+    expect(['speedKmh', 'deviceId', 'ip', 'lat', 'presented_generation'].map(label)).toEqual(['Speed (km/h)', 'Device ID', 'IP', 'Latitude', 'Presented generation']);
   });
 });
