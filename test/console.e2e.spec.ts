@@ -288,6 +288,7 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     });
     expect(acknowledged.status).toBe('acknowledged');
     expect(await card.locator('.triage-record').textContent()).toMatch(/acknowledged by api-key:key_\w+ at .* — “replayed from a laptop/);
+    await shoot('anomalies-acknowledged');
     // …and on the audit trail, as an event with who and why.
     await page.goto(`/console/#/search?type=AnomalyAcknowledged`);
     const row = page.locator('table.audit tbody tr').filter({ hasText: 'user confirmed theft' });

@@ -44,11 +44,11 @@ export function SearchPage({ params }: { params: Record<string, string> }) {
             ))}
           </select>
         </div>
-        <div class="field">
+        <div class="field wide">
           <label for="f-from">From (UTC)</label>
           <input id="f-from" name="from" type="datetime-local" step="1" value={form.from ?? ''} onInput={(e) => setForm({ ...form, from: e.currentTarget.value })} />
         </div>
-        <div class="field">
+        <div class="field wide">
           <label for="f-to">To (UTC)</label>
           <input id="f-to" name="to" type="datetime-local" step="1" value={form.to ?? ''} onInput={(e) => setForm({ ...form, to: e.currentTarget.value })} />
         </div>
