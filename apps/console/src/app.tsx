@@ -17,6 +17,12 @@ export function App() {
   const [auth, setAuth] = useState<Auth>(() => (storedKey() ? { state: 'checking' } : { state: 'signed-out' }));
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
   const [status, setStatus] = useState('');
+  // The status line says what a command did, then gets out of the way.
+  useEffect(() => {
+    if (!status) return;
+    const timer = setTimeout(() => setStatus(''), 6000);
+    return () => clearTimeout(timer);
+  }, [status]);
 
   useEffect(() => {
     const onHash = () => setRoute(parseRoute(location.hash));

@@ -79,7 +79,7 @@ function AnomalyCard({ anomaly, mayTriage }: { anomaly: Anomaly; mayTriage: bool
       const r = await api.triage(a.anomalyId, decision, note.trim() || undefined);
       setA({ ...a, status: r.status, statusBy: r.by, statusAt: r.at, statusNote: note.trim() || null });
       setNote('');
-      announce(`Anomaly ${a.anomalyId} ${r.status} by ${r.by}.`);
+      announce(`${a.rule.replace(/_/g, ' ')}: ${r.status}.`);
     } catch (e) {
       announce(`Could not ${decision}: ${(e as Error).message}`);
     } finally {
