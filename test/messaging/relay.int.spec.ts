@@ -140,18 +140,28 @@ describeWithBackend('kafka', 'KafkaRelay: event store → events.v1 (real broker
     }
   });
 
-  it('also sends AnomalyDetected to the anomalies topic', async () => {
+  it('also sends AnomalyDetected to the anomalies topic; its triage goes to events.v1 only', async () => {
     const { store, close } = await openTempStore();
     const sink = await collect(kafka, topics.anomalies);
+    const events = await collect(kafka, topics.events);
     const relay = new KafkaRelay(kafka, store, { topics, name: `relay-${run}-d` });
     try {
       await relay.start();
-      const ev = familyEvent('AnomalyDetected', 'fam_x', 'user-x', { rule: 'reuse_detected', severity: 'high' });
-      await store.append('anomalies', [ev], { expectedRevision: 'any' });
-      await eventually(() => sink.messages.some((m) => m.value.eventId === ev.eventId), 'anomaly on its topic');
+      const anomalyId = 'anm_0123456789abcdef0123456789abcdef';
+      const triage = [
+        familyEvent('AnomalyDetected', 'fam_x', 'user-x', { anomalyId, rule: 'reuse_detected', severity: 'high' }),
+        familyEvent('AnomalyAcknowledged', 'fam_x', 'user-x', { anomalyId, by: 'api-key:key_1', note: 'on it' }),
+        familyEvent('AnomalyDismissed', 'fam_x', 'user-x', { anomalyId, by: 'admin-token', note: null }),
+      ];
+      await store.append(`anomaly-${anomalyId}`, triage, { expectedRevision: 'no_stream' });
+      const mine = (c: { messages: { value: { eventId: string } }[] }) => c.messages.filter((m) => triage.some((t) => t.eventId === m.value.eventId));
+      await eventually(() => mine(events).length === 3 && mine(sink).length >= 1, 'anomaly and triage on their topics');
+      expect(mine(events).map((m: any) => [m.value.type, m.key, m.value.data])).toEqual(triage.map((t) => [t.type, 'user-x', t.data]));
+      expect(mine(sink).map((m: any) => m.value.type)).toEqual(['AnomalyDetected']);
     } finally {
       await relay.stop();
       await sink.stop();
+      await events.stop();
       await close();
     }
   });
