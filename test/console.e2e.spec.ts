@@ -43,7 +43,8 @@ function consoleBuild(): Promise<string> {
   const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
   const args = [vite, 'build', '--config', path.join(ROOT, 'apps/console/vite.config.mjs'), '--logLevel', 'warn'];
   return new Promise((resolve, reject) =>
-    execFile(process.execPath, args, { cwd: ROOT }, (error, _stdout, stderr) => (error ? reject(new Error(`console build failed: ${stderr}`)) : resolve(out))),
+    // jest sets NODE_ENV=test, which would give Vite's non-production build: build what ships.
+    execFile(process.execPath, args, { cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } }, (error, _stdout, stderr) => (error ? reject(new Error(`console build failed: ${stderr}`)) : resolve(out))),
   );
 }
 
