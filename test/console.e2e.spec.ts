@@ -65,7 +65,7 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
   let context: BrowserContext;
   let page: Page;
   let analyst: { key: string };
-  let responder: { key: string };
+  let responder: { key: string; keyId: string };
   /** The family with the reuse incident, and two more devices of the same subject. */
   let incident: string;
   let laptop: string;
@@ -164,6 +164,11 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     await signIn(analyst.key);
     expect(page.url()).not.toContain(analyst.key);
     expect(await context.cookies()).toEqual([]);
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement.id')).toBe('main');
     const nav = page.getByRole('navigation', { name: 'Main' });
     expect(await nav.getByRole('link').allTextContents()).toEqual(['Overview', 'Search', 'Anomalies']);
     // The feed (fetch streaming with the key as bearer) lists the reuse revocation.
@@ -295,6 +300,14 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     const row = page.locator('table.audit tbody tr').filter({ hasText: 'user confirmed theft' });
     await row.waitFor();
     expect(await row.textContent()).toContain('Anomaly acknowledged by api-key:');
+  });
+
+  it('signs out when the key is revoked meanwhile', async () => {
+    expect((await call(ledger.baseUrl, ADMIN_TOKEN, 'POST', `/v1/api-keys/${responder.keyId}/revoke`)).status).toBe(200);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+    await page.getByText('The key is no longer accepted; sign in again.').waitFor();
+    expect(await page.getByLabel('API key').inputValue()).toBe('');
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
   });
 
   it('ran without a CSP violation or a script error', () => {

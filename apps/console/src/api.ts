@@ -128,6 +128,9 @@ export function queryString(params: Record<string, string | number | undefined |
 
 const seg = encodeURIComponent;
 
+/** Dispatched on window when the server refuses the key (revoked or expired meanwhile): sign out. */
+export const UNAUTHORIZED_EVENT = 'token-ledger:unauthorized';
+
 export class Api {
   constructor(
     private readonly key: string,
@@ -151,6 +154,7 @@ export class Api {
     } catch {
       json = undefined;
     }
+    if (res.status === 401) window.dispatchEvent(new Event(UNAUTHORIZED_EVENT));
     if (!res.ok) {
       const title = json?.title ?? json?.error ?? res.statusText ?? 'Error';
       const detail = json?.detail ?? json?.error_description ?? '';

@@ -1,6 +1,6 @@
 /** The shell: sign-in, navigation by scope, the routed page, the status line. */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { Api, ApiError, type Principal } from './api';
+import { Api, ApiError, UNAUTHORIZED_EVENT, type Principal } from './api';
 import { SessionContext, type Session } from './context';
 import { href, parseRoute, type Route } from './route';
 import { can, storeKey, storedKey } from './session';
@@ -66,13 +66,12 @@ export function App() {
     setAuth({ state: 'signed-out' });
   };
 
-  // A 401 anywhere (key revoked meanwhile) signs out.
+  // A 401 anywhere (the key was revoked or expired meanwhile) signs out.
   useEffect(() => {
-    const onRejection = (e: PromiseRejectionEvent) => {
-      if (e.reason instanceof ApiError && e.reason.status === 401) setAuth({ state: 'signed-out', message: 'The key is no longer accepted; sign in again.' });
-    };
-    window.addEventListener('unhandledrejection', onRejection);
-    return () => window.removeEventListener('unhandledrejection', onRejection);
+    const onUnauthorized = () =>
+      setAuth((a) => (a.state === 'signed-in' ? (storeKey(null), { state: 'signed-out', message: 'The key is no longer accepted; sign in again.' }) : a));
+    window.addEventListener(UNAUTHORIZED_EVENT, onUnauthorized);
+    return () => window.removeEventListener(UNAUTHORIZED_EVENT, onUnauthorized);
   }, []);
 
   if (auth.state === 'checking') return <main class="page"><p aria-live="polite">Signing in…</p></main>;
