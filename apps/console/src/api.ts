@@ -82,7 +82,8 @@ export interface Verification {
   familyId: string;
   status: 'ok' | 'broken' | 'unkeyed';
   checkedEvents: number;
-  problems: unknown[];
+  problemCount?: number;
+  problems: { kind: string; revision: number; position: number | null; detail: string }[];
 }
 
 export type AnomalyStatus = 'open' | 'acknowledged' | 'dismissed';

@@ -150,8 +150,8 @@ export function FamilyPage({ familyId, params }: { familyId: string; params: Rec
                 {verification.data.status === 'ok'
                   ? `Verified: ${verification.data.checkedEvents} events, every link intact.`
                   : verification.data.status === 'unkeyed'
-                    ? `Links intact over ${verification.data.checkedEvents} events; the head is not keyed (no LEDGER_KEK), so a rewrite of the whole chain would not show.`
-                    : `Broken: ${verification.data.problems.length} problem(s).`}
+                    ? `Links intact over ${verification.data.checkedEvents} events, but not keyed (no LEDGER_KEK, or events older than it): a rewrite with recomputed hashes would not show.`
+                    : `Broken: ${verification.data.problemCount ?? verification.data.problems.length} problem(s) in ${verification.data.checkedEvents} events.`}
               </p>
             ) : (
               <p class="muted">Checking…</p>
@@ -159,7 +159,10 @@ export function FamilyPage({ familyId, params }: { familyId: string; params: Rec
             {verification.data && verification.data.problems.length > 0 && (
               <ul class="problems">
                 {verification.data.problems.map((p, i) => (
-                  <li key={i}>{typeof p === 'string' ? p : JSON.stringify(p)}</li>
+                  <li key={i}>
+                    revision {p.revision}
+                    {p.position !== null && <> (position {p.position})</>}: <code>{p.kind}</code> {p.detail}
+                  </li>
                 ))}
               </ul>
             )}
