@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -78,7 +79,8 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     // The ledger serves dist/console (its default LEDGER_CONSOLE_DIR); X-Forwarded-For from the
     // test stands for users around the world.
     const [started] = await Promise.all([
-      startLedger({ store: { kind: 'postgres', url: databaseUrl }, env: { LEDGER_TRUST_PROXY: '127.0.0.1' } }),
+      // LEDGER_KEK: the hash chain's head is keyed, so verification can say "ok" (not just "unkeyed").
+      startLedger({ store: { kind: 'postgres', url: databaseUrl }, env: { LEDGER_TRUST_PROXY: '127.0.0.1', LEDGER_KEK: randomBytes(32).toString('base64') } }),
       consoleBuild(),
     ]);
     ledger = started;
@@ -218,7 +220,7 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     expect(await page.locator('.gen.fate-revoked .gen-no').textContent()).toBe('gen 3');
     expect(await page.locator('.gen .mark-reuse').count()).toBe(1);
     await page.getByTestId('verification').waitFor();
-    expect(await page.getByTestId('verification').getAttribute('class')).toMatch(/verify-(ok|unkeyed)/);
+    expect(await page.getByTestId('verification').getAttribute('class')).toContain('verify-ok');
     // The map: Berlin, Paris, New York, from the offline world geometry.
     await page.locator('.map-point').nth(2).waitFor();
     expect(await page.locator('.map-country').count()).toBeGreaterThan(150);
@@ -300,6 +302,24 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     const row = page.locator('table.audit tbody tr').filter({ hasText: 'user confirmed theft' });
     await row.waitFor();
     expect(await row.textContent()).toContain('Anomaly acknowledged by api-key:');
+  });
+
+  it('shows a tampered event as a broken hash chain', async () => {
+    const sql = ledger.runtime.readModels.sql; // the events' own database on PostgreSQL
+    const [victim] = await sql.query<{ position: string; metadata: unknown }>(
+      `select position, metadata from tl_events where stream_id = $1 and revision = 1`,
+      [`family-${incident}`],
+    );
+    await sql.query(`update tl_events set metadata = jsonb_set(metadata, '{context,ip}', '"10.66.66.66"') where position = $1`, [victim.position]);
+    try {
+      await page.goto(`/console/#/family/${incident}`);
+      const verdict = page.getByTestId('verification');
+      await verdict.waitFor();
+      expect(await verdict.getAttribute('class')).toContain('verify-broken');
+      expect(await page.locator('ul.problems').textContent()).toMatch(/revision 1 .*altered/);
+    } finally {
+      await sql.query('update tl_events set metadata = $2::jsonb where position = $1', [victim.position, JSON.stringify(victim.metadata)]);
+    }
   });
 
   it('signs out when the key is revoked meanwhile', async () => {
