@@ -88,6 +88,15 @@ module.exports = {
       from: { path: '^apps/token-ledger/src/ledger/', pathNot: TEST_CODE },
       to: { path: '^libs/forensics/' },
     },
+    {
+      // The analyst console is bundled for the browser and talks to the ledger over HTTP only: server
+      // code (Nest, stores, secrets) must never end up in the bundle the ledger serves at /console.
+      name: 'console-stands-alone',
+      comment: 'apps/console imports only its own files and npm packages: no lib, no other app.',
+      severity: 'error',
+      from: { path: '^apps/console/' },
+      to: { path: '^(libs|apps/(?!console/))' },
+    },
     ...layerRules,
     {
       // `@token-ledger/x` goes through the lib's index, its public surface; a relative (or baseUrl)
@@ -123,7 +132,7 @@ module.exports = {
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default', 'types'],
-      extensions: ['.ts', '.d.ts', '.js', '.cjs', '.mjs', '.json'],
+      extensions: ['.ts', '.tsx', '.d.ts', '.js', '.cjs', '.mjs', '.json'],
       mainFields: ['main', 'types', 'typings'],
     },
     // Only compute what the rules need (keeps `npm test` fast).

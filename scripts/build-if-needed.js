@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm start` builds only when a source file is newer than the last build, so restarts are instant.
+// `npm start` builds only when a source file (the console's .tsx/.css/.html included) is newer than
+// the last build, so restarts are instant.
 const { execSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -12,7 +13,7 @@ function newestSource(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+    else if (/\.(ts|tsx|css|html)$/.test(entry.name)) newest = Math.max(newest, fs.statSync(full).mtimeMs);
   }
   return newest;
 }

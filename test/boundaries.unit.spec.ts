@@ -54,6 +54,7 @@ const EXPECTED = [
   'layer-event-store: libs/event-store/src/bad-projections.ts → libs/projections/src/index.ts',
   'libs-through-alias: apps/cli/src/bad-relative-lib.ts → libs/domain/src/decider.ts',
   'not-to-unresolvable: apps/cli/src/bad-unresolvable.ts → @token-ledger/no-such-lib',
+  'console-stands-alone: apps/console/src/bad-server-import.ts → apps/token-ledger/src/http/problem.ts',
 ];
 
 describe('import boundaries (.dependency-cruiser.cjs)', () => {
