@@ -102,13 +102,7 @@ export async function collect(kafka: Kafka, topic: string): Promise<{ messages: 
   return { messages, consumer, stop: () => consumer.disconnect() };
 }
 
-export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { eventually } from '../support/eventually';
 
 export async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
   const existing = new Set(await admin.listTopics());
