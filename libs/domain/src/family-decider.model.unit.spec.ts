@@ -389,7 +389,7 @@ describe('family decider, model-based', () => {
           return s;
         }, cmds);
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 });
