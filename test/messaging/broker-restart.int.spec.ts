@@ -79,6 +79,13 @@ function runScript(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): P
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The bound of every wait in the test, so its timeout covers them all: a slow step fails on its own
+ * bound with its own message, never on jest's timeout in the middle of another.
+ */
+const WAIT_MS = { relaying: 15_000, down: 20_000, up: 30_000, appendsAfterUp: 15_000, caughtUp: 30_000, onTopic: 20_000 };
+const TEST_TIMEOUT_MS = Object.values(WAIT_MS).reduce((a, b) => a + b, 0) + 15_000;
+
 describeWithBackend('kafka', 'KafkaRelay across a broker restart (private broker, KAFKA_KEEP_DATA=1)', (sharedBrokers) => {
   // sharedBrokers is '' when the suite is only being registered as skipped: check nothing then.
   const missing = sharedBrokers ? missingTooling() : undefined;
@@ -115,13 +122,13 @@ describeWithBackend('kafka', 'KafkaRelay across a broker restart (private broker
     const mine = kafkaScripts.resolveConfig(env);
     fs.mkdirSync(path.dirname(mine.distDir), { recursive: true });
     fs.symlinkSync(shared.distDir, mine.distDir, 'dir');
-    const up = await runScript(UP, env, 30_000);
+    const up = await runScript(UP, env, WAIT_MS.up);
     console.log(`broker-restart: private broker on ${brokers} up in ${up.ms} ms`);
     kafka = kafkaClient(brokers, 'tl-test-restart');
     admin = kafka.admin();
     await admin.connect();
     await ensureTopics(admin, { topics, partitions: 3 });
-  }, 40_000);
+  }, WAIT_MS.up + 15_000);
 
   afterAll(async () => {
     await admin?.disconnect().catch(() => undefined);
@@ -156,13 +163,13 @@ describeWithBackend('kafka', 'KafkaRelay across a broker restart (private broker
     let sink: Awaited<ReturnType<typeof collect>> | undefined;
     try {
       await relay.start();
-      await eventually(() => relay.position >= 100, 'the relay relaying before the restart', 15_000);
+      await eventually(() => relay.position >= 100, 'the relay relaying before the restart', WAIT_MS.relaying);
       const relayedBefore = relay.position;
       const appendedBefore = appended.length;
 
-      const down = await runScript(DOWN, env, 20_000);
+      const down = await runScript(DOWN, env, WAIT_MS.down);
       const appendedWhileDown = appended.length;
-      const up = await runScript(UP, { ...env, KAFKA_KEEP_DATA: '1' }, 30_000);
+      const up = await runScript(UP, { ...env, KAFKA_KEEP_DATA: '1' }, WAIT_MS.up);
       expect(up.output).toMatch(/kept data/); // really a restart on the old data, not a fresh broker
       const appendedAfterUp = appended.length;
       console.log(
@@ -171,13 +178,13 @@ describeWithBackend('kafka', 'KafkaRelay across a broker restart (private broker
           `(${appendedAfterUp - appendedWhileDown} while it was down and starting again)`,
       );
       // Keep appending against the restarted broker for a moment, then stop.
-      await eventually(() => appended.length >= appendedAfterUp + 200, 'appends after the restart', 15_000);
+      await eventually(() => appended.length >= appendedAfterUp + 200, 'appends after the restart', WAIT_MS.appendsAfterUp);
       appending = false;
       await appender;
       expect(appendFailure).toBeUndefined();
 
       const head = await store.headPosition();
-      expect(await relay.waitFor(head, 30_000)).toBe(true);
+      expect(await relay.waitFor(head, WAIT_MS.caughtUp)).toBe(true);
       expect(await readCheckpoint(store.sql, name)).toBe(head);
       expect(errors.length).toBeGreaterThanOrEqual(1); // the relay did notice the outage
       expect(relayedBefore).toBeLessThan(head);
@@ -187,7 +194,7 @@ describeWithBackend('kafka', 'KafkaRelay across a broker restart (private broker
       await eventually(() => {
         const got = new Set(sink!.messages.map((m) => m.value.eventId as string));
         return [...wanted].every((id) => got.has(id));
-      }, 'every appended event on the topic', 20_000);
+      }, 'every appended event on the topic', WAIT_MS.onTopic);
       const got = new Set(sink.messages.map((m) => m.value.eventId as string));
       expect(got.size).toBe(wanted.size); // nothing else, nothing missing (after deduplication)
       console.log(
@@ -201,5 +208,5 @@ describeWithBackend('kafka', 'KafkaRelay across a broker restart (private broker
       await relay.stop();
       await close();
     }
-  }, 60_000);
+  }, TEST_TIMEOUT_MS);
 });

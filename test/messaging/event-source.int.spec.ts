@@ -39,7 +39,7 @@ describeWithBackend('kafka', 'KafkaEventSource: fetching beside handling (real b
     const send = async (events: PublicEvent[]) => {
       await producer.send({ topic: topics.events, messages: events.map((e) => toKafkaMessage(e)) });
     };
-    const make = () => new KafkaEventSource(kafka, { topic: topics.events, groupId, retryDelayMs: 100, ...extra });
+    const make = (client: Kafka = kafka) => new KafkaEventSource(client, { topic: topics.events, groupId, retryDelayMs: 100, ...extra });
     return { send, make };
   };
 
@@ -64,7 +64,20 @@ describeWithBackend('kafka', 'KafkaEventSource: fetching beside handling (real b
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     const { send, make } = await fresh('overlap');
-    const src = make();
+    // Counts what the source's consumer has fetched and processed (kafkajs instrumentation), so the
+    // test waits for the fetching itself instead of guessing how long it takes.
+    let fetched = 0;
+    const counting = new Proxy(kafka, {
+      get(target, prop) {
+        if (prop !== 'consumer') return Reflect.get(target, prop);
+        return (config: Parameters<Kafka['consumer']>[0]) => {
+          const consumer = target.consumer(config);
+          consumer.on(consumer.events.END_BATCH_PROCESS, (e) => (fetched += e.payload.batchSize));
+          return consumer;
+        };
+      },
+    });
+    const src = make(counting);
     await src.start(async (events) => {
       calls.push(events);
       if (calls.length === 1) await held; // the first call is busy while more arrives
@@ -74,8 +87,8 @@ describeWithBackend('kafka', 'KafkaEventSource: fetching beside handling (real b
       await eventually(() => calls.length === 1, 'first call');
       const later = subjects.flatMap((s) => [1, 2, 3].map((i) => publicEvent(s, i)));
       await send(later);
-      // Give the fetcher time to fetch them while the handler is still busy.
-      await new Promise((r) => setTimeout(r, 1500));
+      // The fetcher takes them all while the handler is still busy.
+      await eventually(() => fetched >= 1 + later.length, 'everything fetched while the first call runs');
       expect(calls).toHaveLength(1);
       release();
       await eventually(() => calls.flat().length === 1 + later.length, 'all handed over');

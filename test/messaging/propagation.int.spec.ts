@@ -136,7 +136,19 @@ describeWithBackend('kafka', 'RevocationPropagator over Kafka (real broker)', (b
       const marker = familyEvent('TokenFamilyRevoked', 'fam_z', 'zed', { reason: 'admin', revokedAt: iso(Date.now()), accessTokensValidUntil: iso(Date.now() + 1000) });
       await store.append('family-fam_z', [marker], { expectedRevision: 'any' });
       await eventually(() => out.messages.some((m) => m.value.familyId === 'fam_z'), 'the marker record');
-      await new Promise((r) => setTimeout(r, 300));
+      // The marker can overtake duplicates on other partitions: wait until the propagator has
+      // committed past everything on events.v1 (it commits after handling), then until every record
+      // on revocations.v1 has been collected. Only then does "no extra record" mean something.
+      const endOffsets = async (topic: string) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high }));
+      await eventually(async () => {
+        const end = await endOffsets(topics.events);
+        const [committed] = await admin.fetchOffsets({ groupId: `tl-test.revocations.${run}`, topics: [topics.events] });
+        return end.every((e) => e.offset === '0' || committed.partitions.some((c) => c.partition === e.partition && BigInt(c.offset) >= BigInt(e.offset)));
+      }, 'the propagator committed past the duplicates');
+      await eventually(async () => {
+        const onTopic = (await admin.fetchTopicOffsets(topics.revocations)).reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
+        return out.messages.length === onTopic;
+      }, 'every record on revocations.v1 collected');
       expect(out.messages.map((m) => m.key).sort()).toEqual(['fam_a', 'fam_b', 'fam_c:jti-1', 'fam_d', 'fam_z']);
       expect(out.messages.find((m) => m.key === 'fam_b')!.value).toEqual(
         expect.objectContaining({ familyId: 'fam_b', subjectHash: crypto.subjectHash('bob'), reason: 'reuse_detected', revokedAt: expect.any(String), accessTokensValidUntil: expect.any(String) }),

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { rmSync } from 'node:fs';
 import { Kafka, logLevel, type Admin, type Consumer, type logCreator } from 'kafkajs';
+import { freshEmbeddedDataDir } from '../../libs/event-store/src/testing/embedded-template';
 import { openEventStore, sqlBacked, type EventStore, type NewEvent, type OpenedStore, type SqlBackedStore } from '@token-ledger/event-store';
 import type { TopicNames } from '@token-ledger/messaging';
 import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
@@ -38,7 +37,7 @@ export function kafkaClient(brokers: string, clientId = 'tl-test'): Kafka {
 }
 
 export async function openTempStore(): Promise<{ store: OpenedStore & SqlBackedStore; dir: string; close(): Promise<void> }> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tl-msg-'));
+  const dir = await freshEmbeddedDataDir('tl-msg-');
   const store = sqlBacked(await openEventStore({ store: 'embedded', dataDir: dir }), 'the messaging checkpoints');
   return {
     store,
@@ -103,13 +102,7 @@ export async function collect(kafka: Kafka, topic: string): Promise<{ messages: 
   return { messages, consumer, stop: () => consumer.disconnect() };
 }
 
-export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export { eventually } from '../support/eventually';
 
 export async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
   const existing = new Set(await admin.listTopics());

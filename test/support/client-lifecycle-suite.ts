@@ -1,4 +1,5 @@
 import { LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
+import { eventually } from './eventually';
 
 type Creds = { clientId: string; secret?: string };
 
@@ -125,15 +126,18 @@ export function clientLifecycleSuite(storeKind: () => StoreKind): void {
 
     // Keep refreshing every family while the disable runs.
     let stop = false;
+    const rotations = tokens.map(() => 0);
     const refresher = async (i: number): Promise<void> => {
       while (!stop) {
         const res = await api.refresh(tokens[i], client);
         if (res.status !== 200) return;
         tokens[i] = res.body.refresh_token;
+        rotations[i]++;
       }
     };
     const running = tokens.map((_, i) => refresher(i));
-    await new Promise((r) => setTimeout(r, 100));
+    // Every refresher under way (a rotation each) before the disable, so it really races them.
+    await eventually(() => rotations.every((n) => n > 0), 'every family rotating');
     const disabled = await api.admin('POST', '/v1/clients/doomed/disable', { revokeFamilies: true });
     stop = true;
     await Promise.all(running);

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { openEventStore, dropPostgresSchema, type OpenedStore } from '@token-ledger/event-store';
+import { freshEmbeddedDataDir } from '../../libs/event-store/src/testing/embedded-template';
 import { createApp, loadConfig, openRuntime, startBackgroundWork, type LedgerRuntime, type MessagingNames } from '../../apps/token-ledger/src';
 
 /** Random per run: a published value would be refused at start-up (config/admin-token.ts). */
@@ -44,7 +45,8 @@ export interface StartOptions {
 
 export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
   const kind = opts.store ?? { kind: 'embedded' };
-  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tl-e2e-'));
+  // A new embedded store starts from a copy of an initialised cluster: PGlite's initdb is the slowest part of a start.
+  const dataDir = opts.dataDir ?? (kind.kind === 'embedded' ? await freshEmbeddedDataDir('tl-e2e-') : mkdtempSync(path.join(tmpdir(), 'tl-e2e-')));
   const schema = opts.schema ?? `tl_e2e_${randomBytes(6).toString('hex')}`;
   const port = await freePort();
   const config = loadConfig({

@@ -52,22 +52,33 @@ describe('PollingSubscription', () => {
   beforeEach(() => (warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined)));
   afterEach(() => warn.mockRestore());
 
-  it('wakeDelayMs: appends woken about within the delay are read once, together', async () => {
-    const source = new FakeSource();
-    const hub = new WakeHub();
-    const seen: number[] = [];
-    const sub = new PollingSubscription(source, hub, async (e) => void seen.push(e.position), { pollIntervalMs: 60_000, wakeDelayMs: 40 });
-    await sub.caughtUp;
-    const before = source.reads;
-    for (let i = 0; i < 5; i++) {
-      source.add(1);
-      hub.wake();
-      await sleep(2);
+  it('wakeDelayMs: appends woken about within the delay are read once, together, when the delay is over', async () => {
+    // Virtual time: the delay is measured exactly, whatever the machine's load.
+    jest.useFakeTimers();
+    try {
+      const source = new FakeSource();
+      const hub = new WakeHub();
+      const seen: number[] = [];
+      const sub = new PollingSubscription(source, hub, async (e) => void seen.push(e.position), { pollIntervalMs: 60_000, wakeDelayMs: 40 });
+      await sub.caughtUp;
+      const before = source.reads;
+      for (let i = 0; i < 5; i++) {
+        source.add(1);
+        hub.wake();
+        await jest.advanceTimersByTimeAsync(2);
+      }
+      // 10 ms after the first wake-up, then 39: nothing read yet.
+      await jest.advanceTimersByTimeAsync(29);
+      expect({ reads: source.reads - before, seen }).toEqual({ reads: 0, seen: [] });
+      // 40 ms after it: one read, all five.
+      await jest.advanceTimersByTimeAsync(1);
+      expect({ reads: source.reads - before, seen }).toEqual({ reads: 1, seen: [1, 2, 3, 4, 5] });
+      const closing = sub.close();
+      await jest.advanceTimersByTimeAsync(0);
+      await closing;
+    } finally {
+      jest.useRealTimers();
     }
-    await waitFor(() => seen.length === 5);
-    expect(seen).toEqual([1, 2, 3, 4, 5]);
-    expect(source.reads - before).toBe(1);
-    await sub.close();
   });
 
   it('pages through the backlog, then picks up new events by the fallback poll alone', async () => {
@@ -131,15 +142,25 @@ describe('PollingSubscription', () => {
   });
 
   it('does not read or deliver after close()', async () => {
-    const source = new FakeSource();
-    const seen: number[] = [];
-    const sub = new PollingSubscription(source, new WakeHub(), async (e) => void seen.push(e.position), { pollIntervalMs: 5 });
-    await sub.caughtUp;
-    await sub.close();
-    const reads = source.reads;
-    source.add(3);
-    await sleep(30);
-    expect(source.reads).toBe(reads);
-    expect(seen).toEqual([]);
+    jest.useFakeTimers();
+    try {
+      const source = new FakeSource();
+      const seen: number[] = [];
+      const sub = new PollingSubscription(source, new WakeHub(), async (e) => void seen.push(e.position), { pollIntervalMs: 5 });
+      await sub.caughtUp;
+      // Polling runs while open...
+      const open = source.reads;
+      await jest.advanceTimersByTimeAsync(50);
+      expect(source.reads).toBeGreaterThan(open);
+      await sub.close();
+      const reads = source.reads;
+      source.add(3);
+      // ...and not at all after close: 200 poll intervals of virtual time.
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(source.reads).toBe(reads);
+      expect(seen).toEqual([]);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

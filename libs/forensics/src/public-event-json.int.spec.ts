@@ -5,13 +5,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { formatFamilyId, type LedgerEvent, type LedgerEventType } from '@token-ledger/domain';
 import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type NewEvent, type OpenedStore, type SqlEventStore } from '@token-ledger/event-store';
 import { describeWithBackend } from '../../../test/backends';
+import { freshEmbeddedDataDir } from '../../event-store/src/testing/embedded-template';
 import * as replay from '../../../apps/cli/src/commands/replay';
 import type { LedgerConfig } from '../../../apps/token-ledger/src';
 import { toPublicEvent } from '@token-ledger/envelope';
@@ -215,7 +214,7 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
 const SAMPLES_EVENT = (): LedgerEvent => ({ type: 'TokenRotated', familyId: FAM, subject: 'alice', clientId: 'web', occurredAt: iso(T0 + 2 * S), data: SAMPLES.TokenRotated });
 
 describeCopyPath('PGlite (embedded)', async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-ndjson-'));
+  const dataDir = await freshEmbeddedDataDir('tl-ndjson-');
   const store = await EmbeddedEventStore.open({ dataDir });
   return {
     store,

@@ -1,10 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import fc from 'fast-check';
 import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type NewEvent, type OpenedStore, type RecordedEvent } from '@token-ledger/event-store';
 import { describeWithBackend } from '../../../test/backends';
+import { freshEmbeddedDataDir } from '../../event-store/src/testing/embedded-template';
 import { ALL_PROJECTIONS } from './index';
 import type { Projection } from './projection';
 import { commitBatch, migrateReadModels, ProjectionRunner, readCheckpoints, type SqlBackedStore } from './projection-runner';
@@ -239,7 +238,7 @@ function besideALiveRunner(open: () => Promise<Harness>): void {
 }
 
 const embedded = async (): Promise<Harness> => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-rebuild-'));
+  const dataDir = await freshEmbeddedDataDir('tl-rebuild-');
   const store = await EmbeddedEventStore.open({ dataDir });
   await migrateReadModels(store.sql);
   return {
