@@ -89,8 +89,8 @@ export class SqlEventStore implements OpenedStore {
   readonly kv: KeyValueStore;
   /** The events are in `tl_events` of `sql`, which also holds the read models (capabilities.ts). */
   readonly capabilities: StoreCapabilities;
-  private readonly appends = new Batcher<AppendRequest, AppendResult>((r) => this.appendMany(r), APPEND_BATCHING);
-  private readonly loads = new Batcher<string, LoadedStream>((ids) => this.loadMany(ids), LOAD_BATCHING);
+  private readonly appends: Batcher<AppendRequest, AppendResult>;
+  private readonly loads: Batcher<string, LoadedStream>;
   private readonly wakeups = new WakeHub();
   private readonly subscriptions = new Set<PollingSubscription>();
   private externalStarted: Promise<void> | undefined;
@@ -102,6 +102,10 @@ export class SqlEventStore implements OpenedStore {
     private readonly options: SqlEventStoreOptions,
   ) {
     this.kv = new SqlKeyValueStore(sql);
+    // PGlite runs in this thread: batches only form if requests are gathered (Batcher).
+    const gather = options.engine === 'pglite' ? ({ gather: 'immediate' } as const) : {};
+    this.appends = new Batcher((r) => this.appendMany(r), { ...APPEND_BATCHING, ...gather });
+    this.loads = new Batcher((ids) => this.loadMany(ids), { ...LOAD_BATCHING, ...gather });
     this.capabilities = {
       sql,
       eventsInSql: { engine: options.engine, readAllJsonText: (o) => this.readAllJsonText(o) },
