@@ -18,15 +18,15 @@ export interface EmbeddedEventStoreOptions {
   /** Fallback poll period of subscriptions (default 250 ms). */
   pollIntervalMs?: number;
   /**
-   * Subscriptions read this long after a wake-up (PollingSubscriptionOptions.wakeDelayMs; default
-   * 50 ms). The consumers run on this event loop, on the one PGlite connection: read at every
-   * append, they paid their per-batch statements per rotation (18.8 statements a rotation against
-   * 6.2 with 50 ms, bench/refresh/README.md).
+   * Subscriptions are woken this long after an append, all at once (SqlEventStoreOptions.
+   * gatherWakeupsMs; default 50 ms). The consumers run on this event loop, on the one PGlite
+   * connection: woken at every append, they paid their per-batch statements per rotation (18.8
+   * statements a rotation against 6.2 with a 50 ms delay, bench/refresh/README.md).
    */
-  wakeDelayMs?: number;
+  gatherWakeupsMs?: number;
 }
 
-const DEFAULT_WAKE_DELAY_MS = 50;
+const DEFAULT_GATHER_WAKEUPS_MS = 50;
 
 /** Thin SqlClient over one PGlite instance; PGlite queues concurrent queries itself. */
 class PgliteSqlClient implements SqlClient {
@@ -94,7 +94,7 @@ export class EmbeddedEventStore extends SqlEventStore {
       return new EmbeddedEventStore(client, {
         engine: 'pglite',
         pollIntervalMs: options.pollIntervalMs,
-        wakeDelayMs: options.wakeDelayMs ?? DEFAULT_WAKE_DELAY_MS,
+        gatherWakeupsMs: options.gatherWakeupsMs ?? DEFAULT_GATHER_WAKEUPS_MS,
       });
     } catch (error) {
       await db?.close().catch(() => undefined);

@@ -38,6 +38,12 @@ export interface SqlEventStoreOptions {
   pollIntervalMs?: number;
   /** Subscriptions' wake-up delay (PollingSubscriptionOptions.wakeDelayMs; default 0). */
   wakeDelayMs?: number;
+  /**
+   * Instead (PGlite, whose consumers all run in this thread): the in-process wake-up goes out this
+   * long after an append, to every subscription at once, so they read the same page together (one
+   * statement: readAll) and every append of that while in it.
+   */
+  gatherWakeupsMs?: number;
   externalWakeups?: ExternalWakeups;
 }
 
@@ -93,6 +99,8 @@ export class SqlEventStore implements OpenedStore {
   private readonly loads: Batcher<string, LoadedStream>;
   private readonly wakeups = new WakeHub();
   private readonly subscriptions = new Set<PollingSubscription>();
+  private readonly pagesInFlight = new Map<string, Promise<EventRow[]>>();
+  private wakeTimer: NodeJS.Timeout | undefined;
   private externalStarted: Promise<void> | undefined;
   private closed = false;
 
@@ -129,8 +137,17 @@ export class SqlEventStore implements OpenedStore {
       snapshot: exact && options.snapshot !== undefined ? options.snapshot : null,
     };
     const result = await this.appends.submit(request);
-    // In-process subscriptions hear about it now rather than at the next poll or NOTIFY.
-    this.wakeups.wake();
+    this.pagesInFlight.clear();
+    // In-process subscriptions hear about it now (or gatherWakeupsMs from now) rather than at the
+    // next poll or NOTIFY.
+    const gather = this.options.gatherWakeupsMs;
+    if (!gather) this.wakeups.wake();
+    else if (!this.wakeTimer && !this.closed) {
+      this.wakeTimer = setTimeout(() => {
+        this.wakeTimer = undefined;
+        this.wakeups.wake();
+      }, gather);
+    }
     return result;
   }
 
@@ -225,11 +242,23 @@ export class SqlEventStore implements OpenedStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    const rows = await this.sql.query<EventRow>(
-      `select ${EVENT_COLUMNS} from tl_events where position > $1 order by position limit $2`,
-      [options.after ?? 0, limit(options.maxCount)],
-    );
-    return rows.map(toRecorded);
+    const after = options.after ?? 0;
+    const count = limit(options.maxCount);
+    // PGlite: the subscribers of one wake-up usually ask for the same page (the consumers all run in
+    // this thread, caught up to the same position): one statement, and one parse of its rows, for
+    // all of them. Each caller gets event objects of its own; the parsed data and metadata are
+    // shared. Only a read issued after the last append returned is joined (append() forgets the
+    // others), and PGlite has no other writer, so a caller still sees every append that returned.
+    const key = `${after}:${count}`;
+    let page = this.options.engine === 'pglite' ? this.pagesInFlight.get(key) : undefined;
+    if (!page) {
+      page = this.sql.query<EventRow>(`select ${EVENT_COLUMNS} from tl_events where position > $1 order by position limit $2`, [after, count]);
+      this.pagesInFlight.set(key, page);
+      const asked = page;
+      const forget = () => this.pagesInFlight.get(key) === asked && this.pagesInFlight.delete(key);
+      asked.then(forget, forget);
+    }
+    return (await page).map(toRecorded);
   }
 
   /**
@@ -294,6 +323,7 @@ export class SqlEventStore implements OpenedStore {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.wakeTimer);
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.close()));
