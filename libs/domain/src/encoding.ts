@@ -10,26 +10,48 @@ export const BASE62_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 /** Crockford base32 in lower case (no i, l, o, u), as used by ULIDs. */
 export const CROCKFORD32_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
+/** The most digits of `base` whose value fits in 24 bits (256 → 3, 62 → 4, 32 → 4). */
+function digitsPerLimb(base: number): number {
+  let k = 1;
+  while (base ** (k + 1) <= 2 ** 24) k++;
+  return k;
+}
+
 /**
  * Big-endian digits in base `from` -> big-endian digits in base `to`, without leading zeros, by
- * schoolbook division. Plain numbers (every intermediate < 256 * 62) rather than BigInt: this runs
- * on every refresh and is several times faster for 32-byte inputs.
+ * schoolbook division on limbs of up to 24 bits (several digits each: every intermediate stays
+ * below 2^48, exact in a double). Plain numbers rather than BigInt; limbs rather than digits, since
+ * this runs twice on every refresh: about 10× fewer divisions than digit by digit.
  */
 function convertBase(digits: ArrayLike<number>, from: number, to: number): number[] {
+  const a = digitsPerLimb(from);
+  const b = digitsPerLimb(to);
+  const F = from ** a;
+  const T = to ** b;
+  let num: number[] = [];
+  for (let i = 0, end = digits.length % a || a; i < digits.length; end += a) {
+    let v = 0;
+    for (; i < end; i++) v = v * from + digits[i];
+    num.push(v);
+  }
   const out: number[] = [];
-  let num = Array.from(digits);
   while (num.length > 0) {
     const quotient: number[] = [];
     let rem = 0;
     for (const d of num) {
-      const acc = rem * from + d;
-      const q = Math.floor(acc / to);
-      rem = acc - q * to;
+      const acc = rem * F + d;
+      const q = Math.floor(acc / T);
+      rem = acc - q * T;
       if (quotient.length > 0 || q > 0) quotient.push(q);
     }
-    out.push(rem);
+    for (let k = 0; k < b; k++) {
+      const q = Math.floor(rem / to);
+      out.push(rem - q * to);
+      rem = q;
+    }
     num = quotient;
   }
+  while (out.length > 0 && out[out.length - 1] === 0) out.pop();
   return out.reverse();
 }
 

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
 import { BASE62_ALPHABET, decodeBase62, encodeBase62, encodeBase62Uint, encodeCrockford32, CROCKFORD32_ALPHABET } from './encoding';
 
 /** The obvious BigInt implementation, as the reference the fast one must agree with. */
@@ -34,5 +35,28 @@ describe('fixed-width encodings', () => {
     expect(() => encodeBase62Uint(62 ** 2, 2)).toThrow(RangeError);
     expect(decodeBase62('z'.repeat(43), 32)).toBeNull(); // 62^43 - 1 > 2^256 - 1
     expect(decodeBase62('!'.repeat(43), 32)).toBeNull();
+  });
+});
+
+describe('base conversion against BigInt', () => {
+  it('encodes and decodes random and edge values exactly as arbitrary-precision arithmetic does', () => {
+    const reference = (bytes: Uint8Array, alphabet: string, width: number) => {
+      let n = BigInt(`0x${Buffer.from(bytes).toString('hex') || '0'}`);
+      let s = '';
+      for (let i = 0; i < width; i++) {
+        s = alphabet[Number(n % BigInt(alphabet.length))] + s;
+        n /= BigInt(alphabet.length);
+      }
+      return s;
+    };
+    const samples = [Buffer.alloc(32), Buffer.alloc(32, 0xff), Buffer.from([1, ...Buffer.alloc(31)]), ...Array.from({ length: 300 }, () => randomBytes(32))];
+    for (const bytes of samples) {
+      const text = encodeBase62(bytes, 43);
+      expect(text).toBe(reference(bytes, BASE62_ALPHABET, 43));
+      expect(decodeBase62(text, 32)).toEqual(Buffer.from(bytes));
+    }
+    for (const bytes of [Buffer.alloc(16), Buffer.alloc(16, 0xff), ...Array.from({ length: 100 }, () => randomBytes(16))]) {
+      expect(encodeCrockford32(bytes, 26)).toBe(reference(bytes, CROCKFORD32_ALPHABET, 26));
+    }
   });
 });

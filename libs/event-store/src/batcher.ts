@@ -3,21 +3,34 @@
  * running wait and then go together as one batch: no timer, so a lone request is sent at once, and
  * under load the round trips, socket writes and (for appends) commits are shared by many callers.
  * Each caller still gets its own result or error.
+ *
+ * `gather: 'immediate'` is for a database that runs in this thread (PGlite): its query finishes
+ * before the next request is even parsed, so nothing ever waits for a batch in flight. A request
+ * then waits for the end of this turn of the event loop (setImmediate), so the requests that one
+ * I/O phase delivered go as one batch.
  */
 export class Batcher<I, O> {
   private queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
   private inFlight = 0;
+  private gathering = false;
 
   constructor(
     /** Runs one batch; returns one settled result per item, in order. */
     private readonly run: (items: I[]) => Promise<PromiseSettledResult<O>[]>,
-    private readonly options: { maxInFlight: number; maxBatch: number },
+    private readonly options: { maxInFlight: number; maxBatch: number; gather?: 'immediate' },
   ) {}
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      this.pump();
+      if (this.options.gather !== 'immediate') this.pump();
+      else if (!this.gathering) {
+        this.gathering = true;
+        setImmediate(() => {
+          this.gathering = false;
+          this.pump();
+        });
+      }
     });
   }
 

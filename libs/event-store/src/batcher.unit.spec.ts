@@ -38,3 +38,21 @@ describe('Batcher', () => {
     expect(b).toMatchObject({ status: 'rejected', reason: new Error('odd one out 4') });
   });
 });
+
+describe("Batcher with gather: 'immediate'", () => {
+  it('sends the requests of one turn of the event loop as one batch, even with nothing in flight', async () => {
+    const batches: number[][] = [];
+    const batcher = new Batcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        return items.map((i) => ({ status: 'fulfilled', value: i + 1 }) as const);
+      },
+      { maxInFlight: 1, maxBatch: 10, gather: 'immediate' },
+    );
+    const first = [1, 2, 3].map((i) => batcher.submit(i));
+    expect(batches).toEqual([]);
+    expect(await Promise.all(first)).toEqual([2, 3, 4]);
+    expect(await batcher.submit(4)).toBe(5);
+    expect(batches).toEqual([[1, 2, 3], [4]]);
+  });
+});

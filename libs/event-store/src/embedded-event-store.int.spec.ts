@@ -54,3 +54,36 @@ describe('EmbeddedEventStore.open', () => {
     }
   }, 60_000);
 });
+
+describe('EmbeddedEventStore: gathered reads and appends', () => {
+  const id = (n: number) => `7b0c1f0e-3f7e-4a47-9a0e-${String(n).padStart(12, '0')}`;
+
+  it('shares a readAll page between concurrent callers, but never with one that asked after an append returned', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    const store = await EmbeddedEventStore.open({ dataDir });
+    try {
+      await store.append('a', [{ eventId: id(1), type: 'T', data: {}, metadata: {} }], { expectedRevision: 'no_stream' });
+      const [x, y] = await Promise.all([store.readAll({}), store.readAll({})]);
+      expect(x.map((e) => e.position)).toEqual([1]);
+      expect(y).toEqual(x);
+      expect(y[0]).not.toBe(x[0]);
+
+      // A read in flight while an append runs; a read asked after the append returned sees it.
+      const early = store.readAll({});
+      await store.append('b', [{ eventId: id(2), type: 'T', data: {}, metadata: {} }], { expectedRevision: 'no_stream' });
+      const late = await store.readAll({});
+      expect((await early).length).toBeGreaterThanOrEqual(1);
+      expect(late.map((e) => e.position)).toEqual([1, 2]);
+
+      // Loads and appends of one turn of the event loop go together, each with its own result.
+      const appended = await Promise.all([3, 4, 5].map((n) => store.append(`s${n}`, [{ eventId: id(n), type: 'T', data: { n }, metadata: {} }], { expectedRevision: 'no_stream' })));
+      expect(appended.map((r) => r.nextExpectedRevision)).toEqual([0, 0, 0]);
+      expect(appended.map((r) => r.position).sort()).toEqual([3, 4, 5]);
+      const loaded = await Promise.all(['s3', 's4', 'missing'].map((s) => store.loadStream(s)));
+      expect(loaded.map((l) => l.events.map((e) => e.data))).toEqual([[{ n: 3 }], [{ n: 4 }], []]);
+    } finally {
+      await store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -38,6 +38,12 @@ export interface SqlEventStoreOptions {
   pollIntervalMs?: number;
   /** Subscriptions' wake-up delay (PollingSubscriptionOptions.wakeDelayMs; default 0). */
   wakeDelayMs?: number;
+  /**
+   * Instead (PGlite, whose consumers all run in this thread): the in-process wake-up goes out this
+   * long after an append, to every subscription at once, so they read the same page together (one
+   * statement: readAll) and every append of that while in it.
+   */
+  gatherWakeupsMs?: number;
   externalWakeups?: ExternalWakeups;
 }
 
@@ -89,10 +95,12 @@ export class SqlEventStore implements OpenedStore {
   readonly kv: KeyValueStore;
   /** The events are in `tl_events` of `sql`, which also holds the read models (capabilities.ts). */
   readonly capabilities: StoreCapabilities;
-  private readonly appends = new Batcher<AppendRequest, AppendResult>((r) => this.appendMany(r), APPEND_BATCHING);
-  private readonly loads = new Batcher<string, LoadedStream>((ids) => this.loadMany(ids), LOAD_BATCHING);
+  private readonly appends: Batcher<AppendRequest, AppendResult>;
+  private readonly loads: Batcher<string, LoadedStream>;
   private readonly wakeups = new WakeHub();
   private readonly subscriptions = new Set<PollingSubscription>();
+  private readonly pagesInFlight = new Map<string, Promise<EventRow[]>>();
+  private wakeTimer: NodeJS.Timeout | undefined;
   private externalStarted: Promise<void> | undefined;
   private closed = false;
 
@@ -102,6 +110,10 @@ export class SqlEventStore implements OpenedStore {
     private readonly options: SqlEventStoreOptions,
   ) {
     this.kv = new SqlKeyValueStore(sql);
+    // PGlite runs in this thread: batches only form if requests are gathered (Batcher).
+    const gather = options.engine === 'pglite' ? ({ gather: 'immediate' } as const) : {};
+    this.appends = new Batcher((r) => this.appendMany(r), { ...APPEND_BATCHING, ...gather });
+    this.loads = new Batcher((ids) => this.loadMany(ids), { ...LOAD_BATCHING, ...gather });
     this.capabilities = {
       sql,
       eventsInSql: { engine: options.engine, readAllJsonText: (o) => this.readAllJsonText(o) },
@@ -125,8 +137,17 @@ export class SqlEventStore implements OpenedStore {
       snapshot: exact && options.snapshot !== undefined ? options.snapshot : null,
     };
     const result = await this.appends.submit(request);
-    // In-process subscriptions hear about it now rather than at the next poll or NOTIFY.
-    this.wakeups.wake();
+    this.pagesInFlight.clear();
+    // In-process subscriptions hear about it now (or gatherWakeupsMs from now) rather than at the
+    // next poll or NOTIFY.
+    const gather = this.options.gatherWakeupsMs;
+    if (!gather) this.wakeups.wake();
+    else if (!this.wakeTimer && !this.closed) {
+      this.wakeTimer = setTimeout(() => {
+        this.wakeTimer = undefined;
+        this.wakeups.wake();
+      }, gather);
+    }
     return result;
   }
 
@@ -221,11 +242,23 @@ export class SqlEventStore implements OpenedStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    const rows = await this.sql.query<EventRow>(
-      `select ${EVENT_COLUMNS} from tl_events where position > $1 order by position limit $2`,
-      [options.after ?? 0, limit(options.maxCount)],
-    );
-    return rows.map(toRecorded);
+    const after = options.after ?? 0;
+    const count = limit(options.maxCount);
+    // PGlite: the subscribers of one wake-up usually ask for the same page (the consumers all run in
+    // this thread, caught up to the same position): one statement, and one parse of its rows, for
+    // all of them. Each caller gets event objects of its own; the parsed data and metadata are
+    // shared. Only a read issued after the last append returned is joined (append() forgets the
+    // others), and PGlite has no other writer, so a caller still sees every append that returned.
+    const key = `${after}:${count}`;
+    let page = this.options.engine === 'pglite' ? this.pagesInFlight.get(key) : undefined;
+    if (!page) {
+      page = this.sql.query<EventRow>(`select ${EVENT_COLUMNS} from tl_events where position > $1 order by position limit $2`, [after, count]);
+      this.pagesInFlight.set(key, page);
+      const asked = page;
+      const forget = () => this.pagesInFlight.get(key) === asked && this.pagesInFlight.delete(key);
+      asked.then(forget, forget);
+    }
+    return (await page).map(toRecorded);
   }
 
   /**
@@ -290,6 +323,7 @@ export class SqlEventStore implements OpenedStore {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.wakeTimer);
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.close()));

@@ -7,8 +7,10 @@ import type { ProjectionThreadData, ProjectionThreadMessage } from './projection
 runThread<ProjectionThreadData, ProjectionThreadMessage>(async (data, post) => {
   // A commit holds one connection and the subscription reads on another: a small pool is enough.
   // On its own idle event loop the runner would read and commit a batch (seven round trips) per
-  // append; reading 10 ms after a wake-up batches what came meanwhile, for at most 10 ms of lag.
-  const store = await reopenEventStore(data.location, { poolSize: 3, wakeDelayMs: 10 });
+  // append; reading 50 ms after a wake-up batches what came meanwhile, for at most 50 ms of lag.
+  // 10 ms still left one batch per rotation at one chain (18 statements a rotation against 9 with
+  // 50 ms, half the server's CPU per rotation: bench/refresh/README.md).
+  const store = await reopenEventStore(data.location, { poolSize: 3, wakeDelayMs: 50 });
   const runner = new ProjectionRunner(
     store,
     ALL_PROJECTIONS.filter((p) => data.projections.includes(p.name)),

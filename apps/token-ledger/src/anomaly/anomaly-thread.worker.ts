@@ -8,9 +8,9 @@ import type { AnomalyThreadCommand, AnomalyThreadData, AnomalyThreadMessage } fr
 
 runThread<AnomalyThreadData, AnomalyThreadMessage, AnomalyThreadCommand>(async (data, post) => {
   // On its own idle event loop the engine would read, and run a batch (state load, save, checkpoint),
-  // for every append: under bench:refresh load that cost a third of the rotations/s. Reading 20 ms
-  // after a wake-up batches what came meanwhile, and adds at most that to a detection.
-  const store = await reopenEventStore(data.location, { poolSize: 4, wakeDelayMs: 20 });
+  // for every append: under bench:refresh load that cost a third of the rotations/s. Reading 50 ms
+  // after a wake-up batches what came meanwhile (at one chain too), and adds at most that to a detection.
+  const store = await reopenEventStore(data.location, { poolSize: 4, wakeDelayMs: 50 });
   const acting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let nextId = 0;
   const pipeline = new AnomalyPipeline(store, data.settings, {

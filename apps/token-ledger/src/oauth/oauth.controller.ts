@@ -5,7 +5,6 @@ import type { FastifyRequest } from 'fastify';
 import { formatScope, parseRefreshToken, parseScope } from '@token-ledger/domain';
 import { noteOutcome } from '../http/answer-outcome';
 import { commandMetadata } from '../http/request-context';
-import { validateInput } from '../http/validate';
 import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token.command';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RotateTokenCommand, type RotatedTokens } from '../ledger/commands/rotate-token.command';
@@ -13,7 +12,7 @@ import { LedgerMetrics } from '../health/metrics';
 import { introspection, ResolveTokenQuery, type Introspection } from '../ledger/queries/introspect-token.query';
 import { ClientAuthenticator } from './client-authenticator';
 import { OAuthError } from './oauth-error';
-import { TokenActionRequest, TokenRequest } from './oauth.dto';
+import { checkForm, TOKEN_ACTION_REQUEST, TOKEN_REQUEST } from './oauth.dto';
 
 /** Thin RFC endpoints: parse, authenticate the client, hand a command or query to the bus. */
 @ApiExcludeController()
@@ -30,7 +29,7 @@ export class OAuthController {
   @Post('token')
   @HttpCode(200)
   async token(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Record<string, unknown>> {
-    const form = formBody(request, body, TokenRequest);
+    const form = formBody(request, body, TOKEN_REQUEST);
     if (form.grant_type !== 'refresh_token') {
       throw new OAuthError('unsupported_grant_type', 'only grant_type=refresh_token is supported');
     }
@@ -63,7 +62,7 @@ export class OAuthController {
   @Post('revoke')
   @HttpCode(200)
   async revoke(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Record<string, never>> {
-    const form = formBody(request, body, TokenActionRequest);
+    const form = formBody(request, body, TOKEN_ACTION_REQUEST);
     const client = await this.clientAuth.authenticate(request, form, { allowPublic: true });
     const resolved = await this.queryBus.execute(new ResolveTokenQuery(form.token, form.token_type_hint));
     if (resolved.kind === 'unknown') return {};
@@ -85,19 +84,19 @@ export class OAuthController {
   @Post('introspect')
   @HttpCode(200)
   async introspect(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Introspection> {
-    const form = formBody(request, body, TokenActionRequest);
+    const form = formBody(request, body, TOKEN_ACTION_REQUEST);
     const client = await this.clientAuth.authenticate(request, form, { allowPublic: false });
     const resolved = await this.queryBus.execute(new ResolveTokenQuery(form.token, form.token_type_hint));
     return introspection(resolved, Date.now(), client);
   }
 }
 
-function formBody<T extends object>(request: FastifyRequest, body: unknown, cls: new () => T): T {
+function formBody<S extends Parameters<typeof checkForm>[0]>(request: FastifyRequest, body: unknown, spec: S) {
   const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') {
     throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded');
   }
-  const result = validateInput(cls, body ?? {}, { rejectUnknown: false });
+  const result = checkForm(spec, body ?? {});
   if (!result.ok) throw new OAuthError('invalid_request', result.errors.join('; '));
   return result.value;
 }
