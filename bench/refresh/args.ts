@@ -103,7 +103,8 @@ Options:
   --keycloak-home DIR   an unpacked Keycloak (default: ~/.cache/token-ledger/keycloak/keycloak-V,
                         fetched with \`mvn dependency:copy\` and unzipped on first use)
   --start-timeout SEC   how long a server may take to become ready (default 60; keycloak
-                        gets at least 300, its first start builds the server image)
+                        gets at least 900: its first start creates its schema, minutes
+                        on a busy machine; building its server image, once, is not counted)
   --request-timeout SEC per-request timeout (default 10)
   -h, --help            show this help
 

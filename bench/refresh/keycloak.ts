@@ -128,8 +128,8 @@ export async function startKeycloak(ctx: TargetContext, kcOpts: KeycloakOptions)
     await db.drop();
   };
   try {
-    // a cold JVM on a busy 2-core machine takes minutes
-    const timeoutMs = Math.max(ctx.startTimeoutMs, 300_000);
+    // a cold JVM that also creates its schema takes minutes on a busy 2-core machine (> 5 min seen)
+    const timeoutMs = Math.max(ctx.startTimeoutMs, 900_000);
     const started = Date.now();
     await waitUntil('keycloak', server, timeoutMs, async () => (await requestJson(management, { method: 'GET', path: '/health/ready' })).status === 200);
     ctx.log(`keycloak ready after ${((Date.now() - started) / 1000).toFixed(0)} s`);
