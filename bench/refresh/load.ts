@@ -4,7 +4,7 @@ import { Pool } from 'undici';
 
 import { machineBusyCpuSeconds, processCpuSeconds, selfCpuSeconds } from './cpu';
 import { FORM_CONTENT_TYPE, refreshBody } from './http';
-import { LatencySummary, SampleBuffer, summarize } from './stats';
+import { isSteady, LatencySummary, SampleBuffer, summarize } from './stats';
 import { Chain, RunningTarget } from './targets';
 
 export interface LoadOptions {
@@ -124,14 +124,11 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
     const tick = setInterval(() => {
       warmupWindows.push(((warmupOk - windowStartOk) * 1000) / steady.windowMs);
       windowStartOk = warmupOk;
-      const last = warmupWindows.slice(-steady.windows);
-      const mean = last.reduce((a, b) => a + b, 0) / last.length;
-      const isSteady =
-        last.length === steady.windows && mean > 0 && last.every((x) => x > 0 && Math.abs(x - mean) <= steady.tolerance * mean);
+      const steadyNow = isSteady(warmupWindows, steady.windows, steady.tolerance);
       const capped = Number(process.hrtime.bigint() - t0) / 1e6 + steady.windowMs / 2 >= steady.capMs;
-      if (isSteady || capped) {
+      if (steadyNow || capped) {
         clearInterval(tick);
-        warmupSteady = isSteady;
+        warmupSteady = steadyNow;
         startWindow();
       }
     }, steady.windowMs);

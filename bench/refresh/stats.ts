@@ -60,3 +60,14 @@ export function summarize(samples: SampleBuffer): LatencySummary {
     max: n ? sorted[n - 1] : Number.NaN,
   };
 }
+
+/**
+ * True when the last `n` windows' rates are all positive and within ±tolerance of their mean: the
+ * warm-up's test for "throughput is steady" (JIT and caches warm, no climb left in the rate).
+ */
+export function isSteady(windows: readonly number[], n: number, tolerance: number): boolean {
+  if (windows.length < n) return false;
+  const last = windows.slice(-n);
+  const mean = last.reduce((a, b) => a + b, 0) / n;
+  return mean > 0 && last.every((x) => x > 0 && Math.abs(x - mean) <= tolerance * mean);
+}
