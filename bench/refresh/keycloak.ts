@@ -136,10 +136,23 @@ export async function startKeycloak(ctx: TargetContext, kcOpts: KeycloakOptions)
     const realm = `bench-${ctx.runId}`;
     const admin = new KeycloakAdmin(control, adminUser, adminPassword);
     await setUpRealm(admin, realm);
-    return keycloakTarget(ctx, server.process.pid, server.logFile, origin, control, admin, realm, stopAll);
+    // kc.sh runs java as its child (and forwards SIGTERM to it): CPU accounting needs java's pid
+    const pid = javaChild(server.process.pid) ?? server.process.pid;
+    return keycloakTarget(ctx, pid, server.logFile, origin, control, admin, realm, stopAll);
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/** The java process kc.sh started (Linux /proc), or undefined. */
+function javaChild(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return children.find((c) => fs.readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'java');
+  } catch {
+    return undefined;
   }
 }
 
