@@ -79,7 +79,8 @@ is missing (no Redis, no Java, no Maven to download Keycloak) is SKIPPED with th
 Options:
   --duration SEC        measured window per run (default 10)
   --warmup SEC|steady   warm-up before each measured window, discarded. steady (default):
-                        2 s windows until three in a row are within ±5 % of their mean,
+                        2 s windows until three in a row are within ±5 % of their mean
+                        and of the three before,
                         capped at --warmup-cap (Keycloak: --warmup-cap-keycloak); SEC: fixed
   --warmup-cap SEC      cap of a steady warm-up (default 30)
   --warmup-cap-keycloak SEC  cap of a steady warm-up for keycloak, whose JIT warms slowly

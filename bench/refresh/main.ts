@@ -101,7 +101,7 @@ function describeWarmup(opts: BenchOptions, target?: TargetName): string {
   const w = opts.warmup;
   if (w.mode === 'fixed') return `${w.seconds} s`;
   const cap = target === 'keycloak' ? `${w.keycloakCapSec} s` : target ? `${w.capSec} s` : `${w.capSec} s, keycloak ${w.keycloakCapSec} s`;
-  return `until ${w.windows} consecutive ${w.windowSec} s windows are within ±${(w.tolerance * 100).toFixed(0)} % (cap ${cap})`;
+  return `until ${w.windows} consecutive ${w.windowSec} s windows are within ±${(w.tolerance * 100).toFixed(0)} % of their mean and of the ${w.windows} before (cap ${cap})`;
 }
 
 async function main(): Promise<number> {
