@@ -14,7 +14,7 @@ export interface LoadOptions {
    * Warm up until throughput is steady: consecutive windows of `windowMs` until the last `windows`
    * of them are all within ±tolerance of their mean (and at least one rotation each), or `capMs`.
    */
-  steady?: { windowMs: number; windows: number; tolerance: number; capMs: number };
+  steady?: { windowMs: number; windows: number; tolerance: number; capMs: number; minMs?: number };
   durationMs: number;
   requestTimeoutMs: number;
   label: string;
@@ -124,8 +124,9 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
     const tick = setInterval(() => {
       warmupWindows.push(((warmupOk - windowStartOk) * 1000) / steady.windowMs);
       windowStartOk = warmupOk;
-      const steadyNow = isSteady(warmupWindows, steady.windows, steady.tolerance);
-      const capped = Number(process.hrtime.bigint() - t0) / 1e6 + steady.windowMs / 2 >= steady.capMs;
+      const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6 + steady.windowMs / 2;
+      const steadyNow = elapsedMs >= (steady.minMs ?? 0) && isSteady(warmupWindows, steady.windows, steady.tolerance);
+      const capped = elapsedMs >= steady.capMs;
       if (steadyNow || capped) {
         clearInterval(tick);
         warmupSteady = steadyNow;

@@ -64,7 +64,13 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       warmupMs: w.mode === 'fixed' ? w.seconds * 1000 : 0,
       steady:
         w.mode === 'steady'
-          ? { windowMs: w.windowSec * 1000, windows: w.windows, tolerance: w.tolerance, capMs: (target === 'keycloak' ? w.keycloakCapSec : w.capSec) * 1000 }
+          ? {
+              windowMs: w.windowSec * 1000,
+              windows: w.windows,
+              tolerance: w.tolerance,
+              capMs: (target === 'keycloak' ? w.keycloakCapSec : w.capSec) * 1000,
+              minMs: target === 'keycloak' ? w.keycloakMinSec * 1000 : 0,
+            }
           : undefined,
       durationMs: opts.durationSec * 1000,
       requestTimeoutMs: opts.requestTimeoutSec * 1000,
@@ -100,8 +106,13 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
 function describeWarmup(opts: BenchOptions, target?: TargetName): string {
   const w = opts.warmup;
   if (w.mode === 'fixed') return `${w.seconds} s`;
-  const cap = target === 'keycloak' ? `${w.keycloakCapSec} s` : target ? `${w.capSec} s` : `${w.capSec} s, keycloak ${w.keycloakCapSec} s`;
-  return `until ${w.windows} consecutive ${w.windowSec} s windows are within ±${(w.tolerance * 100).toFixed(0)} % of their mean and of the ${w.windows} before (cap ${cap})`;
+  const cap =
+    target === 'keycloak'
+      ? `at least ${w.keycloakMinSec} s, cap ${w.keycloakCapSec} s`
+      : target
+        ? `cap ${w.capSec} s`
+        : `cap ${w.capSec} s; keycloak at least ${w.keycloakMinSec} s, cap ${w.keycloakCapSec} s`;
+  return `until ${w.windows} consecutive ${w.windowSec} s windows are within ±${(w.tolerance * 100).toFixed(0)} % of their mean and of the ${w.windows} before (${cap})`;
 }
 
 async function main(): Promise<number> {
