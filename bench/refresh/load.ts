@@ -4,11 +4,17 @@ import { Pool } from 'undici';
 
 import { machineBusyCpuSeconds, processCpuSeconds, selfCpuSeconds } from './cpu';
 import { FORM_CONTENT_TYPE, refreshBody } from './http';
-import { LatencySummary, SampleBuffer, summarize } from './stats';
+import { isSteady, LatencySummary, SampleBuffer, summarize } from './stats';
 import { Chain, RunningTarget } from './targets';
 
 export interface LoadOptions {
+  /** Fixed warm-up; ignored when `steady` is given. */
   warmupMs: number;
+  /**
+   * Warm up until throughput is steady: consecutive windows of `windowMs` until the last `windows`
+   * of them are all within ±tolerance of their mean (and at least one rotation each), or `capMs`.
+   */
+  steady?: { windowMs: number; windows: number; tolerance: number; capMs: number; minMs?: number };
   durationMs: number;
   requestTimeoutMs: number;
   label: string;
@@ -26,6 +32,11 @@ export interface LoadResult {
   errorSamples: string[];
   warmupOk: number;
   warmupErrors: number;
+  /** How long the warm-up ran, and whether it ended because throughput was steady (or hit the cap). */
+  warmupSec: number;
+  warmupSteady: boolean | undefined;
+  /** Rotations/s of each warm-up window (steady warm-up only). */
+  warmupWindows: number[];
   /** Chains that had to start a new family/grant after an error (setup time is inside the window). */
   chainRestarts: number;
   rotationsPerSec: number;
@@ -81,8 +92,12 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
   let chainRestarts = 0;
 
   const t0 = process.hrtime.bigint();
-  const measureStart = t0 + BigInt(Math.round(opts.warmupMs)) * NS_PER_MS;
-  const measureEnd = measureStart + BigInt(Math.round(opts.durationMs)) * NS_PER_MS;
+  // Until the warm-up ends, the window is "never": every completion counts as warm-up.
+  const NEVER = 1n << 62n;
+  let measureStart = NEVER;
+  let measureEnd = NEVER;
+  let warmupSteady: boolean | undefined;
+  const warmupWindows: number[] = [];
 
   type CpuSnapshot = { at: bigint; server: number | undefined; self: number; machine: number | undefined };
   let cpuAtStart: CpuSnapshot | undefined;
@@ -93,15 +108,45 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
     self: selfCpuSeconds(),
     machine: machineBusyCpuSeconds(),
   });
-  const timers: NodeJS.Timeout[] = [
-    setTimeout(() => (cpuAtStart = snapshot()), opts.warmupMs),
-    setTimeout(() => (cpuAtEnd = snapshot()), opts.warmupMs + opts.durationMs),
-    setTimeout(() => hardStop.abort(), opts.warmupMs + opts.durationMs + opts.requestTimeoutMs),
-  ];
+  const timers: NodeJS.Timeout[] = [];
+  function startWindow(): void {
+    measureStart = process.hrtime.bigint();
+    measureEnd = measureStart + BigInt(Math.round(opts.durationMs)) * NS_PER_MS;
+    cpuAtStart = snapshot();
+    timers.push(
+      setTimeout(() => (cpuAtEnd = snapshot()), opts.durationMs),
+      setTimeout(() => hardStop.abort(), opts.durationMs + opts.requestTimeoutMs),
+    );
+  }
+  const steady = opts.steady;
+  if (steady) {
+    let windowStartOk = 0;
+    const tick = setInterval(() => {
+      warmupWindows.push(((warmupOk - windowStartOk) * 1000) / steady.windowMs);
+      windowStartOk = warmupOk;
+      const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6 + steady.windowMs / 2;
+      const steadyNow = elapsedMs >= (steady.minMs ?? 0) && isSteady(warmupWindows, steady.windows, steady.tolerance);
+      const capped = elapsedMs >= steady.capMs;
+      if (steadyNow || capped) {
+        clearInterval(tick);
+        warmupSteady = steadyNow;
+        startWindow();
+      }
+    }, steady.windowMs);
+    timers.push(tick);
+  } else if (opts.warmupMs > 0) {
+    timers.push(setTimeout(startWindow, opts.warmupMs));
+  } else {
+    startWindow();
+  }
   const progressTimer = setInterval(() => {
     const now = process.hrtime.bigint();
     if (now < measureStart) {
-      opts.progress(`${opts.label}: warm-up, ${warmupOk} rotations, ${warmupErrors} errors`);
+      const rates = warmupWindows.slice(-3).map((r) => r.toFixed(0)).join(', ');
+      opts.progress(
+        `${opts.label}: warm-up ${(Number(now - t0) / 1e9).toFixed(0)}s, ${warmupOk} rotations, ${warmupErrors} errors` +
+          (rates ? ` (last windows ${rates}/s)` : ''),
+      );
     } else {
       const elapsed = Math.min(durationSec, Number(now - measureStart) / 1e9);
       opts.progress(
@@ -215,6 +260,7 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
     await pool.destroy().catch(() => undefined);
   }
 
+  const warmupSec = Number((measureStart === NEVER ? process.hrtime.bigint() : measureStart) - t0) / 1e9;
   const end = cpuAtEnd ?? snapshot();
   const begin = cpuAtStart ?? end;
   const wallSec = Number(end.at - begin.at) / 1e9 || durationSec;
@@ -247,6 +293,9 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
     errorSamples,
     warmupOk,
     warmupErrors,
+    warmupSec,
+    warmupSteady,
+    warmupWindows,
     chainRestarts,
     rotationsPerSec: ok / durationSec,
     latencyMs,

@@ -8,7 +8,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { BenchOptions, parseOptions, RATE_LIMITS_OFF_ENV, RateLimitMode, TargetName, USAGE } from './args';
+import { BenchOptions, isReference, parseOptions, RATE_LIMITS_OFF_ENV, RateLimitMode, TargetName, USAGE } from './args';
+import { startKeycloak } from './keycloak';
+import { PrerequisiteMissing } from './prerequisites';
 import { controlPool, mapLimit } from './http';
 import { runLoad } from './load';
 import { otlpSinkEnv, startOtlpSink, type OtlpSink } from './otlp-sink';
@@ -27,7 +29,7 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
   log(`${label}: starting server`);
   let running: RunningTarget | undefined;
   try {
-    running = await startTarget(target, {
+    const ctx = {
       root,
       workDir,
       runId,
@@ -36,8 +38,13 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       startTimeoutMs: opts.startTimeoutSec * 1000,
       ledgerCli: opts.ledgerCli,
       ledgerEnv: { ...opts.ledgerEnv, ...(rateLimits === 'off' ? RATE_LIMITS_OFF_ENV : {}) },
-      log: (line) => log(`${label}: ${line}`),
-    });
+      redis: { url: opts.redisUrl, fsync: opts.redisFsync },
+      log: (line: string) => log(`${label}: ${line}`),
+    };
+    running =
+      target === 'keycloak'
+        ? await startKeycloak(ctx, { version: opts.keycloakVersion, home: opts.keycloakHome })
+        : await startTarget(target, ctx);
     const server = running;
     log(`${label}: ready at ${server.origin} (pid ${server.pid}, log ${server.logFile})`);
 
@@ -48,13 +55,24 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       verification = await verifyTarget(server, control);
       log(`${label}: pre-flight ok: ${verification}`);
       chains = await mapLimit(chainCount, 8, (i) => server.newChain(String(i)));
-      log(`${label}: ${chains.length} chains ready; warm-up ${opts.warmupSec}s, then measuring ${opts.durationSec}s`);
+      log(`${label}: ${chains.length} chains ready; warm-up ${describeWarmup(opts, target)}, then measuring ${opts.durationSec}s`);
     } finally {
       await control.close().catch(() => undefined);
     }
 
+    const w = opts.warmup;
     const load = await runLoad(server, chains, {
-      warmupMs: opts.warmupSec * 1000,
+      warmupMs: w.mode === 'fixed' ? w.seconds * 1000 : 0,
+      steady:
+        w.mode === 'steady'
+          ? {
+              windowMs: w.windowSec * 1000,
+              windows: w.windows,
+              tolerance: w.tolerance,
+              capMs: (target === 'keycloak' ? w.keycloakCapSec : w.capSec) * 1000,
+              minMs: target === 'keycloak' ? w.keycloakMinSec * 1000 : 0,
+            }
+          : undefined,
       durationMs: opts.durationSec * 1000,
       requestTimeoutMs: opts.requestTimeoutSec * 1000,
       label,
@@ -64,9 +82,18 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       log(`${label}: ${load.errors} errors in the window: ${JSON.stringify(load.errorKinds)}`);
       for (const sample of load.errorSamples) log(`${label}:   e.g. ${sample}`);
     }
-    return { target, chains: chainCount, rateLimits, status: 'ok', verification, load };
+    log(
+      `${label}: warm-up ${load.warmupSec.toFixed(1)} s` +
+        (load.warmupSteady === undefined ? '' : load.warmupSteady ? ' (steady)' : ' (cap reached, not steady)') +
+        (load.warmupWindows.length ? `, windows ${load.warmupWindows.map((r) => r.toFixed(0)).join(' ')} rotations/s` : ''),
+    );
+    return { target, chains: chainCount, rateLimits, status: 'ok', verification, note: server.note, load };
   } catch (err) {
     const message = (err as Error).message ?? String(err);
+    if (err instanceof PrerequisiteMissing) {
+      log(`${label}: SKIPPED: ${message}`);
+      return { target, chains: chainCount, rateLimits, status: 'skipped', error: message };
+    }
     log(`${label}: FAILED: ${message}`);
     return { target, chains: chainCount, rateLimits, status: 'failed', error: message };
   } finally {
@@ -75,6 +102,18 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       log(`${label}: server stopped`);
     }
   }
+}
+
+function describeWarmup(opts: BenchOptions, target?: TargetName): string {
+  const w = opts.warmup;
+  if (w.mode === 'fixed') return `${w.seconds} s`;
+  const cap =
+    target === 'keycloak'
+      ? `at least ${w.keycloakMinSec} s, cap ${w.keycloakCapSec} s`
+      : target
+        ? `cap ${w.capSec} s`
+        : `cap ${w.capSec} s; keycloak at least ${w.keycloakMinSec} s, cap ${w.keycloakCapSec} s`;
+  return `until ${w.windows} consecutive ${w.windowSec} s windows are within ±${(w.tolerance * 100).toFixed(0)} % of their mean and of the ${w.windows} before (${cap})`;
 }
 
 async function main(): Promise<number> {
@@ -91,12 +130,12 @@ async function main(): Promise<number> {
   }
   const tracingEnv = Object.entries(opts.ledgerEnv).filter(([k]) => k.startsWith('OTEL_'));
   const tracing = tracingEnv.length === 0 ? 'off' : tracingEnv.map(([k, v]) => `${k}=${v}`).join(' ');
-  const meta = benchMeta({ warmupSec: opts.warmupSec, durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits, tracing });
+  const meta = benchMeta({ warmup: describeWarmup(opts), durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits, tracing });
   const results: CellResult[] = [];
   // One server at a time, so targets never share the CPU with each other.
   for (const target of opts.targets) {
     // The reference has no rate limits of ours; token-ledger rows run once per --rate-limits mode.
-    for (const mode of target === 'reference' ? [undefined] : opts.rateLimits) {
+    for (const mode of isReference(target) ? [undefined] : opts.rateLimits) {
       for (const chains of opts.chains) {
         results.push(await runCell(target, chains, opts, root, scratch, mode));
       }
@@ -104,7 +143,7 @@ async function main(): Promise<number> {
   }
   attachRatios(results);
 
-  const failed = results.some((r) => r.status !== 'ok');
+  const failed = results.some((r) => r.status === 'failed');
   if (failed) {
     keepScratch();
     log(`server logs kept in ${scratch}`);

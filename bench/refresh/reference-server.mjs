@@ -15,7 +15,10 @@
 // It uses the next unused client, or `?client_id=` to start a new grant on a given client. The route
 // is served by a plain node:http handler in front of the provider and is never part of what is timed.
 //
-// Usage: node bench/refresh/reference-server.mjs --port N [--clients N] [--watch-stdin]
+// With --redis URL (and --redis-prefix P), every model goes through a durable Redis adapter
+// (redis-adapter.mjs) instead of the in-memory one: the `oidc-provider-redis` target.
+//
+// Usage: node bench/refresh/reference-server.mjs --port N [--clients N] [--watch-stdin] [--redis URL --redis-prefix P]
 // Prints `READY <port>` on stdout once listening. Exits on SIGTERM/SIGINT, and with --watch-stdin
 // also when stdin closes (so it never outlives the driver that started it with a stdin pipe).
 import * as crypto from 'node:crypto';
@@ -34,8 +37,11 @@ const { values: opts } = parseArgs({
     port: { type: 'string', default: '0' },
     clients: { type: 'string', default: '65' },
     'watch-stdin': { type: 'boolean', default: false },
+    redis: { type: 'string' },
+    'redis-prefix': { type: 'string', default: 'tl-bench:' },
   },
 });
+const redis = opts.redis ? (await import('./redis-adapter.mjs')).redisAdapter(opts.redis, opts['redis-prefix']) : undefined;
 const port = Number(opts.port);
 const clientCount = Number(opts.clients);
 if (!Number.isInteger(port) || port < 0 || !Number.isInteger(clientCount) || clientCount < 1) {
@@ -67,6 +73,7 @@ const clients = Array.from({ length: clientCount }, (_, i) => ({
 
 const issuer = `http://127.0.0.1:${port}`;
 const provider = new Provider(issuer, {
+  ...(redis ? { adapter: redis.RedisAdapter } : {}),
   clients,
   jwks: { keys: [signingJwk] },
   clientDefaults: {
@@ -192,6 +199,7 @@ server.listen(port, '127.0.0.1', () => {
 });
 
 function shutdown() {
+  void redis?.close();
   server.close();
   server.closeAllConnections?.();
   setTimeout(() => process.exit(0), 200).unref();

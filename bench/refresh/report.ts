@@ -8,13 +8,18 @@ export interface CellResult {
   chains: number;
   /** token-ledger rows: with its default rate limits, or with all of them off. */
   rateLimits?: RateLimitMode;
-  status: 'ok' | 'failed';
+  /** skipped: a prerequisite is missing here (no Java, no Redis); not a failure. */
+  status: 'ok' | 'failed' | 'skipped';
   error?: string;
+  /** The server's configuration worth stating (e.g. Redis durability). */
+  note?: string;
   /** What the pre-flight check established about the server. */
   verification?: string;
   load?: LoadResult;
-  /** token-ledger rows: this row divided by the reference row at the same concurrency. */
+  /** This row divided by oidc-provider in memory at the same concurrency. */
   vsReference?: { rotationsPerSec: number; p99: number };
+  /** This row divided by Keycloak at the same concurrency. */
+  vsKeycloak?: { rotationsPerSec: number; p99: number };
 }
 
 export interface BenchMeta {
@@ -23,7 +28,8 @@ export interface BenchMeta {
   platform: string;
   cpu: string;
   cpus: number;
-  warmupSec: number;
+  /** How each warm-up ended (fixed seconds, or until steady with a cap). */
+  warmup: string;
   durationSec: number;
   chains: number[];
   targets: TargetName[];
@@ -32,19 +38,20 @@ export interface BenchMeta {
   tracing: string;
 }
 
-export function benchMeta(o: { warmupSec: number; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[]; tracing: string }): BenchMeta {
+export function benchMeta(o: { warmup: string; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[]; tracing: string }): BenchMeta {
   return { ...machineMeta(), ...o };
 }
 
 export function attachRatios(results: CellResult[]): void {
+  const against = (row: CellResult, base: TargetName) => {
+    const ref = results.find((r) => r.target === base && r.chains === row.chains && r.status === 'ok' && r.load);
+    if (!ref?.load || !row.load) return undefined;
+    return { rotationsPerSec: row.load.rotationsPerSec / ref.load.rotationsPerSec, p99: row.load.latencyMs.p99 / ref.load.latencyMs.p99 };
+  };
   for (const row of results) {
-    if (row.target === 'reference' || row.status !== 'ok' || !row.load) continue;
-    const ref = results.find((r) => r.target === 'reference' && r.chains === row.chains && r.status === 'ok' && r.load);
-    if (!ref?.load) continue;
-    row.vsReference = {
-      rotationsPerSec: row.load.rotationsPerSec / ref.load.rotationsPerSec,
-      p99: row.load.latencyMs.p99 / ref.load.latencyMs.p99,
-    };
+    if (row.status !== 'ok' || !row.load) continue;
+    if (row.target !== 'reference') row.vsReference = against(row, 'reference');
+    if (row.target !== 'keycloak') row.vsKeycloak = against(row, 'keycloak');
   }
 }
 
@@ -52,6 +59,8 @@ const LABELS: Record<TargetName, string> = {
   embedded: 'token-ledger (embedded)',
   postgres: 'token-ledger (postgres)',
   reference: 'reference (oidc-provider)',
+  'oidc-provider-redis': 'oidc-provider (redis)',
+  keycloak: 'keycloak (postgres)',
 };
 
 function label(r: CellResult): string {
@@ -99,16 +108,22 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
     'errors',
     'last/first',
     'server CPU',
+    'CPU µs/rot',
+    'warm-up s',
     'rot/s vs ref',
     'p99 vs ref',
+    'rot/s vs KC',
+    'p99 vs KC',
   ];
   const rows: string[][] = [];
   const failures: string[] = [];
+  const skipped: string[] = [];
   for (const r of results) {
     if (r.status !== 'ok' || !r.load) {
       const first = (r.error ?? 'failed').split('\n')[0];
-      rows.push([label(r), String(r.chains), 'FAILED', '', '', '', '', '', '', '', '']);
-      failures.push(`  ${label(r)} ×${r.chains}: ${first}`);
+      const status = r.status === 'skipped' ? 'SKIPPED' : 'FAILED';
+      rows.push([label(r), String(r.chains), status, ...header.slice(3).map(() => '')]);
+      (r.status === 'skipped' ? skipped : failures).push(`  ${label(r)} ×${r.chains}: ${first}`);
       continue;
     }
     const l = r.load;
@@ -122,8 +137,12 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
       String(l.errors),
       fmt(l.trend, 2),
       l.serverCpuPct === undefined ? '—' : `${l.serverCpuPct.toFixed(0)}%`,
-      r.target === 'reference' ? '—' : ratio(r.vsReference?.rotationsPerSec),
-      r.target === 'reference' ? '—' : ratio(r.vsReference?.p99),
+      fmt(cpuPerRotationUs(r), 0),
+      `${l.warmupSec.toFixed(0)}${l.warmupSteady === false ? '*' : ''}`,
+      ratio(r.vsReference?.rotationsPerSec),
+      ratio(r.vsReference?.p99),
+      ratio(r.vsKeycloak?.rotationsPerSec),
+      ratio(r.vsKeycloak?.p99),
     ]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
@@ -137,10 +156,11 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   out.push(`refresh-token rotation benchmark — ${meta.startedAt}`);
   out.push(`${meta.cpu} × ${meta.cpus} CPUs, ${meta.platform}, Node ${meta.node}`);
   out.push(
-    `closed loop, one connection per chain, warm-up ${meta.warmupSec} s (discarded), measured ${meta.durationSec} s per row, ` +
+    `closed loop, one connection per chain, warm-up ${meta.warmup} (discarded), measured ${meta.durationSec} s per row, ` +
       'fresh server per row',
   );
   out.push(`token-ledger tracing: ${meta.tracing}`);
+  for (const r of results) if (r.note && r.chains === results.find((x) => x.target === r.target)?.chains) out.push(`${label(r)}: ${r.note}`);
   out.push('');
   out.push(line(header));
   out.push(line(widths.map((w) => '-'.repeat(w))));
@@ -150,8 +170,10 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   out.push('latency: one refresh request incl. response body, exact nearest-rank percentiles over every sample.');
   out.push('errors: non-200, malformed 200, token not rotated, or network errors inside the window.');
   out.push('last/first: rotations/s in the last fifth of the window ÷ in the first fifth (< 1: slows down as chains grow).');
-  out.push('server CPU: CPU time of the server process over the window (100% = one core; the database is not included).');
-  out.push('vs ref: token-ledger ÷ reference at the same chain count (rot/s: higher is better; p99: lower is better).');
+  out.push('server CPU: CPU time of the server process over the window (100% = one core; the database / Redis is not included).');
+  out.push('CPU µs/rot: server CPU ÷ rotations/s, in µs of one core per rotation (the database / Redis not included).');
+  out.push('warm-up s: how long the discarded warm-up ran; * = it hit its cap before throughput was steady.');
+  out.push('vs ref / vs KC: this row ÷ oidc-provider in memory / ÷ Keycloak at the same chain count (rot/s: higher is better; p99: lower is better).');
   const cost = rateLimitCost(results);
   if (cost.length) {
     out.push('');
@@ -159,7 +181,7 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
     out.push(...cost);
   }
   const noisy = results.filter(
-    (r) => r.target !== 'postgres' && r.load?.otherCpuPct !== undefined && r.load.otherCpuPct >= 25,
+    (r) => !['postgres', 'keycloak', 'oidc-provider-redis'].includes(r.target) && r.load?.otherCpuPct !== undefined && r.load.otherCpuPct >= 25,
   );
   if (noisy.length) {
     out.push('');
@@ -167,6 +189,11 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
     for (const r of noisy) {
       out.push(`  ${label(r)} ×${r.chains}: ${r.load?.otherCpuPct?.toFixed(0)}% of a core`);
     }
+  }
+  if (skipped.length) {
+    out.push('');
+    out.push('skipped rows (a prerequisite is missing here):');
+    out.push(...skipped);
   }
   if (failures.length) {
     out.push('');

@@ -60,3 +60,17 @@ export function summarize(samples: SampleBuffer): LatencySummary {
     max: n ? sorted[n - 1] : Number.NaN,
   };
 }
+
+/**
+ * True when the last `n` windows' rates are all positive and within ±tolerance of their mean, and
+ * that mean is within ±tolerance of the mean of the `n` windows before (so a slow climb — a JIT
+ * still warming — is not taken for steady): the warm-up's test for "throughput is steady".
+ */
+export function isSteady(windows: readonly number[], n: number, tolerance: number): boolean {
+  if (windows.length < 2 * n) return false;
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const last = windows.slice(-n);
+  const m = mean(last);
+  const before = mean(windows.slice(-2 * n, -n));
+  return m > 0 && last.every((x) => x > 0 && Math.abs(x - m) <= tolerance * m) && Math.abs(m - before) <= tolerance * m;
+}

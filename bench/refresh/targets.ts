@@ -15,6 +15,7 @@ import {
   stringField,
 } from './http';
 import { ChildServer, freePort, registerCleanup, sleep, spawnServer } from './processes';
+import { makeRedisDurable, RedisRun } from './redis-durability';
 
 /** One refresh chain: a client and the refresh token it presents next. */
 export interface Chain {
@@ -33,6 +34,8 @@ export interface RunningTarget {
   /** Server pid, for CPU accounting. */
   readonly pid: number | undefined;
   readonly logFile: string;
+  /** What the report should say about this server's configuration (e.g. Redis durability). */
+  readonly note?: string;
   /** A new chain on a new client (token-ledger: POST /v1/clients + POST /v1/families). */
   newChain(label: string): Promise<Chain>;
   /** Starts a new family / grant for the chain's client after its token died (e.g. an error). */
@@ -54,6 +57,8 @@ export interface TargetContext {
   ledgerCli: string;
   /** Extra environment for token-ledger (rate limits, Redis); the target's own variables win. */
   ledgerEnv?: Record<string, string>;
+  /** oidc-provider-redis: the Redis server and the appendfsync to run it with. */
+  redis?: { url: string; fsync: 'everysec' | 'always' };
   log: (line: string) => void;
 }
 
@@ -64,8 +69,11 @@ function serverNodeArgs(): string[] {
   return (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 }
 
-export async function startTarget(name: TargetName, ctx: TargetContext): Promise<RunningTarget> {
-  return name === 'reference' ? startReference(ctx) : startLedger(name, ctx);
+/** token-ledger and the oidc-provider references (keycloak.ts starts Keycloak). */
+export async function startTarget(name: Exclude<TargetName, 'keycloak'>, ctx: TargetContext): Promise<RunningTarget> {
+  if (name === 'reference') return startReference(ctx);
+  if (name === 'oidc-provider-redis') return startReference(ctx, 'redis');
+  return startLedger(name, ctx);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,13 +93,14 @@ function ledgerEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-/** Creates `tl_bench_<runId>`; returns its URL and a drop function (also run on SIGINT). */
+/** Creates `<prefix><runId>` (default tl_bench_); returns its URL and a drop function (also run on SIGINT). */
 export async function createDatabase(
   databaseUrl: string,
   runId: string,
   log: (line: string) => void,
+  prefix = 'tl_bench_',
 ): Promise<{ url: string; drop: () => Promise<void> }> {
-  const dbName = `tl_bench_${runId}`;
+  const dbName = `${prefix}${runId}`;
   if (!/^[a-z0-9_]+$/.test(dbName)) throw new Error(`unsafe database name ${dbName}`);
   const admin = new PgClient({ connectionString: databaseUrl });
   await admin.connect();
@@ -125,7 +134,7 @@ async function dropDatabase(databaseUrl: string, dbName: string, log: (line: str
   log(`dropped database ${dbName}`);
 }
 
-async function waitUntil(
+export async function waitUntil(
   what: string,
   server: ChildServer,
   timeoutMs: number,
@@ -275,20 +284,28 @@ function referenceServerPath(root: string): string {
   return path.join(root, 'bench', 'refresh', 'reference-server.mjs');
 }
 
-async function startReference(ctx: TargetContext): Promise<RunningTarget> {
+async function startReference(ctx: TargetContext, adapter: 'memory' | 'redis' = 'memory'): Promise<RunningTarget> {
   const script = referenceServerPath(ctx.root);
   if (!fs.existsSync(script)) throw new Error(`${script} not found`);
   const port = await freePort();
   const seedToken = crypto.randomBytes(24).toString('base64url');
+  let redis: RedisRun | undefined;
+  const redisArgs: string[] = [];
+  if (adapter === 'redis') {
+    if (!ctx.redis) throw new Error('oidc-provider-redis needs a Redis URL');
+    const prefix = `tl-bench-${ctx.runId}:`;
+    redis = await makeRedisDurable(ctx.redis.url, ctx.redis.fsync, prefix, ctx.log);
+    redisArgs.push('--redis', ctx.redis.url, '--redis-prefix', prefix);
+  }
 
   let readyPort: number | undefined;
   const server = spawnServer({
     command: process.execPath,
     // one client per chain plus one for the pre-flight check
-    args: [...serverNodeArgs(), script, '--port', String(port), '--clients', String(ctx.maxChains + 1), '--watch-stdin'],
+    args: [...serverNodeArgs(), script, '--port', String(port), '--clients', String(ctx.maxChains + 1), '--watch-stdin', ...redisArgs],
     cwd: ctx.root,
     env: { ...process.env, BENCH_SEED_TOKEN: seedToken },
-    logFile: path.join(ctx.workDir, 'reference.log'),
+    logFile: path.join(ctx.workDir, `reference-${adapter}.log`),
     onStdoutLine: (line) => {
       const m = /^READY (\d+)$/.exec(line);
       if (m) readyPort = Number(m[1]);
@@ -299,6 +316,7 @@ async function startReference(ctx: TargetContext): Promise<RunningTarget> {
     if (readyPort !== port) throw new Error(`reference server reported port ${readyPort}, expected ${port}`);
   } catch (err) {
     await server.stop();
+    await redis?.restore();
     throw err;
   }
 
@@ -322,7 +340,8 @@ async function startReference(ctx: TargetContext): Promise<RunningTarget> {
   }
 
   return {
-    name: 'reference',
+    name: adapter === 'redis' ? 'oidc-provider-redis' : 'reference',
+    note: redis?.statement,
     origin,
     tokenPath: '/token',
     jwksPath: '/jwks',
@@ -338,6 +357,7 @@ async function startReference(ctx: TargetContext): Promise<RunningTarget> {
     async stop() {
       await control.close().catch(() => undefined);
       await server.stop();
+      await redis?.restore();
     },
   };
 }
