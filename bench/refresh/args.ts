@@ -52,6 +52,8 @@ export interface BenchOptions {
   ledgerEnv: Record<string, string>;
   /** Tracing on in every token-ledger server, exporting to a local OTLP sink (--otlp-sink). */
   otlpSink: boolean;
+  /** Scrape each token-ledger server's /metrics every this many ms while it is loaded (--scrape). */
+  scrapeMs: number | undefined;
   /** Redis for oidc-provider-redis. */
   redisUrl: string;
   /** Redis appendfsync for the oidc-provider-redis run (appendonly is switched on). */
@@ -106,6 +108,8 @@ Options:
                         gets and point token-ledger at it (OTEL_EXPORTER_OTLP_ENDPOINT,
                         http/protobuf); without it OTEL_* variables of this shell are
                         not passed on, so a row never traces by accident
+  --scrape MS           GET token-ledger's /metrics every MS ms during warm-up and
+                        measurement, as Prometheus would (default: no scrape)
   --redis-url URL       Redis for oidc-provider-redis (default $REDIS_URL or redis://127.0.0.1:6379)
   --redis-fsync MODE    everysec (default) or always
   --keycloak-version V  keycloak-quarkus-dist version (default 26.5.6)
@@ -149,6 +153,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
         'rate-limits': { type: 'string', default: 'on' },
         'ledger-env': { type: 'string', multiple: true, default: [] },
         'otlp-sink': { type: 'boolean', default: false },
+        scrape: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -211,6 +216,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     rateLimits: [...modes[rateLimitsArg as keyof typeof modes]],
     ledgerEnv,
     otlpSink: Boolean(v['otlp-sink']),
+    scrapeMs: v.scrape === undefined ? undefined : positive('--scrape', String(v.scrape)),
     durationSec: positive('--duration', String(v.duration)),
     chains,
     targets,

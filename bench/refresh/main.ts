@@ -61,6 +61,7 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
     }
 
     const w = opts.warmup;
+    const scraper = opts.scrapeMs && target !== 'reference' && target !== 'oidc-provider-redis' && target !== 'keycloak' ? startScraper(server.origin, opts.scrapeMs) : undefined;
     const load = await runLoad(server, chains, {
       warmupMs: w.mode === 'fixed' ? w.seconds * 1000 : 0,
       steady:
@@ -78,6 +79,10 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       label,
       progress,
     });
+    if (scraper) {
+      const s = await scraper.stop();
+      log(`${label}: scraped /metrics ${s.scrapes} times (${s.failures} failed), ${s.meanMs.toFixed(1)} ms and ${(s.meanBytes / 1024).toFixed(0)} KiB a scrape`);
+    }
     if (load.errors > 0) {
       log(`${label}: ${load.errors} errors in the window: ${JSON.stringify(load.errorKinds)}`);
       for (const sample of load.errorSamples) log(`${label}:   e.g. ${sample}`);
@@ -102,6 +107,37 @@ async function runCell(target: TargetName, chainCount: number, opts: BenchOption
       log(`${label}: server stopped`);
     }
   }
+}
+
+/** GET /metrics every `everyMs` (one at a time, like one Prometheus), until stopped. */
+function startScraper(origin: string, everyMs: number): { stop(): Promise<{ scrapes: number; failures: number; meanMs: number; meanBytes: number }> } {
+  let scrapes = 0;
+  let failures = 0;
+  let totalMs = 0;
+  let totalBytes = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const started = performance.now();
+      try {
+        const body = await (await fetch(`${origin}/metrics`)).text();
+        scrapes++;
+        totalBytes += body.length;
+      } catch {
+        failures++;
+      }
+      const took = performance.now() - started;
+      totalMs += took;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, everyMs - took)));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return { scrapes, failures, meanMs: scrapes ? totalMs / scrapes : 0, meanBytes: scrapes ? totalBytes / scrapes : 0 };
+    },
+  };
 }
 
 function describeWarmup(opts: BenchOptions, target?: TargetName): string {
@@ -130,7 +166,8 @@ async function main(): Promise<number> {
   }
   const tracingEnv = Object.entries(opts.ledgerEnv).filter(([k]) => k.startsWith('OTEL_'));
   const tracing = tracingEnv.length === 0 ? 'off' : tracingEnv.map(([k, v]) => `${k}=${v}`).join(' ');
-  const meta = benchMeta({ warmup: describeWarmup(opts), durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits, tracing });
+  const scrape = opts.scrapeMs ? `/metrics every ${opts.scrapeMs} ms` : 'none';
+  const meta = benchMeta({ warmup: describeWarmup(opts), durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits, tracing, scrape });
   const results: CellResult[] = [];
   // One server at a time, so targets never share the CPU with each other.
   for (const target of opts.targets) {

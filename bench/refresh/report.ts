@@ -36,9 +36,11 @@ export interface BenchMeta {
   rateLimits: RateLimitMode[];
   /** Tracing in the token-ledger servers: `off`, or how it was exported (--otlp-sink). */
   tracing: string;
+  /** How token-ledger's /metrics was scraped during the load (--scrape), or `none`. */
+  scrape: string;
 }
 
-export function benchMeta(o: { warmup: string; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[]; tracing: string }): BenchMeta {
+export function benchMeta(o: { warmup: string; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[]; tracing: string; scrape: string }): BenchMeta {
   return { ...machineMeta(), ...o };
 }
 
@@ -159,7 +161,7 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
     `closed loop, one connection per chain, warm-up ${meta.warmup} (discarded), measured ${meta.durationSec} s per row, ` +
       'fresh server per row',
   );
-  out.push(`token-ledger tracing: ${meta.tracing}`);
+  out.push(`token-ledger tracing: ${meta.tracing}; metrics scrape: ${meta.scrape}`);
   for (const r of results) if (r.note && r.chains === results.find((x) => x.target === r.target)?.chains) out.push(`${label(r)}: ${r.note}`);
   out.push('');
   out.push(line(header));
