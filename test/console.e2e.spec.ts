@@ -186,6 +186,9 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     await page.getByRole('button', { name: 'Search' }).click();
     await page.waitForURL(/#\/search\?subject=alice%40example.com&type=TokenReuseDetected/);
     const rows = page.locator('table.audit tbody tr');
+    // The page keeps showing the previous answer (every event) until the new one arrives: wait for
+    // the rows of another type to go before counting.
+    await rows.filter({ hasNotText: 'TokenReuseDetected' }).first().waitFor({ state: 'detached' });
     await rows.first().waitFor();
     expect(await rows.count()).toBe(1);
     // Shareable: the same URL in a fresh load shows the same answer.
