@@ -70,9 +70,12 @@ describe('GET /v1/revocations/stream (SSE, in-process feed)', () => {
     expect((await records(resumed.messages)).map((r) => r.familyId)).toEqual([b.family_id]);
     await resumed.close();
 
-    // A new client without Last-Event-ID: the active set first.
+    // A new client without Last-Event-ID: the hub's active set, then live records. The hub follows
+    // the store (the embedded store wakes its subscribers 50 ms after an append), so b may come in
+    // the set or just after `ready`, live — each exactly once either way.
     const fresh = open();
     await eventually(() => fresh.messages.some((m) => m.event === 'ready'), 'ready (fresh)');
+    await eventually(async () => (await records(fresh.messages)).length >= 2, 'both revocations (fresh)');
     expect((await records(fresh.messages)).map((r) => r.familyId)).toEqual([a.family_id, b.family_id]);
     await fresh.close();
   });
