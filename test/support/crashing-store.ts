@@ -1,4 +1,5 @@
 import type { OpenedStore } from '@token-ledger/event-store';
+import { withOverrides } from './store-proxy';
 
 /** What a "process" sees once it has died: nothing it started afterwards reaches the store. */
 export class ProcessCrash extends Error {
@@ -57,12 +58,6 @@ export class CrashingStore {
       // The store outlives the process: closing it is the next process's business.
       close: async () => undefined,
     };
-    return new Proxy(store, {
-      get(target, property) {
-        if (property in overrides) return overrides[property as keyof OpenedStore];
-        const value = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    return withOverrides(store, overrides);
   }
 }

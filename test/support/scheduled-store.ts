@@ -1,4 +1,5 @@
 import type fc from 'fast-check';
+import { withOverrides } from './store-proxy';
 import type { OpenedStore, SqlClient } from '@token-ledger/event-store';
 
 /**
@@ -49,13 +50,7 @@ export class ScheduledCalls {
       headPosition: () => this.call('head', () => store.headPosition()),
       close: async () => undefined,
     };
-    return new Proxy(store, {
-      get(target, property) {
-        if (property in overrides) return overrides[property as keyof OpenedStore];
-        const value = Reflect.get(target, property, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    return withOverrides(store, overrides);
   }
 
   /** The read models' queries of the process, scheduled the same way (the family limit reads them). */
