@@ -1,7 +1,12 @@
 // Three projects so a developer can run only the fast ones: `npx jest --selectProjects unit`.
 const common = {
   rootDir: __dirname,
-  transform: { '^.+\\.ts$': ['@swc/jest'] },
+  transform: {
+    '^.+\\.ts$': ['@swc/jest'],
+    // oauth4webapi ships ES modules only; jest's CommonJS runtime needs them compiled like our sources.
+    '/node_modules/oauth4webapi/.+\\.js$': ['@swc/jest', { module: { type: 'commonjs' } }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!oauth4webapi/)'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   testEnvironment: 'node',
   moduleNameMapper: {
