@@ -19,6 +19,8 @@ export const API_KEY_SCOPES = [
   'revocations:read',
   'api-keys:write',
   'anomalies:triage',
+  'ssf:manage',
+  'ssf:read',
   'admin',
 ] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];

@@ -1,3 +1,5 @@
+import type { SsfStreamEvent } from './ssf-events';
+
 /**
  * Event and command types of the token ledger. Names and payloads are part of the contract
  * (SPEC §2): they reach the store, Kafka and the audit API as they are written here.
@@ -292,12 +294,12 @@ export interface ApiKeyRevoked extends ApiKeyHeader {
 
 export type ApiKeyEvent = ApiKeyCreated | ApiKeyRevoked;
 
-export type LedgerEvent = FamilyEvent | SubjectEvent | ClientEvent | ApiKeyEvent | AnomalyEvent;
+export type LedgerEvent = FamilyEvent | SubjectEvent | ClientEvent | ApiKeyEvent | AnomalyEvent | SsfStreamEvent;
 export type LedgerEventType = LedgerEvent['type'];
 
 /**
  * An event's payload as it may leave the ledger (audit API, Kafka, exports): a client's secret hash
- * (ClientRegistered, ClientSecretRotated) and an API key's hash stay in the store. Everything else is public to the ledger's consumers.
+ * (ClientRegistered, ClientSecretRotated), an API key's hash and an SSF push endpoint's sealed Authorization header stay in the store. Everything else is public to the ledger's consumers.
  */
 export function publicEventData(type: string, data: unknown): unknown {
   if ((type === 'ClientRegistered' || type === 'ClientSecretRotated') && data && typeof data === 'object') {
@@ -307,6 +309,13 @@ export function publicEventData(type: string, data: unknown): unknown {
   if (type === 'ApiKeyCreated' && data && typeof data === 'object') {
     const { keyHash: _omitted, ...rest } = data as ApiKeyCreated['data'];
     return rest;
+  }
+  if ((type === 'SsfStreamCreated' || type === 'SsfStreamUpdated') && data && typeof data === 'object') {
+    const d = data as { delivery?: { authorizationHeaderSealed?: unknown } };
+    if (d.delivery && 'authorizationHeaderSealed' in d.delivery) {
+      const { authorizationHeaderSealed: _omitted, ...delivery } = d.delivery;
+      return { ...d, delivery };
+    }
   }
   return data;
 }

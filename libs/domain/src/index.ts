@@ -15,6 +15,7 @@ export * from './subject-decider';
 export * from './client-policy';
 export * from './api-key';
 export * from './anomaly-triage';
+export * from './ssf-events';
 export { toIso, fromIso } from './time';
 export * from './family-view';
 export * from './canonical-json';

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { formatFamilyId, type LedgerEvent, type LedgerEventType } from '@token-ledger/domain';
+import { CAEP_SESSION_REVOKED, SSF_POLL, SSF_PUSH, formatFamilyId, type LedgerEvent, type LedgerEventType } from '@token-ledger/domain';
 import { dropPostgresSchema, EmbeddedEventStore, PostgresEventStore, type NewEvent, type OpenedStore, type SqlEventStore } from '@token-ledger/event-store';
 import { describeWithBackend } from '../../../test/backends';
 import { freshEmbeddedDataDir } from '../../event-store/src/testing/embedded-template';
@@ -75,6 +75,28 @@ const SAMPLES: { [T in LedgerEventType]: Extract<LedgerEvent, { type: T }>['data
   AnomalyDetected: { anomalyId: 'anm_1', rule: 'reuse_burst', severity: 'high', action: 'alert', scope: 'family', scopeKey: FAM, evidence: { count: 3 }, trigger: { eventId: 'e-1', position: 4, occurredAt: iso(T0) } },
   AnomalyAcknowledged: { anomalyId: 'anm_1', by: 'api-key:key_1', note: 'looking — "why" \\ 東京' },
   AnomalyDismissed: { anomalyId: 'anm_1', by: 'admin-token', note: null },
+  SsfStreamCreated: {
+    streamId: 'ssf_1',
+    status: 'enabled',
+    aud: ['https://rp.example.com'],
+    eventsRequested: [CAEP_SESSION_REVOKED, 'https://example.com/unknown'],
+    eventsDelivered: [CAEP_SESSION_REVOKED],
+    delivery: { method: SSF_PUSH, endpointUrl: 'https://rp.example.com/ssf', authorizationHeaderSealed: 'sealed:abc' },
+    description: null,
+  },
+  SsfStreamUpdated: {
+    streamId: 'ssf_1',
+    aud: ['https://rp.example.com'],
+    eventsRequested: [CAEP_SESSION_REVOKED],
+    eventsDelivered: [CAEP_SESSION_REVOKED],
+    delivery: { method: SSF_POLL, endpointUrl: 'https://ledger.example.com/ssf/poll/ssf_1' },
+    description: 'RP',
+  },
+  SsfStreamStatusChanged: { streamId: 'ssf_1', status: 'paused', reason: 'maintenance' },
+  SsfSubjectAdded: { streamId: 'ssf_1', subjectId: { format: 'email', email: 'Alice@Example.com' }, verified: true },
+  SsfSubjectRemoved: { streamId: 'ssf_1', subjectId: { format: 'iss_sub', iss: 'https://ledger.example.com', sub: 'u-1' } },
+  SsfVerificationRequested: { streamId: 'ssf_1', state: 'VGhpcyBpcyBhbiBleGFtcGxl' },
+  SsfStreamDeleted: { streamId: 'ssf_1' },
 };
 
 /** Events beyond the domain's: payloads and metadata the copy path must get right or hand to the parser. */
@@ -112,11 +134,14 @@ function describeCopyPath(name: string, open: () => Promise<{ store: SqlEventSto
       // Every domain type, written the way the ledger writes it (header metadata, actor, context, hash chain).
       for (const [type, data] of Object.entries(SAMPLES)) {
         const isClient = type.startsWith('Client');
-        const header = isClient ? { familyId: '', subject: '', clientId: 'web' } : type.startsWith('ApiKey') ? { familyId: '', subject: '', clientId: '' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
-        const stream = isClient ? 'client-web' : type.startsWith('ApiKey') ? 'apikey-key_1' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
+        const unattached = type.startsWith('ApiKey') || type.startsWith('Ssf');
+        const header = isClient ? { familyId: '', subject: '', clientId: 'web' } : unattached ? { familyId: '', subject: '', clientId: '' } : { familyId: FAM, subject: 'alice', clientId: 'web' };
+        const stream = isClient ? 'client-web' : type.startsWith('ApiKey') ? 'apikey-key_1' : type.startsWith('Ssf') ? 'ssf-stream-ssf_1' : type.startsWith('Subject') || type === 'FamilyLinkedToSubject' ? 'subject-alice' : `family-${FAM}`;
         await append(store, stream, [{ type, ...header, occurredAt: iso(T0 + S), data } as LedgerEvent], { actor: 'admin', correlationId: randomUUID(), context: CTX });
       }
-      expectParsed = 3; // ClientRegistered, ClientSecretRotated and ApiKeyCreated: publicEventData drops secretHash and keyHash
+      // ClientRegistered, ClientSecretRotated and ApiKeyCreated: publicEventData drops secretHash and keyHash;
+      // SsfStreamCreated and SsfStreamUpdated: it looks into delivery (for a sealed Authorization header).
+      expectParsed = 5;
       for (const { event, parsed } of oddEvents()) {
         await store.append(`odd-${randomUUID()}`, [event], { expectedRevision: 'no_stream' });
         if (parsed) expectParsed++;
