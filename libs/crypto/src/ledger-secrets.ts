@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { TokenSecrets } from '@token-ledger/domain';
 import type { KeyValueStore } from '@token-ledger/event-store';
 import { isSealed, openJson, sealJson, type SealContext, type SealedJson } from './kek';
@@ -26,6 +26,9 @@ const INFO_TOKEN_DERIVE = 'token-ledger/refresh-token-successor/v1';
 const INFO_CLIENT_PEPPER = 'token-ledger/client-secret-pepper/v1';
 const INFO_API_KEY_HASH = 'token-ledger/api-key-hash/v1';
 const INFO_SUBJECT_HASH = 'token-ledger/revocation-subject-hash/v1';
+const INFO_FIELD_SEAL = 'token-ledger/field-seal/v1';
+const INFO_DPOP_NONCE = 'token-ledger/dpop-nonce/v1';
+const FIELD_SEAL_PREFIX = 'tlseal1.';
 const HKDF_SALT = Buffer.from('token-ledger', 'utf8');
 const SUCCESSOR_LABEL = Buffer.from('successor', 'utf8');
 const ZERO = Buffer.alloc(1);
@@ -43,6 +46,9 @@ export class LedgerSecrets {
     private readonly pepper: Buffer,
     private readonly apiKeyKey: Buffer,
     private readonly subjectKey: Buffer,
+    private readonly fieldSealKey: Buffer,
+    /** HMAC key for stateless DPoP server nonces (RFC 9449 §8): the same on every node. */
+    readonly dpopNonceKey: Buffer,
   ) {
     this.tokenSecrets = {
       hash: (secret) => createHmac('sha256', this.hashKey).update(secret).digest('base64url'),
@@ -69,7 +75,15 @@ export class LedgerSecrets {
       await kv.put<StoredMasterSecret>(MASTER_SECRET_KEY, { ...stored, secret: sealJson(master.toString('base64url'), opts.kek, SEAL) });
     }
     const sub = (info: string) => Buffer.from(hkdfSync('sha256', master, HKDF_SALT, info, 32));
-    return new LedgerSecrets(sub(INFO_TOKEN_HASH), sub(INFO_TOKEN_DERIVE), sub(INFO_CLIENT_PEPPER), sub(INFO_API_KEY_HASH), sub(INFO_SUBJECT_HASH));
+    return new LedgerSecrets(
+      sub(INFO_TOKEN_HASH),
+      sub(INFO_TOKEN_DERIVE),
+      sub(INFO_CLIENT_PEPPER),
+      sub(INFO_API_KEY_HASH),
+      sub(INFO_SUBJECT_HASH),
+      sub(INFO_FIELD_SEAL),
+      sub(INFO_DPOP_NONCE),
+    );
   }
 
   /** Peppered hash of a client secret; only this is stored. */
@@ -111,6 +125,30 @@ export class LedgerSecrets {
    */
   subjectHash(subject: string): string {
     return createHmac('sha256', this.subjectKey).update(subject, 'utf8').digest('base64url');
+  }
+
+  /**
+   * A secret the ledger must send back later (an SSF receiver's Authorization header), kept in an
+   * event: AES-256-GCM under a key derived from the master secret, the purpose bound in as
+   * associated data so a sealed value cannot be moved to another field. Never a plaintext in the store.
+   */
+  sealField(plaintext: string, purpose: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.fieldSealKey, iv);
+    cipher.setAAD(Buffer.from(purpose, 'utf8'));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return FIELD_SEAL_PREFIX + Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+  }
+
+  /** The plaintext of sealField's output; throws when it was altered or sealed for another purpose. */
+  openField(sealed: string, purpose: string): string {
+    if (!sealed.startsWith(FIELD_SEAL_PREFIX)) throw new Error('not a sealed field');
+    const raw = Buffer.from(sealed.slice(FIELD_SEAL_PREFIX.length), 'base64url');
+    if (raw.length < 28) throw new Error('sealed field too short');
+    const decipher = createDecipheriv('aes-256-gcm', this.fieldSealKey, raw.subarray(0, 12));
+    decipher.setAAD(Buffer.from(purpose, 'utf8'));
+    decipher.setAuthTag(raw.subarray(raw.length - 16));
+    return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8');
   }
 
   randomSecret(bytes = 32): Buffer {

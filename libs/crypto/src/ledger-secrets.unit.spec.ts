@@ -130,4 +130,19 @@ describe('LedgerSecrets.subjectHash', () => {
     expect(other.subjectHash('alice')).not.toBe(a.subjectHash('alice'));
     expect(a.subjectHash('alice')).not.toBe(a.tokenSecrets.hash(Buffer.from('alice')));
   });
+
+  it('seals a field so that only the same purpose on the same master secret opens it', async () => {
+    const kv = new MemoryKeyValueStore();
+    const secrets = await LedgerSecrets.open(kv, {});
+    const sealed = secrets.sealField('Bearer rp-secret', 'ssf:push-authorization');
+    expect(sealed).not.toContain('rp-secret');
+    expect(secrets.sealField('Bearer rp-secret', 'ssf:push-authorization')).not.toBe(sealed); // fresh IV
+    expect(secrets.openField(sealed, 'ssf:push-authorization')).toBe('Bearer rp-secret');
+    expect((await LedgerSecrets.open(kv, {})).openField(sealed, 'ssf:push-authorization')).toBe('Bearer rp-secret');
+    expect(() => secrets.openField(sealed, 'another purpose')).toThrow();
+    const flipped = sealed.slice(0, -2) + (sealed.endsWith('A') ? 'B' : 'A') + sealed.slice(-1);
+    expect(() => secrets.openField(flipped, 'ssf:push-authorization')).toThrow();
+    const other = await LedgerSecrets.open(new MemoryKeyValueStore(), {});
+    expect(() => other.openField(sealed, 'ssf:push-authorization')).toThrow(); // another master secret
+  });
 });
