@@ -26,6 +26,8 @@ const LIB_LAYERS = {
   messaging: ['domain', 'event-store', 'envelope'],
   anomaly: ['domain', 'event-store', 'envelope'],
   forensics: ['domain', 'event-store', 'envelope'],
+  // The SSF transmitter's data plane (SET mapping, outbox, push): a reader of the write path too.
+  signals: ['domain', 'event-store', 'envelope'],
   // The resource-server SDK ships to other services without the ledger's code.
   verifier: [],
 };

@@ -58,6 +58,8 @@ import { OAuthController } from './oauth/oauth.controller';
 import { WellKnownController } from './oauth/well-known.controller';
 import { ApiKeyLimiter, AuthFailureLimiter } from './rate-limit';
 import type { LedgerRuntime } from './runtime';
+import { SsfDelivery } from './ssf-delivery/ssf-delivery';
+import { SsfPollController } from './ssf-delivery/ssf-poll.controller';
 
 function repository(token: symbol, aggregate: Aggregate<never, never>): Provider {
   return {
@@ -85,6 +87,7 @@ export class AppModule {
         AnomaliesController,
         RevocationsController,
         HealthController,
+        SsfPollController,
       ],
       providers: [
         { provide: LEDGER_CONFIG, useValue: runtime.config },
@@ -96,6 +99,7 @@ export class AppModule {
         { provide: AuthFailureLimiter, useValue: runtime.rateLimits.authFailures },
         { provide: ApiKeyLimiter, useValue: runtime.rateLimits.v1 },
         { provide: CHAIN_MAC_KEY, useValue: runtime.chainMacKey ?? null },
+        { provide: SsfDelivery, useFactory: () => new SsfDelivery(runtime) },
         repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),

@@ -4,6 +4,7 @@ import { ExpirySweeper } from './read-models/expiry-sweeper';
 import { SubjectRevocationReconciler } from './ledger/subject-revocation-reconciler';
 import { RevocationsService } from './revocations';
 import type { LedgerRuntime } from './runtime';
+import { SsfDelivery } from './ssf-delivery/ssf-delivery';
 
 /**
  * The work `serve` does besides answering HTTP: projections, the revocation feed (and Kafka relay),
@@ -23,7 +24,11 @@ export async function startBackgroundWork(app: INestApplication, runtime: Ledger
   // Finishes subject revocations a crash left pending (here or on another instance).
   const reconciler = app.get(SubjectRevocationReconciler);
   reconciler.start();
+  // OpenID Shared Signals: the outbox consumer and the pusher (docs/ssf-delivery.md).
+  const ssf = app.get(SsfDelivery);
+  await ssf.start();
   return async () => {
+    await ssf.stop();
     await reconciler.stop();
     await anomalies.stop();
     await revocations.stop();

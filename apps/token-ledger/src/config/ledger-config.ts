@@ -59,6 +59,20 @@ export interface LedgerConfig {
   redisUrl?: string;
   /** LEDGER_REDIS_KEY_PREFIX: prefix of every Redis key, so several ledgers (or test runs) can share a server. */
   redisKeyPrefix: string;
+  /** OpenID Shared Signals delivery (docs/ssf-delivery.md). */
+  ssfDelivery: SsfDeliveryConfig;
+}
+
+export interface SsfDeliveryConfig {
+  /** LEDGER_SSF_DELIVERY=off: this process runs no outbox consumer and no pusher (poll still answers). */
+  enabled: boolean;
+  /** LEDGER_SSF_RETRY_MIN_MS / LEDGER_SSF_RETRY_MAX_MS: push retry backoff, doubling from min to max (with jitter). */
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** LEDGER_SSF_PUSH_TIMEOUT_MS: how long one push waits for the receiver's answer. */
+  pushTimeoutMs: number;
+  /** LEDGER_SSF_POLL_WAIT_MS: how long a long poll (returnImmediately false) waits for a SET. */
+  pollWaitMs: number;
 }
 
 export interface RateLimitsConfig {
@@ -188,6 +202,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     problems.push('LEDGER_REDIS_KEY_PREFIX: expected up to 64 printable ASCII characters without spaces');
   }
 
+  const ssfDelivery: SsfDeliveryConfig = {
+    enabled: oneOf('LEDGER_SSF_DELIVERY', ['on', 'off'] as const, 'on') === 'on',
+    retryMinMs: int('LEDGER_SSF_RETRY_MIN_MS', 1000, 10, 3_600_000),
+    retryMaxMs: int('LEDGER_SSF_RETRY_MAX_MS', 60_000, 10, 86_400_000),
+    pushTimeoutMs: int('LEDGER_SSF_PUSH_TIMEOUT_MS', 10_000, 100, 120_000),
+    pollWaitMs: int('LEDGER_SSF_POLL_WAIT_MS', 30_000, 0, 300_000),
+  };
+  if (ssfDelivery.retryMaxMs < ssfDelivery.retryMinMs) {
+    problems.push(`LEDGER_SSF_RETRY_MAX_MS=${ssfDelivery.retryMaxMs}: must not be below LEDGER_SSF_RETRY_MIN_MS (${ssfDelivery.retryMinMs})`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -216,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     rateLimits,
     redisUrl,
     redisKeyPrefix,
+    ssfDelivery,
   };
 }
 

@@ -184,3 +184,23 @@ describe('loadConfig: Kafka TLS and SASL', () => {
     }
   });
 });
+
+describe('loadConfig: SSF delivery', () => {
+  it('delivers with 1 s → 60 s backoff, a 10 s push timeout and a 30 s long poll by default', () => {
+    expect(loadConfig({}).ssfDelivery).toEqual({ enabled: true, retryMinMs: 1000, retryMaxMs: 60_000, pushTimeoutMs: 10_000, pollWaitMs: 30_000 });
+  });
+
+  it('reads each variable, and refuses bad values naming them', () => {
+    const c = loadConfig({ LEDGER_SSF_DELIVERY: 'off', LEDGER_SSF_RETRY_MIN_MS: '50', LEDGER_SSF_RETRY_MAX_MS: '400', LEDGER_SSF_PUSH_TIMEOUT_MS: '2000', LEDGER_SSF_POLL_WAIT_MS: '0' });
+    expect(c.ssfDelivery).toEqual({ enabled: false, retryMinMs: 50, retryMaxMs: 400, pushTimeoutMs: 2000, pollWaitMs: 0 });
+    try {
+      loadConfig({ LEDGER_SSF_DELIVERY: 'maybe', LEDGER_SSF_RETRY_MIN_MS: '5000', LEDGER_SSF_RETRY_MAX_MS: '1000', LEDGER_SSF_PUSH_TIMEOUT_MS: 'soon' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      const problems = (error as ConfigError).problems;
+      expect(problems.some((p) => p.startsWith('LEDGER_SSF_DELIVERY='))).toBe(true);
+      expect(problems.some((p) => p.startsWith('LEDGER_SSF_RETRY_MAX_MS=1000: must not be below'))).toBe(true);
+      expect(problems.some((p) => p.startsWith('LEDGER_SSF_PUSH_TIMEOUT_MS='))).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import { SSF_PUSH } from '@token-ledger/domain';
+import type { SqlClient } from '@token-ledger/event-store';
+import { backoffDelay, DEFAULT_BACKOFF, retryAfterMs, type BackoffSettings } from './backoff';
+import { dueStreams, headOf, loadRoutedStream, markDelivered, markRefused, releaseLease, scheduleRetry, takeLease, type OutboxEntry } from './outbox';
+import { SET_MEDIA_TYPE, signSet, type SetSigner } from './set-claims';
+
+export type PushOutcome = 'delivered' | 'refused' | 'retried';
+
+export interface PushDeliveryOptions {
+  sql: SqlClient;
+  signer: SetSigner;
+  /** The receiver's Authorization header value from its sealed form (LedgerSecrets.openField). */
+  openAuthorization: (sealed: string) => string;
+  backoff?: BackoffSettings;
+  /** Per request; default 10 s. */
+  timeoutMs?: number;
+  /** How often due SETs are looked for without a wake-up (retries, other instances' rows); default 1 s. */
+  scanIntervalMs?: number;
+  /** This instance's name in ssf_leases; default a random id. */
+  owner?: string;
+  random?: () => number;
+  onOutcome?: (outcome: PushOutcome, info: { streamId: string; jti: string; status?: number; error?: string; attempts: number; createdAt: Date }) => void;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * RFC 8935 push: one worker per stream delivers its outbox strictly in order (the next SET only once
+ * the current one is delivered or refused). 2xx = delivered (row deleted); 400 = refused by the
+ * receiver (recorded, row kept as failed, next SET); anything else — 401/403/404/5xx, timeout,
+ * connection refused — is retried with exponential backoff and jitter, for as long as the stream is
+ * enabled. Across instances on one database a lease row (ssf_leases, expiring) lets one instance at a
+ * time push a stream. Woken in-process by the outbox consumer, and by a periodic scan otherwise.
+ */
+export class PushDelivery {
+  private readonly owner: string;
+  private readonly backoff: BackoffSettings;
+  private readonly timeoutMs: number;
+  private readonly leaseMs: number;
+  private readonly workers = new Map<string, Promise<void>>();
+  /** Streams woken while their worker was running: it goes round once more. */
+  private readonly again = new Set<string>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly aborts = new Set<AbortController>();
+  private scanTimer?: NodeJS.Timeout;
+  private stopped = true;
+
+  constructor(private readonly options: PushDeliveryOptions) {
+    this.owner = options.owner ?? randomUUID();
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    // Longer than any one attempt, so a lease never lapses while its holder is still sending.
+    this.leaseMs = this.timeoutMs + 15_000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    const scan = () => {
+      if (this.stopped) return;
+      void dueStreams(this.options.sql, SSF_PUSH)
+        .then((ids) => this.wake(ids), (error) => this.options.onError?.(error))
+        .finally(() => {
+          if (!this.stopped) this.scanTimer = setTimeout(scan, this.options.scanIntervalMs ?? 1000);
+          this.scanTimer?.unref();
+        });
+    };
+    scan();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.scanTimer);
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const a of this.aborts) a.abort();
+    await Promise.allSettled([...this.workers.values()]);
+  }
+
+  /** New rows (or a due retry) for these streams. */
+  wake(streamIds: Iterable<string>): void {
+    if (this.stopped) return;
+    for (const id of streamIds) {
+      if (this.workers.has(id)) {
+        this.again.add(id);
+        continue;
+      }
+      const worker = this.run(id)
+        .catch((error) => {
+          this.options.onError?.(error);
+          this.later(id, this.backoff.minMs);
+        })
+        .finally(() => {
+          this.workers.delete(id);
+          if (this.again.delete(id)) this.wake([id]);
+        });
+      this.workers.set(id, worker);
+    }
+  }
+
+  private later(streamId: string, ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timers.get(streamId));
+    const t = setTimeout(() => {
+      this.timers.delete(streamId);
+      this.wake([streamId]);
+    }, Math.max(0, ms));
+    t.unref();
+    this.timers.set(streamId, t);
+  }
+
+  private async run(streamId: string): Promise<void> {
+    const sql = this.options.sql;
+    let leased = false;
+    try {
+      while (!this.stopped) {
+        this.again.delete(streamId);
+        const stream = await loadRoutedStream(sql, streamId);
+        // Paused streams hold their SETs; disabled and deleted ones have none; poll streams are fetched.
+        if (!stream || stream.status !== 'enabled' || stream.method !== SSF_PUSH) return;
+        if (!(await takeLease(sql, streamId, this.owner, this.leaseMs))) {
+          // Another instance pushes this stream; look again after its lease would have lapsed.
+          this.later(streamId, this.leaseMs);
+          return;
+        }
+        leased = true;
+        const entry = await headOf(sql, streamId);
+        if (!entry) return;
+        const wait = entry.nextAttemptAt.getTime() - Date.now();
+        if (wait > 0) {
+          this.later(streamId, wait);
+          return;
+        }
+        await this.attempt(stream.endpointUrl, stream.authorizationSealed, entry);
+      }
+    } finally {
+      if (leased) await releaseLease(sql, streamId, this.owner).catch(() => undefined);
+    }
+  }
+
+  private async attempt(endpointUrl: string, authorizationSealed: string | null, entry: OutboxEntry): Promise<void> {
+    const sql = this.options.sql;
+    const set = await signSet(this.options.signer, entry.claims);
+    const headers: Record<string, string> = { 'content-type': SET_MEDIA_TYPE, accept: 'application/json' };
+    if (authorizationSealed) headers.authorization = this.options.openAuthorization(authorizationSealed);
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    let status: number | undefined;
+    let error: string;
+    let retryAfter: number | undefined;
+    try {
+      const res = await fetch(endpointUrl, { method: 'POST', headers, body: set, signal: abort.signal, redirect: 'error' });
+      status = res.status;
+      const text = await res.text().catch(() => '');
+      if (res.status === 200 || res.status === 202) {
+        await markDelivered(sql, entry.seq);
+        this.report('delivered', entry, { status });
+        return;
+      }
+      if (res.status === 400) {
+        // RFC 8935 §2.3: the receiver will never accept this SET; say so, and move on.
+        const reason = refusal(text);
+        await markRefused(sql, entry.seq, reason);
+        this.report('refused', entry, { status, error: reason });
+        return;
+      }
+      error = `HTTP ${res.status}`;
+      retryAfter = retryAfterMs(res.headers.get('retry-after'), Date.now());
+    } catch (e) {
+      if (this.stopped) return; // aborted by stop(): the row stays as it was
+      error = describe(e);
+    } finally {
+      clearTimeout(timer);
+      this.aborts.delete(abort);
+    }
+    const delay = Math.min(this.backoff.maxMs, Math.max(retryAfter ?? 0, backoffDelay(entry.attempts + 1, this.backoff, (this.options.random ?? Math.random)())));
+    await scheduleRetry(sql, entry.seq, delay, error);
+    this.report('retried', entry, { status, error });
+  }
+
+  private report(outcome: PushOutcome, entry: OutboxEntry, info: { status?: number; error?: string }): void {
+    this.options.onOutcome?.(outcome, { streamId: entry.streamId, jti: entry.jti, attempts: entry.attempts + 1, createdAt: entry.createdAt, ...info });
+  }
+}
+
+/** `err: description` from an RFC 8935 §2.4 error body, or what there was. */
+function refusal(text: string): string {
+  try {
+    const body = JSON.parse(text) as { err?: unknown; description?: unknown };
+    if (typeof body.err === 'string') return typeof body.description === 'string' ? `${body.err}: ${body.description}` : body.err;
+  } catch {
+    /* not JSON */
+  }
+  return `HTTP 400 ${text.slice(0, 200)}`;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ? `${error.message} (${cause.code})` : cause?.message ? `${error.message}: ${cause.message}` : error.message;
+  }
+  return String(error);
+}
