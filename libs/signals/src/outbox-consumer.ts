@@ -150,6 +150,12 @@ export class OutboxConsumer {
           follow(followers, r.subject_key, r.stream_id);
         }
       }
+      const revoking = new Set<string>(); // subject keys with a subject revocation under way
+      if (keys.size > 0) {
+        for (const r of await tx.query<{ subject_key: string }>('select subject_key from ssf_subject_revocations where subject_key = any($1::text[])', [[...keys]])) {
+          revoking.add(r.subject_key);
+        }
+      }
       const families = new Map<string, FamilyScope>();
       if (familyIds.size > 0) {
         for (const r of await tx.query<{ family_id: string; granted: string[]; last_scope: string[] }>('select * from ssf_families where family_id = any($1::text[])', [[...familyIds]])) {
@@ -162,7 +168,8 @@ export class OutboxConsumer {
         const event = toDomainEvent(recorded);
         if (event.type.startsWith('Ssf')) await this.route(tx, event as SsfStreamEvent, streams, followers);
         const family = await this.trackFamily(tx, event, followers, families);
-        for (const signal of signalsFor(event, { issuer: this.options.issuer, family })) {
+        const subjectRevocationPending = await this.trackSubjectRevocation(tx, event, followers, revoking);
+        for (const signal of signalsFor(event, { issuer: this.options.issuer, family, subjectRevocationPending })) {
           for (const stream of targets(signal, streams, followers)) {
             const jti = setJti(recorded.eventId, stream.streamId, signal.eventType);
             const correlationId = (recorded.metadata as Record<string, unknown>).correlationId;
@@ -189,7 +196,7 @@ export class OutboxConsumer {
         await tx.query(
           `insert into ssf_outbox (stream_id, jti, event_type, claims)
            select r.stream_id, r.jti, r.event_type, r.claims
-             from jsonb_to_recordset($1::jsonb) with ordinality as r(stream_id text, jti text, event_type text, claims jsonb, n bigint)
+             from rows from (jsonb_to_recordset($1::jsonb) as (stream_id text, jti text, event_type text, claims jsonb)) with ordinality as r(stream_id, jti, event_type, claims, n)
             order by n
            on conflict (jti) do nothing`,
           [JSON.stringify(rows)],
@@ -249,6 +256,23 @@ export class OutboxConsumer {
       default:
         return;
     }
+  }
+
+  /**
+   * Whether a subject revocation is under way for the event's subject: from a SubjectRevoked of a
+   * followed subject until its SubjectRevocationCompleted (a crash in between is finished by the
+   * reconciler, still inside that window).
+   */
+  private async trackSubjectRevocation(tx: SqlQueryable, event: LedgerEvent, followers: Map<string, Set<string>>, revoking: Set<string>): Promise<boolean> {
+    if (!event.subject) return false;
+    const key = ledgerSubjectKey(event.subject);
+    if (event.type === 'SubjectRevoked' && (followers.get(key)?.size ?? 0) > 0 && !revoking.has(key)) {
+      revoking.add(key);
+      await tx.query('insert into ssf_subject_revocations (subject_key) values ($1) on conflict do nothing', [key]);
+    } else if (event.type === 'SubjectRevocationCompleted' && revoking.delete(key)) {
+      await tx.query('delete from ssf_subject_revocations where subject_key = $1', [key]);
+    }
+    return revoking.has(key);
   }
 
   /**

@@ -195,9 +195,11 @@ function refusal(text: string): string {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof Error) {
+  // Not `instanceof Error`: fetch's errors may come from another realm (jest's VM context).
+  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string') {
+    const message = (error as Error).message;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    return cause?.code ? `${error.message} (${cause.code})` : cause?.message ? `${error.message}: ${cause.message}` : error.message;
+    return cause?.code ? `${message} (${cause.code})` : cause?.message ? `${message}: ${cause.message}` : message;
   }
   return String(error);
 }

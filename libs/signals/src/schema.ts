@@ -11,6 +11,7 @@ const SIGNALS_MIGRATION_LOCK = 7_340_125_790_000_037;
  * - ssf_checkpoints: the last store position the outbox consumer handled (same transaction as its rows).
  * - ssf_streams / ssf_subjects: routing, folded from the Ssf* events (status, method, aud, events delivered, subjects).
  * - ssf_families: granted and last access-token scope of families whose subject a stream follows (token-claims-change).
+ * - ssf_subject_revocations: followed subjects whose revocation is under way (its family revocations send nothing more).
  * - ssf_outbox: one row per SET per stream, in `seq` order; deleted once delivered (push 2xx, poll ack).
  * - ssf_leases: which instance pushes a stream right now (expires, so a dead instance's streams move on).
  */
@@ -39,6 +40,9 @@ create table if not exists ssf_families (
   family_id text primary key,
   granted jsonb not null,
   last_scope jsonb not null
+);
+create table if not exists ssf_subject_revocations (
+  subject_key text primary key
 );
 create table if not exists ssf_outbox (
   seq bigserial primary key,

@@ -98,11 +98,13 @@ export function narrowedScope(family: FamilyScope, current: readonly string[]): 
  * The signals of one ledger event. `family`: the family's remembered scope, for TokenRotated (no
  * token-claims-change without it). A TokenFamilyRevoked caused by a subject revocation sends
  * nothing: the SubjectRevoked already sent one session-revoked for all of the subject's sessions.
+ * The revocation's family events carry its reason (password_change, …), so `subjectRevocationPending`
+ * says whether one is under way for the subject (between SubjectRevoked and SubjectRevocationCompleted).
  */
-export function signalsFor(event: LedgerEvent, ctx: { issuer: string; family?: FamilyScope }): Signal[] {
+export function signalsFor(event: LedgerEvent, ctx: { issuer: string; family?: FamilyScope; subjectRevocationPending?: boolean }): Signal[] {
   switch (event.type) {
     case 'TokenFamilyRevoked':
-      if (event.data.reason === 'subject_revoked' || !event.subject) return [];
+      if (event.data.reason === 'subject_revoked' || ctx.subjectRevocationPending || !event.subject) return [];
       return [
         {
           route: { kind: 'subject', key: ledgerSubjectKey(event.subject) },
