@@ -25,8 +25,9 @@ export interface LedgerProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnLedger(env: Record<string, string>, timeoutMs = 90_000): Promise<LedgerProcess> {
-  const port = await freePort();
+/** `port`: listen there (a restart that must keep its address and issuer); a free one by default. */
+export async function spawnLedger(env: Record<string, string>, timeoutMs = 90_000, fixedPort?: number): Promise<LedgerProcess> {
+  const port = fixedPort ?? (await freePort());
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, ['-r', path.join(ROOT, 'scripts/ts-register.js'), path.join(ROOT, 'apps/cli/src/main.ts'), 'serve'], {
     cwd: ROOT,
