@@ -32,17 +32,35 @@ export async function loadRoutedStream(sql: SqlQueryable, streamId: string): Pro
   return row ? rowToStream(row) : undefined;
 }
 
-/** The head of a stream's queue: the oldest SET not yet delivered nor refused. */
-export async function headOf(sql: SqlQueryable, streamId: string): Promise<OutboxEntry | undefined> {
-  const [row] = await sql.query<Record<string, unknown>>(
-    'select * from ssf_outbox where stream_id = $1 and failed_at is null order by seq limit 1',
-    [streamId],
-  );
-  return row ? toEntry(row) : undefined;
-}
-
 export async function markDelivered(sql: SqlQueryable, seq: number): Promise<void> {
   await sql.query('delete from ssf_outbox where seq = $1', [seq]);
+}
+
+/** The head of a push stream's queue with the stream's delivery settings as they are now (one round trip). */
+export interface PushHead {
+  stream: RoutedStream;
+  entry?: OutboxEntry;
+}
+
+const PUSH_HEAD = `select s.*, o.seq, o.jti, o.event_type, o.claims, o.created_at, o.attempts, o.next_attempt_at
+   from ssf_streams s
+   left join lateral (select * from ssf_outbox o where o.stream_id = s.stream_id and o.failed_at is null and o.seq > $2 order by o.seq limit 1) o on true
+  where s.stream_id = $1`;
+
+function toPushHead(row: Record<string, unknown> | undefined): PushHead | undefined {
+  if (!row) return undefined;
+  return { stream: rowToStream(row), entry: row.seq === null || row.seq === undefined ? undefined : toEntry(row) };
+}
+
+/** The stream and its head; undefined when the stream is gone. */
+export async function pushHead(sql: SqlQueryable, streamId: string): Promise<PushHead | undefined> {
+  return toPushHead((await sql.query<Record<string, unknown>>(PUSH_HEAD, [streamId, 0]))[0]);
+}
+
+/** Deletes the delivered row and reads the next head, in one statement (the next head is after it). */
+export async function deliveredThenHead(sql: SqlQueryable, streamId: string, seq: number): Promise<PushHead | undefined> {
+  const rows = await sql.query<Record<string, unknown>>(`with delivered as (delete from ssf_outbox where seq = $2) ${PUSH_HEAD}`, [streamId, seq]);
+  return toPushHead(rows[0]);
 }
 
 /** The receiver refused the SET (RFC 8935 §2.3): kept, marked, never sent again; the stream moves on. */

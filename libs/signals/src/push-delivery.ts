@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SSF_PUSH } from '@token-ledger/domain';
 import type { SqlClient } from '@token-ledger/event-store';
 import { backoffDelay, DEFAULT_BACKOFF, retryAfterMs, type BackoffSettings } from './backoff';
-import { dueStreams, headOf, loadRoutedStream, markDelivered, markRefused, releaseLease, scheduleRetry, takeLease, type OutboxEntry } from './outbox';
+import { deliveredThenHead, dueStreams, markRefused, pushHead, releaseLease, scheduleRetry, takeLease, type OutboxEntry } from './outbox';
 import { SET_MEDIA_TYPE, signSet, type SetSigner } from './set-claims';
 
 export type PushOutcome = 'delivered' | 'refused' | 'retried';
@@ -111,33 +111,44 @@ export class PushDelivery {
   private async run(streamId: string): Promise<void> {
     const sql = this.options.sql;
     let leased = false;
+    /** performance.now() until which our lease certainly holds (renewed at half its length). */
+    let leaseFresh = -Infinity;
+    let head = await pushHead(sql, streamId);
     try {
       while (!this.stopped) {
         this.again.delete(streamId);
-        const stream = await loadRoutedStream(sql, streamId);
         // Paused streams hold their SETs; disabled and deleted ones have none; poll streams are fetched.
-        if (!stream || stream.status !== 'enabled' || stream.method !== SSF_PUSH) return;
-        if (!(await takeLease(sql, streamId, this.owner, this.leaseMs))) {
-          // Another instance pushes this stream; look again after its lease would have lapsed.
-          this.later(streamId, this.leaseMs);
-          return;
+        if (!head || head.stream.status !== 'enabled' || head.stream.method !== SSF_PUSH || !head.entry) return;
+        if (performance.now() >= leaseFresh) {
+          if (!(await takeLease(sql, streamId, this.owner, this.leaseMs))) {
+            // Another instance pushes this stream; look again after its lease would have lapsed.
+            this.later(streamId, this.leaseMs);
+            return;
+          }
+          leased = true;
+          leaseFresh = performance.now() + this.leaseMs / 2;
+          // Read again under the lease: the previous holder may have delivered what we read.
+          head = await pushHead(sql, streamId);
+          continue;
         }
-        leased = true;
-        const entry = await headOf(sql, streamId);
-        if (!entry) return;
+        const entry = head.entry;
         const wait = entry.nextAttemptAt.getTime() - Date.now();
         if (wait > 0) {
           this.later(streamId, wait);
           return;
         }
-        await this.attempt(stream.endpointUrl, stream.authorizationSealed, entry);
+        const delivered = await this.attempt(head.stream.endpointUrl, head.stream.authorizationSealed, entry);
+        if (this.stopped && !delivered) return; // a delivered SET's row is still deleted: stop() waits for it
+        head = delivered ? await deliveredThenHead(sql, streamId, entry.seq) : await pushHead(sql, streamId);
+        if (delivered) this.report('delivered', entry, { status: delivered });
       }
     } finally {
       if (leased) await releaseLease(sql, streamId, this.owner).catch(() => undefined);
     }
   }
 
-  private async attempt(endpointUrl: string, authorizationSealed: string | null, entry: OutboxEntry): Promise<void> {
+  /** One POST of the head SET: its status when delivered (the caller deletes the row), else undefined after recording the refusal or the retry. */
+  private async attempt(endpointUrl: string, authorizationSealed: string | null, entry: OutboxEntry): Promise<number | undefined> {
     const sql = this.options.sql;
     const set = await signSet(this.options.signer, entry.claims);
     const headers: Record<string, string> = { 'content-type': SET_MEDIA_TYPE, accept: 'application/json' };
@@ -152,22 +163,18 @@ export class PushDelivery {
       const res = await fetch(endpointUrl, { method: 'POST', headers, body: set, signal: abort.signal, redirect: 'error' });
       status = res.status;
       const text = await res.text().catch(() => '');
-      if (res.status === 200 || res.status === 202) {
-        await markDelivered(sql, entry.seq);
-        this.report('delivered', entry, { status });
-        return;
-      }
+      if (res.status === 200 || res.status === 202) return res.status;
       if (res.status === 400) {
         // RFC 8935 §2.3: the receiver will never accept this SET; say so, and move on.
         const reason = refusal(text);
         await markRefused(sql, entry.seq, reason);
         this.report('refused', entry, { status, error: reason });
-        return;
+        return undefined;
       }
       error = `HTTP ${res.status}`;
       retryAfter = retryAfterMs(res.headers.get('retry-after'), Date.now());
     } catch (e) {
-      if (this.stopped) return; // aborted by stop(): the row stays as it was
+      if (this.stopped) return undefined; // aborted by stop(): the row stays as it was
       error = describe(e);
     } finally {
       clearTimeout(timer);
@@ -176,6 +183,7 @@ export class PushDelivery {
     const delay = Math.min(this.backoff.maxMs, Math.max(retryAfter ?? 0, backoffDelay(entry.attempts + 1, this.backoff, (this.options.random ?? Math.random)())));
     await scheduleRetry(sql, entry.seq, delay, error);
     this.report('retried', entry, { status, error });
+    return undefined;
   }
 
   private report(outcome: PushOutcome, entry: OutboxEntry, info: { status?: number; error?: string }): void {
