@@ -6,6 +6,7 @@ import {
   SSF_STREAM_UPDATED,
   SSF_VERIFICATION,
 } from '@token-ledger/domain';
+import { ALL_PROJECTIONS, rebuildProjections } from '@token-ledger/projections';
 import { SsfDelivery } from '../../apps/token-ledger/src/ssf-delivery/ssf-delivery';
 import { eventually } from './eventually';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
@@ -168,6 +169,37 @@ export function ssfDeliverySuite(storeKind: () => StoreKind): void {
     expect(metrics).toMatch(/token_ledger_ssf_push_total\{outcome="refused"\} [1-9]/);
     expect(metrics).toMatch(/token_ledger_ssf_push_total\{outcome="retried"\} [1-9]/);
     expect(metrics).toMatch(/token_ledger_ssf_outbox_refused [1-9]/);
+  });
+
+  it('concurrent revocations: one SET each, in the store\'s order; rebuild-projections leaves the outbox alone', async () => {
+    const rp = await receiver('https://rp-d.example');
+    const streamId = await ssf.createPush({ endpointUrl: rp.url, aud: ['https://rp-d.example'], events: [CAEP_SESSION_REVOKED] });
+    await ssf.addSubject(streamId, { format: 'iss_sub', iss: ledger.baseUrl, sub: 'grace' });
+    await ssf.addSubject(streamId, { format: 'iss_sub', iss: ledger.baseUrl, sub: 'heidi' });
+    const families = await Promise.all(Array.from({ length: 30 }, (_, i) => issue(i % 2 ? 'grace' : 'heidi')));
+    // Each family revoked twice at once: the second is a no-op on the command side, so one SET each.
+    await Promise.all(families.flatMap((f) => [revoke(f.family_id, 'admin'), revoke(f.family_id, 'admin')]));
+    await marker(streamId, rp, 'after-concurrent');
+    const revoked = rp.ofType(CAEP_SESSION_REVOKED).map((s) => s.payload.family_id as string);
+    expect([...revoked].sort()).toEqual(families.map((f) => f.family_id).sort());
+    // In the store's order: the order of the TokenFamilyRevoked events in $all.
+    const all = await ledger.store.readAll({});
+    const storeOrder = all.filter((e) => e.type === 'TokenFamilyRevoked' && revoked.includes((e.metadata as { familyId: string }).familyId)).map((e) => (e.metadata as { familyId: string }).familyId);
+    expect(revoked).toEqual(storeOrder);
+    expect(rp.invalid).toEqual([]);
+
+    // Pending rows survive a read-model rebuild (the outbox is not a read model: no history re-sent).
+    await ssf.setStatus(streamId, 'paused');
+    const held = await issue('grace');
+    await revoke(held.family_id, 'admin');
+    await outboxCaughtUp();
+    const before = await outbox(streamId);
+    expect(before).toHaveLength(2); // stream-updated (paused) + the revocation
+    await rebuildProjections(ledger.runtime.store, ALL_PROJECTIONS);
+    expect(await outbox(streamId)).toEqual(before);
+    await ssf.setStatus(streamId, 'enabled');
+    await marker(streamId, rp, 'after-rebuild');
+    expect(rp.ofType(CAEP_SESSION_REVOKED).map((s) => s.payload.family_id)).toEqual([...revoked, held.family_id]);
   });
 
   it('poll (RFC 8936): returns signed SETs in order, moreAvailable, ack and setErrs remove them, long poll wakes on a revocation', async () => {
