@@ -59,6 +59,13 @@ export interface LedgerConfig {
   redisUrl?: string;
   /** LEDGER_REDIS_KEY_PREFIX: prefix of every Redis key, so several ledgers (or test runs) can share a server. */
   redisKeyPrefix: string;
+  /**
+   * LEDGER_SSF_ALLOW_INSECURE_PUSH=true: SSF push endpoints may be plain http or IP literals (tests,
+   * local setups). Off by default: whoever creates a stream picks where the ledger POSTs (SSRF).
+   */
+  ssfAllowInsecurePush: boolean;
+  /** LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS: min_verification_interval of every SSF stream (default 15). */
+  ssfMinVerificationIntervalSeconds: number;
 }
 
 export interface RateLimitsConfig {
@@ -188,6 +195,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     problems.push('LEDGER_REDIS_KEY_PREFIX: expected up to 64 printable ASCII characters without spaces');
   }
 
+  const ssfAllowInsecurePush = oneOf('LEDGER_SSF_ALLOW_INSECURE_PUSH', ['true', 'false'] as const, 'false') === 'true';
+  const ssfMinVerificationIntervalSeconds = int('LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS', 15, 1, 86400);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -216,6 +226,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     rateLimits,
     redisUrl,
     redisKeyPrefix,
+    ssfAllowInsecurePush,
+    ssfMinVerificationIntervalSeconds,
   };
 }
 
