@@ -1,5 +1,6 @@
 import { canonicalJson, CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED, SSF_AUTHORIZATION_PURPOSE, SSF_EVENTS_SUPPORTED, SSF_POLL, SSF_PUSH } from '@token-ledger/domain';
 import { ssfStreamId } from '@token-ledger/envelope';
+import { verifyChain } from '@token-ledger/forensics';
 import { call, createKey } from './api-keys-suite';
 import { eventually } from './eventually';
 import { ADMIN_TOKEN, startLedger, type Ledger, type StoreKind } from './ledger-harness';
@@ -346,6 +347,12 @@ export function ssfStreamsSuite(storeKind: () => StoreKind): void {
     const answers = await Promise.all(Array.from({ length: 10 }, () => ssf('DELETE', `/ssf/streams?stream_id=${stream_id}`)));
     expect(answers.map((a) => a.status).sort()).toEqual([204, ...Array(9).fill(404)]);
     expect((await storedEvents(stream_id)).map((e) => e.type)).toEqual(['SsfStreamCreated', 'SsfStreamDeleted']);
+  });
+
+  it('every SSF stream written above verifies: hash chain intact, each snapshot what replaying the stream gives', async () => {
+    const report = await verifyChain(ledger.store, { all: true });
+    expect(report).toMatchObject({ ok: true, problemCount: 0 });
+    expect(report!.streams).toBeGreaterThan(0);
   });
 
   it('the OpenAPI document describes the SSF routes with their scopes and 429', async () => {
