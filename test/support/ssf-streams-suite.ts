@@ -148,11 +148,17 @@ export function ssfStreamsSuite(storeKind: () => StoreKind): void {
     expect(same.status).toBe(200);
     expect(same.headers.get('x-event-position')).toBeNull();
 
-    const replaced = await ssf('PUT', '/ssf/streams', { stream_id: created.stream_id, aud: 'rp-2', events_requested: [CAEP_SESSION_REVOKED], delivery: { method: SSF_POLL } });
+    // Transmitter-supplied members must match (SSF 1.0 §8.1.1.3); aud cannot be updated.
+    for (const [member, value] of [['iss', 'https://other.example'], ['min_verification_interval', 1], ['events_supported', [CAEP_SESSION_REVOKED]], ['aud', 'rp-2'], ['inactivity_timeout', 60]] as const) {
+      const wrong = await ssf('PATCH', '/ssf/streams', { ...patched.body, [member]: value });
+      expect({ member, status: wrong.status }).toEqual({ member, status: 400 });
+      expect(wrong.body.detail).toContain(member);
+    }
+
+    const replaced = await ssf('PUT', '/ssf/streams', { stream_id: created.stream_id, events_requested: [CAEP_SESSION_REVOKED], delivery: { method: SSF_POLL } });
     expect(replaced.status).toBe(200);
     expect(replaced.body).toEqual({
       ...created,
-      aud: 'rp-2',
       events_requested: [CAEP_SESSION_REVOKED],
       events_delivered: [CAEP_SESSION_REVOKED],
       delivery: { method: SSF_POLL, endpoint_url: `${base}/ssf/poll/${created.stream_id}` },
@@ -160,9 +166,13 @@ export function ssfStreamsSuite(storeKind: () => StoreKind): void {
     });
     expect(replaced.body).not.toHaveProperty('description');
     expect((await ssf('GET', `/ssf/streams?stream_id=${created.stream_id}`)).body).toEqual(replaced.body);
-    const missing = await ssf('PUT', '/ssf/streams', { stream_id: created.stream_id, aud: 'rp-2' });
+    // PUT: a receiver-supplied member left out is deleted; delivery cannot be, so it is required.
+    const cleared = await ssf('PUT', '/ssf/streams', { stream_id: created.stream_id, delivery: { method: SSF_POLL } });
+    expect(cleared.status).toBe(200);
+    expect(cleared.body).toMatchObject({ events_requested: [], events_delivered: [] });
+    const missing = await ssf('PUT', '/ssf/streams', { stream_id: created.stream_id, events_requested: [] });
     expect(missing.status).toBe(400);
-    expect(missing.body.detail).toMatch(/events_requested/);
+    expect(missing.body.detail).toMatch(/delivery/);
   });
 
   it('status: enabled → paused (with reason) → disabled → enabled', async () => {

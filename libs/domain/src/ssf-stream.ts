@@ -269,6 +269,13 @@ function buildConfig(streamId: string, input: SsfConfigInput, policy: SsfPolicy,
   };
 }
 
+function sameAudience(raw: unknown, aud: readonly string[]): boolean {
+  const given = typeof raw === 'string' ? [raw] : raw;
+  if (!Array.isArray(given)) return false;
+  const a = new Set(given);
+  return a.size === aud.length && aud.every((x) => a.has(x));
+}
+
 /** Key order aside: a state read back from a stored snapshot (jsonb) has its keys reordered. */
 function sameConfig(a: SsfStreamConfig, b: SsfStreamConfig): boolean {
   return canonicalJson(a) === canonicalJson(b);
@@ -302,11 +309,18 @@ export function decideSsfStream(command: SsfStreamCommand, state: SsfStreamState
   switch (command.type) {
     case 'UpdateSsfStream': {
       const input = command.input;
+      // aud is set when the stream is created and "cannot be updated" (SSF 1.0 §8.1.1): it may be sent
+      // back as read, but a different one is refused rather than silently ignored.
+      if (input.aud !== undefined && !sameAudience(input.aud, current.aud)) {
+        throw new DomainError('invalid_argument', 'aud cannot be updated: it is fixed when the stream is created');
+      }
       const merged: SsfConfigInput =
         command.mode === 'replace'
-          ? input
+          ? // PUT: a receiver-supplied member left out is "requested to be deleted" (SSF 1.0 §8.1.1.4);
+            // delivery cannot be, so without it the request is refused.
+            { aud: current.aud, eventsRequested: input.eventsRequested ?? [], delivery: input.delivery, description: input.description ?? null }
           : {
-              aud: input.aud !== undefined ? input.aud : current.aud,
+              aud: current.aud,
               eventsRequested: input.eventsRequested !== undefined ? input.eventsRequested : current.eventsRequested,
               delivery: input.delivery !== undefined ? input.delivery : { ...current.delivery, authorizationHeaderSealed: undefined },
               description: input.description !== undefined ? input.description : current.description,

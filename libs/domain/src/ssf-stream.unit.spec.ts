@@ -138,6 +138,15 @@ describe('SSF stream decider', () => {
     expect(() => given.when(patch({ aud: [] })).outcome()).toThrow(code('invalid_argument'));
   });
 
+  it('aud is fixed at creation: sent back as read it changes nothing, a different one is refused', () => {
+    const given = ssf.given().after(create({ aud: ['a', 'b'] }));
+    given.when(patch({ aud: ['b', 'a'] })).thenNothingHappened();
+    given.when(replace({ aud: ['a', 'b'], eventsRequested: [CAEP_SESSION_REVOKED, OTHER], delivery: push(undefined, 'sealed:1') })).thenNothingHappened();
+    for (const aud of ['a', ['a', 'c'], [], 5]) {
+      expect(() => given.when(patch({ aud })).outcome()).toThrow(expect.objectContaining({ code: 'invalid_argument', message: expect.stringContaining('aud cannot be updated') }));
+    }
+  });
+
   it('a patched push delivery keeps the sealed header on the same origin only; null removes it', () => {
     const given = ssf.given().after(create());
     const headerOf = (c: SsfStreamCommand) => {
@@ -148,14 +157,15 @@ describe('SSF stream decider', () => {
     expect(headerOf(patch({ delivery: push('https://elsewhere.example/ssf') }))).toBeUndefined();
     expect(headerOf(patch({ delivery: push('https://rp.example/ssf', null) }))).toBeUndefined();
     expect(headerOf(patch({ delivery: push('https://rp.example/ssf', 'sealed:2') }))).toBe('sealed:2');
-    expect(headerOf(replace({ aud: 'x', eventsRequested: [], delivery: push('https://rp.example/ssf') }))).toBeUndefined();
+    expect(headerOf(replace({ eventsRequested: [], delivery: push('https://rp.example/ssf') }))).toBeUndefined();
   });
 
-  it('PUT replaces every receiver-supplied member: what it leaves out is cleared or refused', () => {
+  it('PUT replaces every receiver-supplied member: what it leaves out is deleted, delivery is required', () => {
     const given = ssf.given().after(create({ description: 'first' }));
     given
-      .when(replace({ aud: ['a', 'b'], eventsRequested: [CAEP_SESSION_REVOKED], delivery: { method: SSF_POLL } }))
-      .thenStateMatches({ config: { aud: ['a', 'b'], eventsRequested: [CAEP_SESSION_REVOKED], eventsDelivered: [CAEP_SESSION_REVOKED], delivery: { method: SSF_POLL, endpointUrl: `${ISS}/ssf/poll/${ID}` }, description: null } });
+      .when(replace({ eventsRequested: [CAEP_SESSION_REVOKED], delivery: { method: SSF_POLL } }))
+      .thenStateMatches({ config: { aud: ['https://rp.example'], eventsRequested: [CAEP_SESSION_REVOKED], eventsDelivered: [CAEP_SESSION_REVOKED], delivery: { method: SSF_POLL, endpointUrl: `${ISS}/ssf/poll/${ID}` }, description: null } });
+    given.when(replace({ delivery: push() })).thenStateMatches({ config: expect.objectContaining({ eventsRequested: [], eventsDelivered: [], description: null }) });
     expect(() => given.when(replace({ eventsRequested: [] })).outcome()).toThrow(code('invalid_argument'));
   });
 

@@ -61,7 +61,7 @@ export class SsfStreamsController {
   @ApiCreatedResponse({ type: SsfStreamConfigView })
   @ApiBadRequestResponse({ description: 'invalid configuration (every problem in `errors`)' })
   async create(@Req() request: FastifyRequest, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<SsfStreamConfigWire> {
-    const { input } = readConfigBody(body);
+    const { input } = readConfigBody(body, this.transmitterValues());
     return this.config_(await this.run(request, reply, (meta) => new CreateSsfStreamCommand(input, meta)));
   }
 
@@ -87,7 +87,7 @@ export class SsfStreamsController {
   @ApiBadRequestResponse({ description: 'invalid configuration' })
   @ApiNotFoundResponse({ description: NOT_FOUND })
   async update(@Req() request: FastifyRequest, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<SsfStreamConfigWire> {
-    const { streamId, input } = readConfigBody(body);
+    const { streamId, input } = readConfigBody(body, this.transmitterValues());
     const id = requireStreamId(streamId);
     return this.config_(await this.run(request, reply, (meta) => new UpdateSsfStreamCommand(id, 'patch', input, meta)));
   }
@@ -100,7 +100,7 @@ export class SsfStreamsController {
   @ApiBadRequestResponse({ description: 'invalid configuration' })
   @ApiNotFoundResponse({ description: NOT_FOUND })
   async replace(@Req() request: FastifyRequest, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<SsfStreamConfigWire> {
-    const { streamId, input } = readConfigBody(body);
+    const { streamId, input } = readConfigBody(body, this.transmitterValues());
     const id = requireStreamId(streamId);
     return this.config_(await this.run(request, reply, (meta) => new UpdateSsfStreamCommand(id, 'replace', input, meta)));
   }
@@ -182,6 +182,10 @@ export class SsfStreamsController {
     const done: SsfStreamResult = await this.commandBus.execute(build(commandMetadata(request, actorOf(request))));
     if (done.position !== undefined) reply.header('x-event-position', String(done.position));
     return done;
+  }
+
+  private transmitterValues() {
+    return { iss: this.config.issuer, minVerificationInterval: this.config.ssfMinVerificationIntervalSeconds };
   }
 
   private config_({ state }: { state: SsfStreamState }): SsfStreamConfigWire {

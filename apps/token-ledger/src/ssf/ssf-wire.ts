@@ -48,8 +48,18 @@ export function toWireStatus(state: SsfStreamState): SsfStatusWire {
 
 /** Receiver-supplied members (SSF 1.0 §8.1.1), the only ones a request can set. */
 const RECEIVER_MEMBERS = ['aud', 'events_requested', 'delivery', 'description'];
-/** Transmitter-supplied members a receiver may send back (e.g. a read-modify-write); they change nothing. */
-const TRANSMITTER_MEMBERS = ['stream_id', 'iss', 'events_supported', 'events_delivered', 'min_verification_interval', 'inactivity_timeout'];
+/**
+ * Transmitter-supplied members a receiver may send back (a read-modify-write): they change nothing,
+ * but must match what the transmitter says (SSF 1.0 §8.1.1.3: else 400). events_delivered follows
+ * from events_requested, so it is not compared.
+ */
+const TRANSMITTER_MEMBERS = ['stream_id', 'iss', 'events_supported', 'events_delivered', 'min_verification_interval'];
+
+/** What the transmitter-supplied members must be. */
+export interface TransmitterValues {
+  iss: string;
+  minVerificationInterval: number;
+}
 const DELIVERY_MEMBERS = ['method', 'endpoint_url', 'authorization_header'];
 
 export function badRequest(errors: string[]): ProblemError {
@@ -68,10 +78,20 @@ export function requireStreamId(value: unknown): string {
 }
 
 /** A stream configuration body: unknown members are refused (a typo would otherwise be silently ignored). */
-export function readConfigBody(body: unknown): { streamId: unknown; input: SsfConfigRequest } {
+export function readConfigBody(body: unknown, expected: TransmitterValues): { streamId: unknown; input: SsfConfigRequest } {
   const b = requireObject(body);
   const unknown = Object.keys(b).filter((k) => !RECEIVER_MEMBERS.includes(k) && !TRANSMITTER_MEMBERS.includes(k));
   const errors = unknown.length > 0 ? [`unknown stream configuration members: ${unknown.join(', ')}`] : [];
+  if (b.iss !== undefined && b.iss !== expected.iss) errors.push(`iss is set by the transmitter: ${expected.iss}`);
+  if (b.min_verification_interval !== undefined && b.min_verification_interval !== expected.minVerificationInterval) {
+    errors.push(`min_verification_interval is set by the transmitter: ${expected.minVerificationInterval}`);
+  }
+  if (b.events_supported !== undefined) {
+    const given = Array.isArray(b.events_supported) ? new Set(b.events_supported) : null;
+    if (!given || given.size !== SSF_EVENTS_SUPPORTED.length || !SSF_EVENTS_SUPPORTED.every((e) => given.has(e))) {
+      errors.push('events_supported is set by the transmitter; send it back as read, or leave it out');
+    }
+  }
   let delivery: SsfConfigRequest['delivery'];
   if (b.delivery !== undefined) {
     if (typeof b.delivery !== 'object' || b.delivery === null || Array.isArray(b.delivery)) {
