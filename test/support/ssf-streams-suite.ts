@@ -109,6 +109,9 @@ export function ssfStreamsSuite(storeKind: () => StoreKind): void {
     const raw = JSON.stringify(events);
     expect(raw).not.toContain(PUSH_SECRET);
     expect(raw).not.toContain('receiver-secret');
+    // Nor in the stream's snapshot (the decision state stored with each append), nor in a log line.
+    expect(JSON.stringify(await ledger.store.loadStream(ssfStreamId(created.stream_id)))).not.toContain('receiver-secret');
+    expect(ledger.logs.join('\n')).not.toContain('receiver-secret');
     const sealed = (events[0].data as any).delivery.authorizationHeaderSealed as string;
     expect(typeof sealed).toBe('string');
     expect(ledger.runtime.secrets.openField(sealed, SSF_AUTHORIZATION_PURPOSE)).toBe(PUSH_SECRET);
@@ -357,6 +360,24 @@ export function ssfStreamsSuite(storeKind: () => StoreKind): void {
     const answers = await Promise.all(Array.from({ length: 10 }, () => ssf('DELETE', `/ssf/streams?stream_id=${stream_id}`)));
     expect(answers.map((a) => a.status).sort()).toEqual([204, ...Array(9).fill(404)]);
     expect((await storedEvents(stream_id)).map((e) => e.type)).toEqual(['SsfStreamCreated', 'SsfStreamDeleted']);
+  });
+
+  it('a delete racing PATCHes, subject adds and status changes: each answer is 2xx (before) or 404 (after), nothing after the deletion', async () => {
+    const { stream_id } = await create();
+    const requests = [
+      ...Array.from({ length: 8 }, (_, i) => () => ssf('PATCH', '/ssf/streams', { stream_id, description: `d${i}` })),
+      ...Array.from({ length: 8 }, (_, i) => () => ssf('POST', '/ssf/subjects:add', { stream_id, subject: { format: 'opaque', id: `c${i}` } })),
+      ...Array.from({ length: 4 }, (_, i) => () => ssf('POST', '/ssf/status', { stream_id, status: i % 2 ? 'enabled' : 'paused', reason: `r${i}` })),
+    ];
+    requests.splice(10, 0, () => ssf('DELETE', `/ssf/streams?stream_id=${stream_id}`));
+    const answers = await Promise.all(requests.map((r) => r()));
+    for (const a of answers) expect([200, 204, 404]).toContain(a.status);
+    expect(answers.filter((a) => a.status === 204)).toHaveLength(1);
+    const types = (await storedEvents(stream_id)).map((e) => e.type);
+    expect(types.at(-1)).toBe('SsfStreamDeleted');
+    expect(types.filter((t) => t === 'SsfStreamDeleted')).toHaveLength(1);
+    // Every 2xx (but the delete) appended one event before the deletion; every 404 none.
+    expect(types.length - 2).toBe(answers.filter((a) => a.status === 200).length);
   });
 
   it('every SSF stream written above verifies: hash chain intact, each snapshot what replaying the stream gives', async () => {
