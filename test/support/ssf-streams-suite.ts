@@ -274,8 +274,23 @@ export function ssfStreamsSuite(storeKind: () => StoreKind): void {
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect({ name, detail: res.body.detail }).toEqual({ name, detail: expect.stringMatching(detail) });
     }
-    const garbage = await fetch(`${base}/ssf/streams`, { method: 'POST', headers: { authorization: `Bearer ${manager}`, 'content-type': 'application/json' }, body: '{"aud":' });
-    expect(garbage.status).toBe(400);
+    const raw = (body: string, type = 'application/json', method = 'POST', route = '/ssf/streams') =>
+      fetch(`${base}${route}`, { method, headers: { authorization: `Bearer ${manager}`, 'content-type': type }, body });
+    const odd = {
+      truncated: await raw('{"aud":'),
+      null: await raw('null'),
+      string: await raw('"x"'),
+      form: await raw('aud=x', 'application/x-www-form-urlencoded'),
+      text: await raw('aud', 'text/plain'),
+      huge: await raw(JSON.stringify(pushStream({ description: 'x'.repeat(20_000) }))),
+      subjectNull: await raw('null', 'application/json', 'POST', '/ssf/subjects:add'),
+      statusArray: await raw('[]', 'application/json', 'POST', '/ssf/status'),
+      patchNumberId: await raw(JSON.stringify({ stream_id: 5 }), 'application/json', 'PATCH'),
+    };
+    for (const [name, res] of Object.entries(odd)) {
+      expect({ name, status: res.status, fault: res.status >= 500 }).toEqual({ name, status: expect.any(Number), fault: false });
+      expect({ name, client: res.status >= 400 && res.status < 500 }).toEqual({ name, client: true });
+    }
   });
 
   it('scopes: ssf:read reads but cannot write (403), other keys get 403 naming the scope, no key 401', async () => {
