@@ -80,7 +80,7 @@ export class AccessTokenGuard implements CanActivate {
       }
       const code = error instanceof VerifyError && error.code === 'invalid_dpop_proof' ? 'invalid_dpop_proof' : 'invalid_token';
       const description = error instanceof VerifyError ? error.message : 'invalid token';
-      const quoted = description.replace(/["\\]/g, '');
+      const quoted = description.replace(/[\x00-\x1f"\\]/g, '');
       const scheme = error instanceof VerifyError && error.scheme === 'DPoP' ? 'DPoP' : 'Bearer';
       setHeader('www-authenticate', scheme === 'DPoP' ? `DPoP error="${code}", error_description="${quoted}", ${algs}` : `Bearer error="${code}", error_description="${quoted}"`);
       throw new UnauthorizedException(description);
