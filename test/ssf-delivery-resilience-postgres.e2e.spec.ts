@@ -7,7 +7,7 @@ import { eventually } from './support/eventually';
 import { freePort } from './support/free-port';
 import { LedgerClient, startLedger, type Ledger } from './support/ledger-harness';
 import { spawnLedger, type LedgerProcess } from './support/ledger-process';
-import { SsfFixture } from './support/ssf-fixtures';
+import { SsfApi } from './support/ssf-api';
 import { SsfReceiver, type ReceivedSet } from './support/ssf-receiver';
 
 /**
@@ -15,6 +15,8 @@ import { SsfReceiver, type ReceivedSet } from './support/ssf-receiver';
  * process SIGKILLed with SETs pending (and again mid-delivery), two instances on one database.
  */
 const AUD = 'https://rp-resilience.example';
+/** Receivers on http://127.0.0.1 (tests only), and verification markers a second apart at most. */
+const SSF_ENV = { LEDGER_SSF_ALLOW_INSECURE_PUSH: 'true', LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS: '1' };
 
 /** The family ids of the session-revoked SETs, in the order they first arrived, and whether every copy of a SET kept its jti. */
 function firstArrivals(received: readonly ReceivedSet[]): { familyIds: string[]; jtiStable: boolean; duplicates: number } {
@@ -63,14 +65,14 @@ describeWithBackend('postgres', 'SSF push delivery: outages, restarts, two insta
   });
 
   it('a receiver down for a minute (refused connections, then 503) receives everything, in order, once it is back', async () => {
-    const ledger = await startLedger({ store: { kind: 'postgres', url }, env: { LEDGER_ANOMALY_ENGINE: 'off', LEDGER_SSF_RETRY_MIN_MS: '200', LEDGER_SSF_RETRY_MAX_MS: '3000' } });
+    const ledger = await startLedger({ store: { kind: 'postgres', url }, env: { LEDGER_ANOMALY_ENGINE: 'off', LEDGER_SSF_RETRY_MIN_MS: '200', LEDGER_SSF_RETRY_MAX_MS: '3000', ...SSF_ENV } });
     cleanUps.push(() => ledger.destroy());
     const api = new LedgerClient(ledger.baseUrl);
     const client = await api.registerClient({ clientId: 'outage', maxFamiliesPerSubject: 100 });
     const rp = new SsfReceiver(ledger.baseUrl, AUD);
     await rp.start();
     cleanUps.push(() => rp.close());
-    const ssf = new SsfFixture(ledger.runtime.store, ledger.baseUrl);
+    const ssf = new SsfApi(ledger.baseUrl);
     const streamId = await ssf.createPush({ endpointUrl: rp.url, aud: [AUD] });
     await ssf.addSubject(streamId, { format: 'iss_sub', iss: ledger.baseUrl, sub: 'outage-user' });
 
@@ -115,6 +117,7 @@ describeWithBackend('postgres', 'SSF push delivery: outages, restarts, two insta
         LEDGER_ANOMALY_ENGINE: 'off',
         LEDGER_SSF_RETRY_MIN_MS: '100',
         LEDGER_SSF_RETRY_MAX_MS: '500',
+        ...SSF_ENV,
       };
       server = await spawnLedger(env, 150_000, port);
       store = await openEventStore({ store: 'postgres', url: db.url });
@@ -132,7 +135,7 @@ describeWithBackend('postgres', 'SSF push delivery: outages, restarts, two insta
       const rp = new SsfReceiver(issuer, AUD);
       await rp.start();
       cleanUps.push(() => rp.close());
-      const ssf = new SsfFixture(store, issuer);
+      const ssf = new SsfApi(issuer);
       const streamId = await ssf.createPush({ endpointUrl: rp.url, aud: [AUD] });
       await ssf.addSubject(streamId, { format: 'iss_sub', iss: issuer, sub: 'kill-user' });
       const revoked: string[] = [];
@@ -174,9 +177,9 @@ describeWithBackend('postgres', 'SSF push delivery: outages, restarts, two insta
   });
 
   it('two instances on one database: each SET delivered once in steady state, in order', async () => {
-    const a = await startLedger({ store: { kind: 'postgres', url }, env: { LEDGER_ANOMALY_ENGINE: 'off' } });
+    const a = await startLedger({ store: { kind: 'postgres', url }, env: { LEDGER_ANOMALY_ENGINE: 'off', ...SSF_ENV } });
     cleanUps.push(() => a.destroy());
-    const b: Ledger = await startLedger({ store: { kind: 'postgres', url }, schema: a.schema, env: { LEDGER_ANOMALY_ENGINE: 'off', LEDGER_ISSUER: a.baseUrl } });
+    const b: Ledger = await startLedger({ store: { kind: 'postgres', url }, schema: a.schema, env: { LEDGER_ANOMALY_ENGINE: 'off', LEDGER_ISSUER: a.baseUrl, ...SSF_ENV } });
     cleanUps.push(() => b.stop());
     const apiA = new LedgerClient(a.baseUrl);
     const apiB = new LedgerClient(b.baseUrl);
@@ -184,7 +187,7 @@ describeWithBackend('postgres', 'SSF push delivery: outages, restarts, two insta
     const rp = new SsfReceiver(a.baseUrl, AUD);
     await rp.start();
     cleanUps.push(() => rp.close());
-    const ssf = new SsfFixture(a.runtime.store, a.baseUrl);
+    const ssf = new SsfApi(a.baseUrl);
     const streamId = await ssf.createPush({ endpointUrl: rp.url, aud: [AUD] });
     await ssf.addSubject(streamId, { format: 'iss_sub', iss: a.baseUrl, sub: 'two-nodes-user' });
 

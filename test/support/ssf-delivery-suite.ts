@@ -10,7 +10,7 @@ import { ALL_PROJECTIONS, rebuildProjections } from '@token-ledger/projections';
 import { SsfDelivery } from '../../apps/token-ledger/src/ssf-delivery/ssf-delivery';
 import { eventually } from './eventually';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
-import { SsfFixture } from './ssf-fixtures';
+import { SsfApi } from './ssf-api';
 import { SsfReceiver } from './ssf-receiver';
 
 /**
@@ -20,17 +20,24 @@ import { SsfReceiver } from './ssf-receiver';
 export function ssfDeliverySuite(storeKind: () => StoreKind): void {
   let ledger: Ledger;
   let api: LedgerClient;
-  let ssf: SsfFixture;
+  let ssf: SsfApi;
   let client: { clientId: string; secret: string };
   const receivers: SsfReceiver[] = [];
 
   beforeAll(async () => {
     ledger = await startLedger({
       store: storeKind(),
-      env: { LEDGER_ANOMALY_ENGINE: 'off', LEDGER_SSF_RETRY_MIN_MS: '50', LEDGER_SSF_RETRY_MAX_MS: '400', LEDGER_SSF_POLL_WAIT_MS: '20000' },
+      env: {
+        LEDGER_ANOMALY_ENGINE: 'off',
+        LEDGER_SSF_RETRY_MIN_MS: '50',
+        LEDGER_SSF_RETRY_MAX_MS: '400',
+        LEDGER_SSF_POLL_WAIT_MS: '20000',
+        LEDGER_SSF_ALLOW_INSECURE_PUSH: 'true',
+        LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS: '1',
+      },
     });
     api = new LedgerClient(ledger.baseUrl);
-    ssf = new SsfFixture(ledger.runtime.store, ledger.baseUrl, { secrets: ledger.runtime.secrets, macKey: ledger.runtime.chainMacKey });
+    ssf = new SsfApi(ledger.baseUrl);
     client = await api.registerClient({ clientId: 'ssf-web', reuseGraceSeconds: 0, maxFamiliesPerSubject: 100 });
   });
   afterAll(async () => {

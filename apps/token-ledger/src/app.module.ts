@@ -12,7 +12,7 @@ import type { PoisonRecord } from '@token-ledger/messaging';
 import { AccessTokenMinter } from './ledger/access-token-minter';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
 import { CommandNames, currentCommandName } from './ledger/command-names';
-import { anomalyAggregate, apiKeyAggregate, clientAggregate, familyAggregate, subjectAggregate } from './ledger/aggregates';
+import { anomalyAggregate, apiKeyAggregate, clientAggregate, familyAggregate, ssfStreamAggregate, subjectAggregate } from './ledger/aggregates';
 import { ApiKeyRegistry } from './ledger/api-key-registry';
 import { CreateApiKeyHandler } from './ledger/commands/create-api-key.command';
 import { RevokeApiKeyHandler } from './ledger/commands/revoke-api-key.command';
@@ -38,6 +38,10 @@ import { RevocationsController, RevocationsService, REVOCATIONS_OPTIONS } from '
 import { AnomaliesController } from './anomaly/anomalies.controller';
 import { ANOMALY_OPTIONS, AnomalyService } from './anomaly/anomaly.service';
 import { TriageAnomalyHandler } from './ledger/commands/triage-anomaly.command';
+import { SSF_STREAM_HANDLERS } from './ledger/commands/ssf-stream.command';
+import { SsfConfigurationController } from './ssf/ssf-configuration.controller';
+import { SsfStreamsController } from './ssf/ssf-streams.controller';
+import { GetSsfStreamHandler, ListSsfStreamsHandler } from './ssf/ssf-stream.queries';
 import { FamilyTimelineHandler } from './forensics/family-timeline.query';
 import { FamilyVerificationHandler } from './forensics/family-verification.query';
 import { ForensicsController } from './forensics/forensics.controller';
@@ -51,6 +55,7 @@ import {
   LEDGER_CONFIG,
   READ_MODELS,
   SUBJECT_REPOSITORY,
+  SSF_STREAM_REPOSITORY,
   CHAIN_MAC_KEY,
 } from './ledger/tokens';
 import { ClientAuthenticator } from './oauth/client-authenticator';
@@ -86,6 +91,8 @@ export class AppModule {
         ForensicsController,
         AnomaliesController,
         RevocationsController,
+        SsfConfigurationController,
+        SsfStreamsController,
         HealthController,
         SsfPollController,
       ],
@@ -105,6 +112,10 @@ export class AppModule {
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),
         repository(API_KEY_REPOSITORY, apiKeyAggregate as Aggregate<never, never>),
         repository(ANOMALY_REPOSITORY, anomalyAggregate as Aggregate<never, never>),
+        repository(SSF_STREAM_REPOSITORY, ssfStreamAggregate as Aggregate<never, never>),
+        ...SSF_STREAM_HANDLERS,
+        GetSsfStreamHandler,
+        ListSsfStreamsHandler,
         CommandNames,
         ClientRegistry,
         AccessTokenMinter,

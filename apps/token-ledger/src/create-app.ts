@@ -88,10 +88,10 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
   return app;
 }
 
-/** Every /v1 operation may be refused by a rate limit (README "Rate limits"). */
+/** Every /v1 and /ssf operation may be refused by a rate limit (README "Rate limits"). */
 function addRateLimitAnswers(doc: { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> }): void {
   for (const [route, operations] of Object.entries(doc.paths)) {
-    if (!route.startsWith('/v1/')) continue;
+    if (!route.startsWith('/v1/') && !route.startsWith('/ssf/')) continue;
     for (const [method, operation] of Object.entries(operations)) {
       if (!['get', 'put', 'post', 'delete', 'patch'].includes(method)) continue;
       operation.responses = { ...operation.responses, 429: { description: 'Too Many Requests: a rate limit was reached (RFC 9457 problem); Retry-After says when to try again' } };

@@ -16,6 +16,7 @@ export * from './client-policy';
 export * from './api-key';
 export * from './anomaly-triage';
 export * from './ssf-events';
+export * from './ssf-stream';
 export { toIso, fromIso } from './time';
 export * from './family-view';
 export * from './canonical-json';

@@ -8,11 +8,13 @@ import {
   evolveApiKey,
   evolveClient,
   evolveFamily,
+  evolveSsfStream,
   evolveSubject,
   initialAnomalyState,
   initialApiKeyState,
   initialClientState,
   initialFamilyState,
+  initialSsfStreamState,
   initialSubjectState,
   type AnomalyEvent,
   type AnomalyState,
@@ -23,10 +25,12 @@ import {
   type FamilyEvent,
   type FamilyState,
   type LedgerEvent,
+  type SsfStreamEvent,
+  type SsfStreamState,
   type SubjectEvent,
   type SubjectState,
 } from '@token-ledger/domain';
-import { ANOMALY_STREAM_PREFIX, API_KEY_STREAM_PREFIX, CLIENT_STREAM_PREFIX, FAMILY_STREAM_PREFIX, SUBJECT_STREAM_PREFIX } from './streams';
+import { ANOMALY_STREAM_PREFIX, API_KEY_STREAM_PREFIX, CLIENT_STREAM_PREFIX, FAMILY_STREAM_PREFIX, SSF_STREAM_PREFIX, SUBJECT_STREAM_PREFIX } from './streams';
 
 export interface Aggregate<S extends { v: number }, E extends LedgerEvent> {
   streamPrefix: string;
@@ -80,12 +84,20 @@ export const anomalyAggregate: Aggregate<AnomalyState, AnomalyEvent> = {
   evolve: evolveAnomaly,
 };
 
+/** One stream per OpenID Shared Signals stream: its configuration, status, subjects, verifications. */
+export const ssfStreamAggregate: Aggregate<SsfStreamState, SsfStreamEvent> = {
+  streamPrefix: SSF_STREAM_PREFIX,
+  initial: (streamId) => initialSsfStreamState(streamId),
+  evolve: evolveSsfStream,
+};
+
 const AGGREGATES: readonly Aggregate<{ v: number }, LedgerEvent>[] = [
   familyAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
   subjectAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
   clientAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
   apiKeyAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
   anomalyAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
+  ssfStreamAggregate as unknown as Aggregate<{ v: number }, LedgerEvent>,
 ];
 
 /** The aggregate a stream belongs to and the aggregate id, or undefined (streams of no aggregate). */

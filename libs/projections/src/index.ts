@@ -8,6 +8,7 @@ export * from './rebuild';
 export { canRebuildInSql, rebuildInSql, SQL_REBUILDS } from './rebuild-in-sql';
 export * from './queries';
 export * from './overview';
+export * from './ssf-streams';
 
 import { anomalyProjection } from './anomaly-view';
 import { auditProjection } from './audit-view';

@@ -7,3 +7,6 @@ export * from './verifier';
 export * from './verifier.guard';
 export * from './signed-records';
 export * from './verifier-metrics';
+export * from './dpop-proof';
+export * from './dpop-replay-cache';
+export * from './htu';

@@ -61,6 +61,13 @@ export interface LedgerConfig {
   redisKeyPrefix: string;
   /** OpenID Shared Signals delivery (docs/ssf-delivery.md). */
   ssfDelivery: SsfDeliveryConfig;
+  /**
+   * LEDGER_SSF_ALLOW_INSECURE_PUSH=true: SSF push endpoints may be plain http or IP literals (tests,
+   * local setups). Off by default: whoever creates a stream picks where the ledger POSTs (SSRF).
+   */
+  ssfAllowInsecurePush: boolean;
+  /** LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS: min_verification_interval of every SSF stream (default 15). */
+  ssfMinVerificationIntervalSeconds: number;
 }
 
 export interface SsfDeliveryConfig {
@@ -212,6 +219,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   if (ssfDelivery.retryMaxMs < ssfDelivery.retryMinMs) {
     problems.push(`LEDGER_SSF_RETRY_MAX_MS=${ssfDelivery.retryMaxMs}: must not be below LEDGER_SSF_RETRY_MIN_MS (${ssfDelivery.retryMinMs})`);
   }
+  const ssfAllowInsecurePush = oneOf('LEDGER_SSF_ALLOW_INSECURE_PUSH', ['true', 'false'] as const, 'false') === 'true';
+  const ssfMinVerificationIntervalSeconds = int('LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS', 15, 1, 86400);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -242,6 +251,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     redisUrl,
     redisKeyPrefix,
     ssfDelivery,
+    ssfAllowInsecurePush,
+    ssfMinVerificationIntervalSeconds,
   };
 }
 

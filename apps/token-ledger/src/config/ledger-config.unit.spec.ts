@@ -39,6 +39,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('SSF: https-only push endpoints and a 15 s verification interval by default; both settable, bad values refused', () => {
+    expect(loadConfig({})).toMatchObject({ ssfAllowInsecurePush: false, ssfMinVerificationIntervalSeconds: 15 });
+    expect(loadConfig({ LEDGER_SSF_ALLOW_INSECURE_PUSH: 'true', LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS: '60' })).toMatchObject({ ssfAllowInsecurePush: true, ssfMinVerificationIntervalSeconds: 60 });
+    expect(loadConfig({ LEDGER_SSF_ALLOW_INSECURE_PUSH: 'false' }).ssfAllowInsecurePush).toBe(false);
+    expect(() => loadConfig({ LEDGER_SSF_ALLOW_INSECURE_PUSH: 'yes' })).toThrow(/LEDGER_SSF_ALLOW_INSECURE_PUSH="yes": expected one of true, false/);
+    for (const bad of ['0', '-1', 'soon', '86401']) expect(() => loadConfig({ LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS: bad })).toThrow(/LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS/);
+  });
+
   it('allows no CORS origin by default, and only exact origins', () => {
     expect(loadConfig({}).corsOrigins).toEqual([]);
     expect(loadConfig({ LEDGER_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173,https://app.example.com' }).corsOrigins).toEqual([

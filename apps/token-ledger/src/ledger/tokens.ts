@@ -7,6 +7,7 @@ export const SUBJECT_REPOSITORY = Symbol('SUBJECT_REPOSITORY');
 export const CLIENT_REPOSITORY = Symbol('CLIENT_REPOSITORY');
 export const API_KEY_REPOSITORY = Symbol('API_KEY_REPOSITORY');
 export const ANOMALY_REPOSITORY = Symbol('ANOMALY_REPOSITORY');
+export const SSF_STREAM_REPOSITORY = Symbol('SSF_STREAM_REPOSITORY');
 export const READ_MODELS = Symbol('READ_MODELS');
 /** The hash-chain MAC key (Buffer) derived from LEDGER_KEK, or null without one. */
 export const CHAIN_MAC_KEY = Symbol('CHAIN_MAC_KEY');

@@ -1,10 +1,8 @@
+import { SSF_AUTHORIZATION_PURPOSE } from '@token-ledger/domain';
 import { sqlBacked, type SqlBackedStore } from '@token-ledger/event-store';
 import { migrateSignals, OutboxConsumer, PushDelivery, signSet, pollOutbox, loadRoutedStream, type OutboxEntry, type PollRequest, type RoutedStream } from '@token-ledger/signals';
 import type { LedgerRuntime } from '../runtime';
 import { SsfMetrics } from './ssf-metrics';
-
-/** LedgerSecrets.openField purpose of a push stream's Authorization header (the control plane seals with it). */
-export const PUSH_AUTHORIZATION_PURPOSE = 'ssf:push-authorization';
 
 /**
  * The SSF data plane of one ledger process: the outbox consumer and the pusher (started by serve's
@@ -44,7 +42,7 @@ export class SsfDelivery {
     this.pusher = new PushDelivery({
       sql: this.store.sql,
       signer: keyRing,
-      openAuthorization: (sealed) => secrets.openField(sealed, PUSH_AUTHORIZATION_PURPOSE),
+      openAuthorization: (sealed) => secrets.openField(sealed, SSF_AUTHORIZATION_PURPOSE),
       backoff: { minMs: config.ssfDelivery.retryMinMs, maxMs: config.ssfDelivery.retryMaxMs },
       timeoutMs: config.ssfDelivery.pushTimeoutMs,
       onOutcome: (outcome, info) => {
