@@ -122,20 +122,28 @@ export class OutboxConsumer {
 
   private async commit(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<{ position: number; touched: Set<string>; count: number }> {
     const last = events[events.length - 1].position;
-    await tx.query(`insert into ssf_checkpoints (name, position) values ($1, 0) on conflict (name) do nothing`, [CHECKPOINT]);
-    const [cp] = await tx.query<{ position: string | number }>('select position from ssf_checkpoints where name = $1 for update', [CHECKPOINT]);
-    if (Number(cp.position) !== this.checkpoint) throw new OutboxCheckpointConflictError();
+    // One round trip: the checkpoint row, created if need be and locked (an upsert locks it like
+    // `for update`), and the streams. A second instance's batch waits here, then sees a moved checkpoint.
+    const [head] = await tx.query<{ position: string | number; streams: Record<string, unknown>[] }>(
+      `with cp as (
+         insert into ssf_checkpoints (name, position) values ($1, 0)
+         on conflict (name) do update set name = excluded.name
+         returning position)
+       select cp.position, (select coalesce(jsonb_agg(to_jsonb(s)), '[]'::jsonb) from ssf_streams s) as streams from cp`,
+      [CHECKPOINT],
+    );
+    if (Number(head.position) !== this.checkpoint) throw new OutboxCheckpointConflictError();
     const pending = events.filter((e) => e.position > this.checkpoint);
 
     const streams = new Map<string, RoutedStream>();
-    for (const r of await tx.query<Record<string, unknown>>('select * from ssf_streams')) {
+    for (const r of head.streams) {
       const s = rowToStream(r);
       streams.set(s.streamId, s);
     }
     const hasSsf = pending.some((e) => e.type.startsWith('Ssf'));
     const rows: OutboxRow[] = [];
     if (streams.size > 0 || hasSsf) {
-      // The subjects and families this batch can touch, loaded once.
+      // The subjects, subject revocations and families this batch can touch: one query.
       const keys = new Set<string>();
       const familyIds = new Set<string>();
       for (const e of pending) {
@@ -145,21 +153,19 @@ export class OutboxConsumer {
         if (typeof m.familyId === 'string' && m.familyId && (e.type === 'TokenRotated' || e.type === 'TokenFamilyRevoked' || e.type === 'TokenFamilyExpired')) familyIds.add(m.familyId);
       }
       const followers = new Map<string, Set<string>>(); // subject key → stream ids
-      if (keys.size > 0) {
-        for (const r of await tx.query<{ stream_id: string; subject_key: string }>('select stream_id, subject_key from ssf_subjects where subject_key = any($1::text[])', [[...keys]])) {
-          follow(followers, r.subject_key, r.stream_id);
-        }
-      }
       const revoking = new Set<string>(); // subject keys with a subject revocation under way
-      if (keys.size > 0) {
-        for (const r of await tx.query<{ subject_key: string }>('select subject_key from ssf_subject_revocations where subject_key = any($1::text[])', [[...keys]])) {
-          revoking.add(r.subject_key);
-        }
-      }
       const families = new Map<string, FamilyScope>();
-      if (familyIds.size > 0) {
-        for (const r of await tx.query<{ family_id: string; granted: string[]; last_scope: string[] }>('select * from ssf_families where family_id = any($1::text[])', [[...familyIds]])) {
-          families.set(r.family_id, { granted: r.granted, last: r.last_scope });
+      if (keys.size > 0 || familyIds.size > 0) {
+        const found = await tx.query<{ kind: string; a: string; b: string | null; granted: string[] | null; last_scope: string[] | null }>(
+          `select 'subject' as kind, subject_key as a, stream_id as b, null::jsonb as granted, null::jsonb as last_scope from ssf_subjects where subject_key = any($1::text[])
+           union all select 'revoking', subject_key, null, null, null from ssf_subject_revocations where subject_key = any($1::text[])
+           union all select 'family', family_id, null, granted, last_scope from ssf_families where family_id = any($2::text[])`,
+          [[...keys], [...familyIds]],
+        );
+        for (const r of found) {
+          if (r.kind === 'subject') follow(followers, r.a, r.b!);
+          else if (r.kind === 'revoking') revoking.add(r.a);
+          else families.set(r.a, { granted: r.granted!, last: r.last_scope! });
         }
       }
       const iat = Math.floor(this.now() / 1000);
@@ -191,19 +197,19 @@ export class OutboxConsumer {
           }
         }
       }
-      if (rows.length > 0) {
-        // `with ordinality … order by`: seq follows the store's order, so each stream's rows are in it.
-        await tx.query(
-          `insert into ssf_outbox (stream_id, jti, event_type, claims)
-           select r.stream_id, r.jti, r.event_type, r.claims
-             from rows from (jsonb_to_recordset($1::jsonb) as (stream_id text, jti text, event_type text, claims jsonb)) with ordinality as r(stream_id, jti, event_type, claims, n)
-            order by n
-           on conflict (jti) do nothing`,
-          [JSON.stringify(rows)],
-        );
-      }
     }
-    await tx.query('update ssf_checkpoints set position = $2, updated_at = now() where name = $1', [CHECKPOINT, last]);
+    // The rows and the checkpoint in one statement. `with ordinality … order by`: seq follows the
+    // store's order, so each stream's rows are in it.
+    await tx.query(
+      `with inserted as (
+         insert into ssf_outbox (stream_id, jti, event_type, claims)
+         select r.stream_id, r.jti, r.event_type, r.claims
+           from rows from (jsonb_to_recordset($1::jsonb) as (stream_id text, jti text, event_type text, claims jsonb)) with ordinality as r(stream_id, jti, event_type, claims, n)
+          order by n
+         on conflict (jti) do nothing)
+       update ssf_checkpoints set position = $3, updated_at = now() where name = $2`,
+      [JSON.stringify(rows), CHECKPOINT, last],
+    );
     return { position: last, touched: new Set(rows.map((r) => r.stream_id)), count: rows.length };
   }
 

@@ -57,6 +57,36 @@ export async function pushHead(sql: SqlQueryable, streamId: string): Promise<Pus
   return toPushHead((await sql.query<Record<string, unknown>>(PUSH_HEAD, [streamId, 0]))[0]);
 }
 
+/**
+ * Takes (or renews) the stream's push lease and reads the stream and its head, in one statement.
+ * `previousOwner`: who held the lease as this statement's snapshot saw it — when it was another
+ * instance, the head is read again under the lease (that one may have just delivered it).
+ */
+export async function leaseAndHead(
+  sql: SqlQueryable,
+  streamId: string,
+  owner: string,
+  ms: number,
+): Promise<{ leased: boolean; previousOwner: string | null; head?: PushHead }> {
+  const rows = await sql.query<Record<string, unknown>>(
+    `with prev as (select owner from ssf_leases where stream_id = $1),
+     lease as (
+       insert into ssf_leases (stream_id, owner, expires_at) values ($1, $3, now() + ($4::bigint * interval '1 millisecond'))
+       on conflict (stream_id) do update set owner = excluded.owner, expires_at = excluded.expires_at
+        where ssf_leases.owner = excluded.owner or ssf_leases.expires_at < now()
+       returning owner)
+     select (select count(*) from lease)::int as leased, (select owner from prev) as previous_owner, h.*
+       from (select 1) one left join (${PUSH_HEAD}) h on true`,
+    [streamId, 0, owner, ms],
+  );
+  const row = rows[0];
+  return {
+    leased: Number(row.leased) === 1,
+    previousOwner: (row.previous_owner as string | null) ?? null,
+    head: row.stream_id === null || row.stream_id === undefined ? undefined : toPushHead(row),
+  };
+}
+
 /** Deletes the delivered row and reads the next head, in one statement (the next head is after it). */
 export async function deliveredThenHead(sql: SqlQueryable, streamId: string, seq: number): Promise<PushHead | undefined> {
   const rows = await sql.query<Record<string, unknown>>(`with delivered as (delete from ssf_outbox where seq = $2) ${PUSH_HEAD}`, [streamId, seq]);

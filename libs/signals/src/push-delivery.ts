@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SSF_PUSH } from '@token-ledger/domain';
 import type { SqlClient } from '@token-ledger/event-store';
 import { backoffDelay, DEFAULT_BACKOFF, retryAfterMs, type BackoffSettings } from './backoff';
-import { deliveredThenHead, dueStreams, markRefused, pushHead, releaseLease, scheduleRetry, takeLease, type OutboxEntry } from './outbox';
+import { deliveredThenHead, dueStreams, leaseAndHead, markRefused, pushHead, releaseLease, scheduleRetry, type OutboxEntry, type PushHead } from './outbox';
 import { SET_MEDIA_TYPE, signSet, type SetSigner } from './set-claims';
 
 export type PushOutcome = 'delivered' | 'refused' | 'retried';
@@ -113,24 +113,24 @@ export class PushDelivery {
     let leased = false;
     /** performance.now() until which our lease certainly holds (renewed at half its length). */
     let leaseFresh = -Infinity;
-    let head = await pushHead(sql, streamId);
+    let head: PushHead | undefined;
     try {
       while (!this.stopped) {
         this.again.delete(streamId);
-        // Paused streams hold their SETs; disabled and deleted ones have none; poll streams are fetched.
-        if (!head || head.stream.status !== 'enabled' || head.stream.method !== SSF_PUSH || !head.entry) return;
         if (performance.now() >= leaseFresh) {
-          if (!(await takeLease(sql, streamId, this.owner, this.leaseMs))) {
+          const taken = await leaseAndHead(sql, streamId, this.owner, this.leaseMs);
+          leased = true; // released in finally either way (a delete of our own row only)
+          if (!taken.leased) {
             // Another instance pushes this stream; look again after its lease would have lapsed.
             this.later(streamId, this.leaseMs);
             return;
           }
-          leased = true;
           leaseFresh = performance.now() + this.leaseMs / 2;
-          // Read again under the lease: the previous holder may have delivered what we read.
-          head = await pushHead(sql, streamId);
-          continue;
+          // Taken over from another instance: read again under the lease, it may have just delivered the head.
+          head = taken.previousOwner !== null && taken.previousOwner !== this.owner ? await pushHead(sql, streamId) : taken.head;
         }
+        // Paused streams hold their SETs; disabled and deleted ones have none; poll streams are fetched.
+        if (!head || head.stream.status !== 'enabled' || head.stream.method !== SSF_PUSH || !head.entry) return;
         const entry = head.entry;
         const wait = entry.nextAttemptAt.getTime() - Date.now();
         if (wait > 0) {
