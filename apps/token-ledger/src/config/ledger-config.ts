@@ -59,6 +59,17 @@ export interface LedgerConfig {
   redisUrl?: string;
   /** LEDGER_REDIS_KEY_PREFIX: prefix of every Redis key, so several ledgers (or test runs) can share a server. */
   redisKeyPrefix: string;
+  /** DPoP (RFC 9449) at the token endpoint: docs/dpop.md. */
+  dpop: DpopConfig;
+}
+
+export interface DpopConfig {
+  /** LEDGER_DPOP_PROOF_MAX_AGE_SECONDS: how old a proof's iat may be (default 60); also how long its jti is remembered. */
+  proofMaxAgeSeconds: number;
+  /** LEDGER_DPOP_CLOCK_SKEW_SECONDS: how far in the future a proof's iat may be (default 5). */
+  clockSkewSeconds: number;
+  /** LEDGER_DPOP_NONCE: `required` makes every DPoP proof carry a server nonce (RFC 9449 §8); default `off`. */
+  nonce: 'required' | 'off';
 }
 
 export interface RateLimitsConfig {
@@ -188,6 +199,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     problems.push('LEDGER_REDIS_KEY_PREFIX: expected up to 64 printable ASCII characters without spaces');
   }
 
+  const dpop: DpopConfig = {
+    proofMaxAgeSeconds: int('LEDGER_DPOP_PROOF_MAX_AGE_SECONDS', 60, 1, 3600),
+    clockSkewSeconds: int('LEDGER_DPOP_CLOCK_SKEW_SECONDS', 5, 0, 300),
+    nonce: oneOf('LEDGER_DPOP_NONCE', ['required', 'off'] as const, 'off'),
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port,
@@ -216,6 +233,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     rateLimits,
     redisUrl,
     redisKeyPrefix,
+    dpop,
   };
 }
 
