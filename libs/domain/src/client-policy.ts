@@ -454,8 +454,10 @@ export function decideClient(command: ClientCommand, state: ClientState): Client
         policy,
         maxFamiliesPerSubject,
         introspectAll: p.introspectAll ?? state.introspectAll,
-        requireDpop: p.requireDpop ?? state.requireDpop === true,
       };
+      const requireDpop = p.requireDpop ?? state.requireDpop === true;
+      // Said only once it was ever true, so events of clients that never used DPoP keep their shape.
+      if (requireDpop || state.requireDpop !== undefined) Object.assign(data, { requireDpop });
       const unchanged =
         JSON.stringify(data) ===
         JSON.stringify({
@@ -463,7 +465,7 @@ export function decideClient(command: ClientCommand, state: ClientState): Client
           policy: state.policy,
           maxFamiliesPerSubject: state.maxFamiliesPerSubject,
           introspectAll: state.introspectAll,
-          requireDpop: state.requireDpop === true,
+          ...(requireDpop || state.requireDpop !== undefined ? { requireDpop: state.requireDpop === true } : {}),
         });
       return unchanged ? [] : [{ type: 'ClientPolicyChanged', ...header, data }];
     }
