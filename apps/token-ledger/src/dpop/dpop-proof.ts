@@ -1,4 +1,5 @@
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
+import { createPublicKey, verify as verifySignature } from 'node:crypto';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { OAuthError } from '../oauth/oauth-error';
 
 /**
@@ -7,8 +8,14 @@ import { OAuthError } from '../oauth/oauth-error';
  * description saying which check failed; nothing of the proof is echoed.
  */
 
-/** Asymmetric algorithms only (§4.3 item 5: never `none`, never a MAC); published as dpop_signing_alg_values_supported. */
-export const DPOP_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA'] as const;
+/**
+ * Asymmetric algorithms only (§4.3 item 5: never `none`, never a MAC); published as
+ * dpop_signing_alg_values_supported. `Ed25519` is the fully-specified name (RFC 9864) that current
+ * clients such as oauth4webapi sign with; `EdDSA` the polymorphic one.
+ */
+export const DPOP_SIGNING_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512', 'EdDSA', 'Ed25519'] as const;
+/** What jose 5 verifies itself; Ed25519 (RFC 9864) is not among its names yet. */
+const JOSE_ALGS = DPOP_SIGNING_ALGS.filter((a) => a !== 'Ed25519');
 
 /** Proofs are small (an RSA-4096 jwk is about 1 KB): a bigger header is refused before any parsing. */
 export const MAX_DPOP_PROOF_LENGTH = 8192;
@@ -59,11 +66,14 @@ export async function verifyDpopProof(proof: string, expected: DpopProofExpectat
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw invalid('the DPoP proof must carry its public key in the jwk header');
   if (PRIVATE_MEMBERS.some((m) => m in jwk)) throw invalid('the jwk header of the DPoP proof must not contain a private or symmetric key');
 
-  let payload: Record<string, unknown>;
+  let payload: JWTPayload;
   try {
     // EmbeddedJWK imports the header's jwk for the header's alg (a key of another type is refused) and
     // insists on a public key; jwtVerify checks the signature, typ and the algorithm list again.
-    ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [...DPOP_SIGNING_ALGS], currentDate: new Date(expected.now) }));
+    payload =
+      header.alg === 'Ed25519'
+        ? verifyEd25519(proof, jwk, expected.now)
+        : (await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: JOSE_ALGS, currentDate: new Date(expected.now) })).payload;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw invalid('the DPoP proof signature does not verify with its jwk');
@@ -85,6 +95,25 @@ export async function verifyDpopProof(proof: string, expected: DpopProofExpectat
 
   const jkt = await calculateJwkThumbprint(jwk, 'sha256');
   return { jkt, jti, iat, ...(nonce === undefined ? {} : { nonce }) };
+}
+
+/**
+ * RFC 9864 `Ed25519`, which is exactly EdDSA over an Ed25519 key (RFC 8037): the signature checked
+ * with Node's own Ed25519, everything else as jose does it (claims set decoding, exp/nbf).
+ */
+function verifyEd25519(proof: string, jwk: JWK, now: number): JWTPayload {
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') throw new Error('not an Ed25519 key');
+  const key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x }, format: 'jwk' });
+  const [h, p, s] = proof.split('.');
+  if (!verifySignature(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url'))) {
+    throw Object.assign(new Error('signature'), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+  }
+  const payload = decodeJwt(proof);
+  const nowSeconds = now / 1000;
+  if ((typeof payload.exp === 'number' && payload.exp <= nowSeconds) || (typeof payload.nbf === 'number' && payload.nbf > nowSeconds)) {
+    throw Object.assign(new Error('time'), { code: 'ERR_JWT_EXPIRED' });
+  }
+  return payload;
 }
 
 /**

@@ -58,9 +58,28 @@ describe('verifyDpopProof (RFC 9449 §4.3)', () => {
     expect(verified).toEqual({ jkt: k.jkt, jti, iat: Math.floor(NOW / 1000), nonce: 'n-1' });
   });
 
+  it('accepts Ed25519 (RFC 9864, as oauth4webapi signs) over an Ed25519 key, and refuses it over another key or with a bad signature', async () => {
+    const ed = await key('EdDSA', { crv: 'Ed25519' });
+    const asEd25519 = { ...ed, alg: 'Ed25519' };
+    const signed = async (k: Key, claims: Record<string, unknown> = {}) => {
+      // jose 5 has no 'Ed25519' alg name: sign as EdDSA, then put the fully-specified name in the header and sign again by hand.
+      const { sign } = await import('node:crypto');
+      const h = Buffer.from(JSON.stringify({ alg: 'Ed25519', typ: 'dpop+jwt', jwk: k.jwk })).toString('base64url');
+      const p = Buffer.from(JSON.stringify({ htm: 'POST', htu: HTU, iat: Math.floor(NOW / 1000), jti: randomUUID(), ...claims })).toString('base64url');
+      const sig = sign(null, Buffer.from(`${h}.${p}`), k.privateKey as never).toString('base64url');
+      return `${h}.${p}.${sig}`;
+    };
+    await expect(verifyDpopProof(await signed(asEd25519), expect_)).resolves.toMatchObject({ jkt: ed.jkt });
+    const tampered = (await signed(asEd25519)).replace(/\.[^.]+$/, `.${Buffer.alloc(64).toString('base64url')}`);
+    expect((await refusal(verifyDpopProof(tampered, expect_))).description).toMatch(/signature/);
+    expect((await refusal(verifyDpopProof(await signed(asEd25519, { exp: Math.floor(NOW / 1000) - 1 }), expect_))).description).toMatch(/expired/);
+    const h = Buffer.from(JSON.stringify({ alg: 'Ed25519', typ: 'dpop+jwt', jwk: es256.jwk })).toString('base64url');
+    expect((await refusal(verifyDpopProof(`${h}.e30.AAAA`, expect_))).code).toBe('invalid_dpop_proof');
+  });
+
   it('publishes at least ES256, RS256, PS256 and EdDSA, and no symmetric algorithm', () => {
     expect(DPOP_SIGNING_ALGS).toEqual(expect.arrayContaining(['ES256', 'RS256', 'PS256', 'EdDSA']));
-    expect(DPOP_SIGNING_ALGS.some((a) => a.startsWith('HS') || a === 'none')).toBe(false);
+    expect(DPOP_SIGNING_ALGS.some((a: string) => a.startsWith('HS') || a === 'none')).toBe(false);
   });
 
   const cases: [string, (k: Key) => Promise<string>, RegExp][] = [
