@@ -262,13 +262,14 @@ export function dpopSuite(storeKind: () => StoreKind): void {
 
 /**
  * Replay across instances: a proof accepted by A is refused by B, through Redis when it is
- * configured and through the shared PostgreSQL table when it is not.
+ * configured and through the shared PostgreSQL table when it is not. Nonces are required, and A's
+ * nonce is good on B (stateless, keyed by the shared master secret).
  */
 export function dpopTwoInstancesSuite(url: () => string, redisUrl?: () => string): void {
   let a: Ledger;
   let b: Ledger;
   beforeAll(async () => {
-    const env: Record<string, string> = { LEDGER_ANOMALY_ENGINE: 'off' };
+    const env: Record<string, string> = { LEDGER_ANOMALY_ENGINE: 'off', LEDGER_DPOP_NONCE: 'required' };
     if (redisUrl) Object.assign(env, { LEDGER_REDIS_URL: redisUrl(), LEDGER_REDIS_KEY_PREFIX: `tl-dpop-${randomBytes(4).toString('hex')}:` });
     a = await startLedger({ store: { kind: 'postgres', url: url() }, env });
     // B publishes A's issuer, as instances behind one load balancer do: proofs name that one URL.
@@ -279,20 +280,34 @@ export function dpopTwoInstancesSuite(url: () => string, redisUrl?: () => string
     await a?.destroy();
   });
 
-  it(`a proof accepted by instance A is refused by instance B (${redisUrl ? 'Redis' : 'the SQL table'})`, async () => {
+  it(`a proof accepted by instance A is refused by instance B (${redisUrl ? 'Redis' : 'the SQL table'}); A's nonce is good on B`, async () => {
     expect(a.runtime.dpopReplay.kind).toBe(redisUrl ? 'redis' : 'sql');
     const apiA = new LedgerClient(a.baseUrl);
     const apiB = new LedgerClient(b.baseUrl);
+    const htu = `${a.baseUrl}/oauth/token`;
     await apiA.registerClient({ clientId: 'spa', type: 'public', reuseGraceSeconds: 30 });
     const key = await dpopKey();
     const issued = await apiA.issue({ subject: 'ivy', clientId: 'spa', scope: 'api:read', dpopJkt: key.jkt });
-    const proof = await handProof(key, `${a.baseUrl}/oauth/token`);
-    const onA = await apiA.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: issued.refresh_token }, { clientId: 'spa' }, { dpop: proof });
+    const refresh = (api: LedgerClient, token: string, proof: string) =>
+      api.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: token }, { clientId: 'spa' }, { dpop: proof });
+
+    const asked = await refresh(apiA, issued.refresh_token, await handProof(key, htu));
+    expect(asked.body.error).toBe('use_dpop_nonce');
+    const nonce = asked.headers.get('dpop-nonce')!;
+    const proof = await handProof(key, htu, { nonce });
+    const onA = await refresh(apiA, issued.refresh_token, proof);
     expect(onA.status).toBe(200);
-    const onB = await apiB.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: onA.body.refresh_token }, { clientId: 'spa' }, { dpop: proof });
+    const onB = await refresh(apiB, onA.body.refresh_token, proof);
     expect(onB.status).toBe(400);
     expect(onB.body.error_description).toMatch(/already been used/);
-    const fresh = await apiB.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: onA.body.refresh_token }, { clientId: 'spa' }, { dpop: await handProof(key, `${a.baseUrl}/oauth/token`) });
+    const fresh = await refresh(apiB, onA.body.refresh_token, await handProof(key, htu, { nonce }));
     expect(fresh.status).toBe(200);
+
+    // One proof fired at both instances at once: exactly one request gets through.
+    const once = await handProof(key, htu, { nonce });
+    const N = 16;
+    const answers = await Promise.all(Array.from({ length: N }, (_, i) => refresh(i % 2 === 0 ? apiA : apiB, fresh.body.refresh_token, once)));
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(answers.filter((r) => r.body.error === 'invalid_dpop_proof')).toHaveLength(N - 1);
   });
 }
