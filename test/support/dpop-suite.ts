@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, SignJWT, type JWK } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { familyStreamId } from '@token-ledger/envelope';
+import { eventually } from './eventually';
 import { LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
 
 /**
@@ -120,6 +121,13 @@ export function dpopSuite(storeKind: () => StoreKind): void {
     for (const e of events.slice(1)) expect(e).toMatchObject({ type: 'RefreshRejected', data: { reason: 'dpop_key_mismatch' } });
     const owner = await libraryRefresh(as, 'spa', issued.refresh_token, oauth.DPoP(publicClient('spa'), key.keyPair));
     expect(owner.token_type).toBe('dpop');
+    // The family view (GET /v1/families/{id}) shows the binding, and the family active at generation 2.
+    let view: Record<string, unknown> = {};
+    await eventually(async () => {
+      view = (await api.admin('GET', `/v1/families/${issued.family_id}`)).body ?? {};
+      return view.generation === 2;
+    }, 'the family view to show the rotation');
+    expect(view).toMatchObject({ status: 'active', dpopJkt: key.jkt });
   });
 
   it('an old generation with the wrong key is refused, not reuse; the same generation with the right key is reuse, as before', async () => {
@@ -193,6 +201,8 @@ export function dpopSuite(storeKind: () => StoreKind): void {
     expect(decodeJwt(bound.access_token).cnf).toEqual({ jkt: key.jkt });
     const plain = await refreshWith(bound.refresh_token!, 'spa');
     expect(plain.status).toBe(200);
+    await eventually(async () => (await api.admin('GET', `/v1/families/${issued.family_id}`)).body?.generation === 3, 'the family view to catch up');
+    expect((await api.admin('GET', `/v1/families/${issued.family_id}`)).body).not.toHaveProperty('dpopJkt');
     expect(plain.body.token_type).toBe('Bearer');
     expect(await introspect(plain.body.access_token)).toMatchObject({ active: true, token_type: 'Bearer' });
     expect(await introspect(plain.body.access_token)).not.toHaveProperty('cnf');
