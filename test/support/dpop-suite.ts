@@ -191,6 +191,31 @@ export function dpopSuite(storeKind: () => StoreKind): void {
     expect((await familyEvents(issued.family_id)).map((e) => e.type)).not.toContain('TokenFamilyRevoked');
   });
 
+  it('RFC 7009 revocation of a bound refresh token needs a proof for its key: a thief cannot log the user out that way either', async () => {
+    const key = await dpopKey();
+    const thief = await dpopKey();
+    const issued = await api.issue({ subject: 'lou', clientId: 'spa', scope: 'api:read', dpopJkt: key.jkt });
+    const revokeEndpoint = `${ledger.baseUrl}/oauth/revoke`;
+    const revoke = (proof?: string) =>
+      oauth.revocationRequest(as, publicClient('spa'), oauth.None(), issued.refresh_token, {
+        [oauth.allowInsecureRequests]: true,
+        ...(proof === undefined ? {} : { headers: { dpop: proof } }),
+      });
+    for (const proof of [undefined, await handProof(thief, revokeEndpoint), await handProof(key, tokenEndpoint)]) {
+      const res = await revoke(proof);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toBe('invalid_dpop_proof');
+    }
+    expect((await familyEvents(issued.family_id)).map((e) => e.type)).not.toContain('TokenFamilyRevoked');
+    const owner = await revoke(await handProof(key, revokeEndpoint));
+    expect(owner.status).toBe(200);
+    await oauth.processRevocationResponse(owner);
+    expect((await familyEvents(issued.family_id)).map((e) => e.type)).toContain('TokenFamilyRevoked');
+    // An unbound family's token is revoked as before, without DPoP.
+    const unbound = await api.issue({ subject: 'lou', clientId: 'spa', scope: 'api:read' });
+    expect((await api.form('/oauth/revoke', { token: unbound.refresh_token }, { clientId: 'spa' })).status).toBe(200);
+  });
+
   it('an unbound family refreshed with a proof gets a DPoP-bound access token; the refresh token stays unbound', async () => {
     const key = await dpopKey();
     const issued = await api.issue({ subject: 'finn', clientId: 'spa', scope: 'api:read' });

@@ -99,7 +99,7 @@ export class AppModule {
         { provide: CHAIN_MAC_KEY, useValue: runtime.chainMacKey ?? null },
         {
           provide: DpopChecker,
-          useValue: new DpopChecker(runtime.config.dpop, `${runtime.config.issuer}/oauth/token`, runtime.secrets.dpopNonceKey, runtime.dpopReplay),
+          useValue: new DpopChecker(runtime.config.dpop, runtime.config.issuer, runtime.secrets.dpopNonceKey, runtime.dpopReplay),
         },
         repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),

@@ -16,18 +16,19 @@ export class DpopChecker {
 
   constructor(
     private readonly config: DpopConfig,
-    /** The token endpoint as published (LEDGER_ISSUER + /oauth/token): what htu must name. */
-    private readonly tokenEndpoint: string,
+    /** LEDGER_ISSUER: htu must name the endpoint as published, issuer + path (not the Host header). */
+    private readonly issuer: string,
     nonceKey: Buffer,
     private readonly replay: DpopReplayCache,
   ) {
     this.nonces = config.nonce === 'required' ? new DpopNonces(nonceKey) : undefined;
   }
 
-  async check(proof: string, htm: string, now: number): Promise<string> {
+  /** `path`: the endpoint the proof is for (/oauth/token, or /oauth/revoke for a bound family's refresh token). */
+  async check(proof: string, htm: string, now: number, path = '/oauth/token'): Promise<string> {
     const verified = await verifyDpopProof(proof, {
       htm,
-      htu: this.tokenEndpoint,
+      htu: `${this.issuer}${path}`,
       now,
       maxAgeSeconds: this.config.proofMaxAgeSeconds,
       clockSkewSeconds: this.config.clockSkewSeconds,

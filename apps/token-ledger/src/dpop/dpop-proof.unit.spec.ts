@@ -169,7 +169,7 @@ describe('DpopChecker: proof, nonce, then replay', () => {
     k = await key('ES256');
   });
   const checker = (over: Partial<typeof config> | { nonce: 'required' } = {}, replay: DpopReplayCache = new MemoryReplayCache()) =>
-    new DpopChecker({ ...config, ...over }, HTU, Buffer.alloc(32, 3), replay);
+    new DpopChecker({ ...config, ...over }, 'https://ledger.example', Buffer.alloc(32, 3), replay);
 
   it('answers the key thumbprint once; the same proof again is a replay', async () => {
     const c = checker();

@@ -64,6 +64,9 @@ export class RedisReplayCache implements DpopReplayCache {
   }
 }
 
+/** Advisory lock key of the table's creation, beside the other migrations' keys. */
+const DPOP_TABLE_LOCK = 7_340_125_790_000_041; // the family of the other migration locks (sql-schema.ts, …)
+
 /** Expired rows are deleted at most this often, by the claim that comes after. */
 const SQL_PRUNE_INTERVAL_MS = 60_000;
 
@@ -77,8 +80,11 @@ export class SqlReplayCache implements DpopReplayCache {
   /** The table is created on first use, so a ledger that never sees a proof never has it. */
   private migrate(): Promise<void> {
     this.ready ??= this.sql
+      // One implicit transaction under an advisory lock: instances starting their first DPoP request
+      // together queue instead of racing on the catalogue (create … if not exists is not atomic).
       .exec(
-        `create table if not exists tl_dpop_jti (key text primary key, expires_at bigint not null);
+        `select pg_advisory_xact_lock(${DPOP_TABLE_LOCK});
+         create table if not exists tl_dpop_jti (key text primary key, expires_at bigint not null);
          create index if not exists tl_dpop_jti_expiry on tl_dpop_jti (expires_at)`,
       )
       .catch((error: unknown) => {

@@ -81,6 +81,15 @@ export class OAuthController {
     }
     const meta = commandMetadata(request, `client:${client.clientId}`);
     if (resolved.kind === 'refresh') {
+      // A DPoP-bound family is ended only by the key holder: a stolen refresh token alone must not log the user out (docs/dpop.md).
+      const bound = resolved.state.dpopJkt;
+      if (bound !== undefined) {
+        const proof = dpopHeaderOf(request);
+        if (proof === undefined) throw new OAuthError('invalid_dpop_proof', 'the refresh token is DPoP-bound: revoking it needs a DPoP proof for its key');
+        if ((await this.dpop.check(proof, request.method, Date.now(), '/oauth/revoke')) !== bound) {
+          throw new OAuthError('invalid_dpop_proof', 'the DPoP proof is not for the key the refresh token is bound to');
+        }
+      }
       await this.commandBus.execute(new RevokeFamilyCommand(resolved.state.familyId, 'logout', meta));
     } else {
       await this.commandBus.execute(
