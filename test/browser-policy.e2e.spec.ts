@@ -80,7 +80,7 @@ describe('browser policy: LEDGER_CORS_ORIGINS and an https issuer', () => {
       expect(pre.headers).toMatchObject({
         'access-control-allow-origin': APP,
         'access-control-allow-methods': 'POST',
-        'access-control-allow-headers': 'Authorization, Content-Type, X-Device-Id',
+        'access-control-allow-headers': 'Authorization, Content-Type, X-Device-Id, DPoP',
         'access-control-max-age': '600',
       });
       expect(pre.headers['access-control-allow-credentials']).toBeUndefined();
@@ -98,7 +98,7 @@ describe('browser policy: LEDGER_CORS_ORIGINS and an https issuer', () => {
 
     const refreshed = await call(ledger, 'POST', '/oauth/token', headers, form({ grant_type: 'refresh_token', refresh_token: issued.refresh_token }));
     expect(refreshed.status).toBe(200);
-    expect(refreshed.headers).toMatchObject({ 'access-control-allow-origin': APP, 'access-control-expose-headers': 'Retry-After, WWW-Authenticate', 'cache-control': 'no-store' });
+    expect(refreshed.headers).toMatchObject({ 'access-control-allow-origin': APP, 'access-control-expose-headers': 'Retry-After, WWW-Authenticate, DPoP-Nonce', 'cache-control': 'no-store' });
     expect(refreshed.headers['access-control-allow-credentials']).toBeUndefined();
     expectSecurityHeaders(refreshed, true);
 

@@ -7,6 +7,7 @@ import * as oauth from 'oauth4webapi';
 import { ACCESS_TOKEN_GUARD_OPTIONS, AccessTokenGuard, TOKEN_VERIFIER, createVerifier, type AccessTokenGuardOptions, type Verifier } from '@token-ledger/verifier';
 import { eventually } from './support/eventually';
 import { freePort } from './support/free-port';
+import { discovered, libraryRefresh } from './support/dpop-suite';
 import { ADMIN_TOKEN, LedgerClient, startLedger, type Ledger } from './support/ledger-harness';
 
 jest.setTimeout(90_000);
@@ -218,5 +219,26 @@ describe('DPoP-protected resource server (RFC 9449 §7) with oauth4webapi as the
         return error instanceof oauth.WWWAuthenticateChallengeError && error.cause[0].parameters.error === 'invalid_token';
       }
     }, 'the DPoP request of a revoked family is refused');
+  });
+
+  it('end to end: a family bound at issue, refreshed at the ledger by oauth4webapi with DPoP, its access token used at the resource server with the same key', async () => {
+    const as = await discovered(ledger.baseUrl);
+    const key = await oauth.generateKeyPair('ES256');
+    const jkt = await thumbprint(key);
+    const issued = await api.issue({ subject: 'eve', clientId: 'dpop-app', scope: 'api:read', dpopJkt: jkt });
+    const refreshed = await libraryRefresh(as, 'dpop-app', issued.refresh_token, oauth.DPoP(client, key));
+    expect(refreshed.token_type).toBe('dpop');
+    expect(decodeJwt(refreshed.access_token).cnf).toEqual({ jkt });
+
+    const call = (pair: oauth.CryptoKeyPair) =>
+      oauth.protectedResourceRequest(refreshed.access_token, 'GET', new URL(`${rs.baseUrl}/orders`), new Headers(), null, { DPoP: oauth.DPoP(client, pair), ...insecure });
+    const ok = await call(key);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ sub: 'eve', jkt });
+    // The ledger's token, stolen without its key: useless with another key and as a bearer token.
+    expect(await challengeOf(call(await oauth.generateKeyPair('ES256')))).toMatchObject({ status: 401, scheme: 'dpop', error: 'invalid_token' });
+    const bearer = await fetch(`${rs.baseUrl}/orders`, { headers: { authorization: `Bearer ${refreshed.access_token}` } });
+    expect(bearer.status).toBe(401);
+    expect(bearer.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
   });
 });

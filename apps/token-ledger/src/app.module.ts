@@ -62,6 +62,7 @@ import { ClientAuthenticator } from './oauth/client-authenticator';
 import { OAuthController } from './oauth/oauth.controller';
 import { WellKnownController } from './oauth/well-known.controller';
 import { ApiKeyLimiter, AuthFailureLimiter } from './rate-limit';
+import { DpopChecker } from './dpop/dpop-checker';
 import type { LedgerRuntime } from './runtime';
 import { SsfDelivery } from './ssf-delivery/ssf-delivery';
 import { SsfPollController } from './ssf-delivery/ssf-poll.controller';
@@ -107,6 +108,10 @@ export class AppModule {
         { provide: ApiKeyLimiter, useValue: runtime.rateLimits.v1 },
         { provide: CHAIN_MAC_KEY, useValue: runtime.chainMacKey ?? null },
         { provide: SsfDelivery, useFactory: () => new SsfDelivery(runtime) },
+        {
+          provide: DpopChecker,
+          useValue: new DpopChecker(runtime.config.dpop, runtime.config.issuer, runtime.secrets.dpopNonceKey, runtime.dpopReplay),
+        },
         repository(FAMILY_REPOSITORY, familyAggregate as Aggregate<never, never>),
         repository(SUBJECT_REPOSITORY, subjectAggregate as Aggregate<never, never>),
         repository(CLIENT_REPOSITORY, clientAggregate as Aggregate<never, never>),

@@ -112,8 +112,23 @@ function addOAuthPaths(doc: { paths: Record<string, unknown> }): void {
     post: {
       tags: ['oauth'],
       summary: 'Refresh token grant (RFC 6749 §6) with rotation',
+      parameters: [
+        {
+          in: 'header',
+          name: 'DPoP',
+          required: false,
+          schema: str,
+          description: 'RFC 9449 proof (typ dpop+jwt, htm POST, htu this endpoint): required for a DPoP-bound family; binds the access token (token_type DPoP, cnf.jkt)',
+        },
+      ],
       requestBody: form({ grant_type: { type: 'string', enum: ['refresh_token'] }, refresh_token: str, scope: str, client_id: str, client_secret: str }, ['grant_type', 'refresh_token']),
-      responses: { 200: { description: 'RFC 6749 §5.1 token response' }, 400: error, 401: error, 429: tooMany },
+      responses: {
+        200: { description: 'RFC 6749 §5.1 token response (token_type DPoP when bound); DPoP-Nonce header when LEDGER_DPOP_NONCE=required' },
+        400: { ...error, description: 'RFC 6749 §5.2 error, or RFC 9449 invalid_dpop_proof / use_dpop_nonce (with a DPoP-Nonce header)' },
+        401: error,
+        429: tooMany,
+        503: { ...error, description: 'temporarily_unavailable (store or DPoP replay cache unreachable); Retry-After' },
+      },
     },
   };
   doc.paths['/oauth/revoke'] = {

@@ -15,6 +15,7 @@ import type { LedgerConfig } from './config/ledger-config';
 import { ConfigError } from './config/ledger-config';
 import { LedgerMetrics, secondsBehind } from './health/metrics';
 import { openRateLimits, type RateLimits } from './rate-limit';
+import { openDpopReplayCache, type DpopReplayCache } from './dpop/dpop-replay-cache';
 
 /** Everything with a lifecycle that the HTTP app and the CLI commands share. */
 export interface LedgerRuntime {
@@ -32,6 +33,8 @@ export interface LedgerRuntime {
   messaging: MessagingNames;
   /** Rate limiters (README "Rate limits"), with their Redis connection when LEDGER_REDIS_URL is set. */
   rateLimits: RateLimits;
+  /** Used DPoP proofs (docs/dpop.md): Redis with LEDGER_REDIS_URL, else the store's SQL database, else memory. */
+  dpopReplay: DpopReplayCache;
   close(): Promise<void>;
 }
 
@@ -94,6 +97,7 @@ export async function openRuntime(
     });
     // API keys name their counters by a peppered hash, the same across instances (derived from the shared master secret).
     const rateLimits = openRateLimits(config, { metrics, logger, hashKey: (identity) => secrets.hashClientSecret(identity) });
+    const dpopReplay = openDpopReplayCache(config, sql, logger.child({ component: 'dpop' }));
     return {
       config,
       store,
@@ -105,8 +109,10 @@ export async function openRuntime(
       readModels: { sql, runner },
       messaging: opts.messaging ?? { topics: DEFAULT_TOPICS, groupPrefix: 'token-ledger' },
       rateLimits,
+      dpopReplay,
       async close() {
         await rateLimits.close();
+        await dpopReplay.close();
         await runner.stop();
         keyRing.close();
         await store.close();

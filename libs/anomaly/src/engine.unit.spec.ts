@@ -154,6 +154,15 @@ describe('anomaly engine (rules without geolocation)', () => {
       ]);
     });
 
+    it('refusals of a DPoP-bound family without its key count like forgeries: a storm of them only alerts', async () => {
+      const s = new EventScript();
+      const found = await run([s.issued('fam_a'), s.advance(10).tallied('fam_a', 500, [{ ip: '198.51.100.7', count: 500 }], 'dpop_key_mismatch')], ctx);
+      expect(found.map((d) => [d.scope, d.action, d.evidence.realFailures])).toEqual([
+        ['subject', 'alert', 0],
+        ['ip', 'alert', 0],
+      ]);
+    });
+
     it('a redelivered aggregated record is not counted twice', async () => {
       const s = new EventScript();
       const store = new MemoryStateStore();

@@ -24,8 +24,9 @@ export interface Observation {
   /** How many refusals a failure stands for: an aggregated RefreshRejected's `count`, else 1. */
   weight: number;
   /**
-   * A failure that is a forged token (RefreshRejected bad_secret): anyone who knows a family id can
-   * cause these, so they count towards storms but never make one revoke (SPEC §2 rule 4).
+   * A failure that is a forged token (RefreshRejected bad_secret) or a bound token without its DPoP
+   * key (dpop_key_mismatch): anyone who knows a family id can cause these, so they count towards
+   * storms but never make one revoke (SPEC §2 rule 4).
    */
   forged: boolean;
   /** A failure's addresses with their counts (an aggregated record names several; else `ip`). */
@@ -33,6 +34,13 @@ export interface Observation {
   data: Record<string, unknown>;
 }
 
+/**
+ * Refusals anyone who knows a family id can cause: a forged token (bad_secret), and a DPoP-bound
+ * family's refresh without its key (dpop_key_mismatch: decided before the token is even
+ * authenticated, docs/dpop.md) — counting them as real would hand a keyless thief a way to get
+ * the user logged out by the storm rule.
+ */
+const ANYONE_CAN_CAUSE = new Set(['bad_secret', 'dpop_key_mismatch']);
 const USES = new Set(['TokenFamilyIssued', 'TokenRotated', 'TokenRotationReplayed']);
 const FAILURES = new Set(['RefreshRejected', 'TokenReuseDetected']);
 const ENDS = new Set(['TokenFamilyRevoked', 'TokenFamilyExpired']);
@@ -82,7 +90,7 @@ export function observe(event: PublicEvent): Observation {
     kind,
     refresh: event.type === 'TokenRotated' || event.type === 'TokenRotationReplayed',
     weight,
-    forged: failure && event.type === 'RefreshRejected' && data.reason === 'bad_secret',
+    forged: failure && event.type === 'RefreshRejected' && ANYONE_CAN_CAUSE.has(data.reason as string),
     sources: failure ? sourcesOf(data, ip, weight) : [],
     data,
   };

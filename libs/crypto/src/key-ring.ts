@@ -136,6 +136,8 @@ export interface AccessTokenClaims {
   jti: string;
   iat: number;
   exp: number;
+  /** RFC 9449 §6.1: the DPoP key a sender-constrained token is bound to. */
+  cnf?: { jkt: string };
 }
 
 export interface PublicJwk extends JWK {
@@ -296,6 +298,7 @@ export class KeyRing {
       client_id: claims.client_id,
       scope: claims.scope,
       sid: claims.sid,
+      ...(claims.cnf === undefined ? {} : { cnf: { jkt: claims.cnf.jkt } }),
     };
     return new SignJWT(payload).setProtectedHeader({ alg: active.entry.alg, kid: active.entry.kid, typ: 'at+jwt' }).sign(active.privateKey);
   }

@@ -46,6 +46,8 @@ export interface ClientRegistration {
   maxFamiliesPerSubject: number;
   /** RFC 7662 §4: an explicit right to introspect every client's tokens (resource servers). */
   introspectAll: boolean;
+  /** RFC 9449: families of this client must be issued DPoP-bound (dpopJkt); default false. */
+  requireDpop: boolean;
 }
 
 export type ClientValidation = { ok: true; value: ClientRegistration } | { ok: false; errors: string[] };
@@ -61,6 +63,7 @@ const KNOWN_FIELDS = new Set([
   'reuseGraceSeconds',
   'maxFamiliesPerSubject',
   'introspectAll',
+  'requireDpop',
 ]);
 
 // client_secret = *VSCHAR (RFC 6749 Appendix A.2).
@@ -125,6 +128,7 @@ export function normaliseClientRegistration(input: unknown): ClientValidation {
 
   const allowedScopes = scopesField(body, errors) ?? [...CLIENT_DEFAULTS.allowedScopes];
   const introspectAll = boolField(body, 'introspectAll', errors) ?? false;
+  const requireDpop = boolField(body, 'requireDpop', errors) ?? false;
 
   const accessTokenTtl = intField(body, 'accessTokenTtl', CLIENT_DEFAULTS.accessTokenTtl, 1, CLIENT_LIMITS.maxAccessTokenTtl, errors);
   const refreshIdleTtl = intField(body, 'refreshIdleTtl', CLIENT_DEFAULTS.refreshIdleTtl, 1, CLIENT_LIMITS.maxRefreshTtl, errors);
@@ -165,6 +169,7 @@ export function normaliseClientRegistration(input: unknown): ClientValidation {
       policy: { accessTokenTtl, refreshIdleTtl, refreshAbsoluteTtl, reuseGraceSeconds },
       maxFamiliesPerSubject,
       introspectAll,
+      requireDpop,
     },
   };
 }
@@ -201,6 +206,7 @@ export interface ClientPolicyPatch {
   reuseGraceSeconds?: number;
   maxFamiliesPerSubject?: number;
   introspectAll?: boolean;
+  requireDpop?: boolean;
 }
 
 const PATCHABLE_FIELDS = new Set<string>([
@@ -211,6 +217,7 @@ const PATCHABLE_FIELDS = new Set<string>([
   'reuseGraceSeconds',
   'maxFamiliesPerSubject',
   'introspectAll',
+  'requireDpop',
 ]);
 
 /**
@@ -241,6 +248,8 @@ export function normaliseClientPolicyPatch(input: unknown): { ok: true; value: C
   if (scopes) value.allowedScopes = scopes;
   const introspectAll = boolField(body, 'introspectAll', errors);
   if (introspectAll !== undefined) value.introspectAll = introspectAll;
+  const requireDpop = boolField(body, 'requireDpop', errors);
+  if (requireDpop !== undefined) value.requireDpop = requireDpop;
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value };
 }
 
@@ -282,6 +291,8 @@ export interface ClientState {
   policy: FamilyPolicy;
   maxFamiliesPerSubject: number;
   registeredAt: number;
+  /** Set only once an event says so (absent = false), so older streams fold to the same snapshots. */
+  requireDpop?: boolean;
 }
 
 export function initialClientState(clientId = ''): ClientState {
@@ -327,6 +338,7 @@ export function evolveClient(state: ClientState, event: ClientEvent): ClientStat
         policy: { ...event.data.policy },
         maxFamiliesPerSubject: event.data.maxFamiliesPerSubject,
         registeredAt: fromIso(event.occurredAt),
+        ...(event.data.requireDpop === true ? { requireDpop: true } : {}),
       };
     case 'ClientSecretRotated': {
       const until = event.data.previousValidUntil === null ? 0 : fromIso(event.data.previousValidUntil);
@@ -348,6 +360,7 @@ export function evolveClient(state: ClientState, event: ClientEvent): ClientStat
         policy: { ...event.data.policy },
         maxFamiliesPerSubject: event.data.maxFamiliesPerSubject,
         introspectAll: event.data.introspectAll,
+        ...(event.data.requireDpop === undefined ? {} : { requireDpop: event.data.requireDpop }),
       };
     default:
       return state;
@@ -436,10 +449,24 @@ export function decideClient(command: ClientCommand, state: ClientState): Client
       const allowedScopes = p.allowedScopes ? [...new Set(p.allowedScopes)] : state.allowedScopes;
       if (allowedScopes.length > CLIENT_LIMITS.maxScopes || !allowedScopes.every(isScopeToken)) errors.push('allowedScopes is invalid');
       if (errors.length > 0) throw new DomainError('invalid_argument', errors.join('; '));
-      const data = { allowedScopes: [...allowedScopes], policy, maxFamiliesPerSubject, introspectAll: p.introspectAll ?? state.introspectAll };
+      const data = {
+        allowedScopes: [...allowedScopes],
+        policy,
+        maxFamiliesPerSubject,
+        introspectAll: p.introspectAll ?? state.introspectAll,
+      };
+      const requireDpop = p.requireDpop ?? state.requireDpop === true;
+      // Said only once it was ever true, so events of clients that never used DPoP keep their shape.
+      if (requireDpop || state.requireDpop !== undefined) Object.assign(data, { requireDpop });
       const unchanged =
         JSON.stringify(data) ===
-        JSON.stringify({ allowedScopes: state.allowedScopes, policy: state.policy, maxFamiliesPerSubject: state.maxFamiliesPerSubject, introspectAll: state.introspectAll });
+        JSON.stringify({
+          allowedScopes: state.allowedScopes,
+          policy: state.policy,
+          maxFamiliesPerSubject: state.maxFamiliesPerSubject,
+          introspectAll: state.introspectAll,
+          ...(requireDpop || state.requireDpop !== undefined ? { requireDpop: state.requireDpop === true } : {}),
+        });
       return unchanged ? [] : [{ type: 'ClientPolicyChanged', ...header, data }];
     }
   }
@@ -466,6 +493,7 @@ function register(command: RegisterClient, state: ClientState): ClientRegistered
         policy: { ...r.policy },
         maxFamiliesPerSubject: r.maxFamiliesPerSubject,
         introspectAll: r.introspectAll,
+        ...(r.requireDpop === true ? { requireDpop: true } : {}),
       },
     },
   ];

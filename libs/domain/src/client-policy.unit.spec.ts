@@ -12,6 +12,7 @@ import {
   type ClientRegistration,
   type ClientState,
 } from './client-policy';
+import { dpopRequirementError } from './dpop-binding';
 import { DomainError } from './errors';
 import type { ClientEvent } from './events';
 import { deciderSpec } from './testing/decider-spec';
@@ -38,6 +39,7 @@ describe('normaliseClientRegistration', () => {
       policy: { accessTokenTtl: 300, refreshIdleTtl: 1_296_000, refreshAbsoluteTtl: 2_592_000, reuseGraceSeconds: 0 },
       maxFamiliesPerSubject: 200,
       introspectAll: false,
+      requireDpop: false,
     });
     expect(CLIENT_DEFAULTS.maxFamiliesPerSubject).toBe(200);
   });
@@ -54,6 +56,7 @@ describe('normaliseClientRegistration', () => {
         reuseGraceSeconds: 300,
         maxFamiliesPerSubject: 1,
         introspectAll: true,
+        requireDpop: true,
       }),
     ).toEqual({
       clientId: 'spa.example:prod-1_A',
@@ -63,6 +66,7 @@ describe('normaliseClientRegistration', () => {
       policy: { accessTokenTtl: 60, refreshIdleTtl: 3600, refreshAbsoluteTtl: 3600, reuseGraceSeconds: 300 },
       maxFamiliesPerSubject: 1,
       introspectAll: true,
+      requireDpop: true,
     });
     expect(ok({ clientId: 'svc', secret: 'correct horse battery staple' }).secret).toBe('correct horse battery staple');
   });
@@ -295,5 +299,47 @@ describe('normaliseClientPolicyPatch', () => {
     expect(bad.ok).toBe(false);
     expect(!bad.ok && bad.errors).toHaveLength(6);
     for (const input of [null, [], 'x']) expect(normaliseClientPolicyPatch(input).ok).toBe(false);
+  });
+});
+
+describe('requireDpop (RFC 9449)', () => {
+  const T0 = Date.UTC(2025, 0, 1);
+  const client = deciderSpec({
+    initialState: () => initialClientState('spa'),
+    evolve: evolveClient,
+    decide: (command: ClientCommand, state: ClientState) => ({ events: decideClient(command, state) }),
+  });
+  const register = (input: Record<string, unknown>): ClientEvent[] =>
+    decideClient({ type: 'RegisterClient', registration: ok({ clientId: 'spa', type: 'public', ...input }), secretHash: null, now: T0 }, initialClientState('spa'));
+
+  it('is recorded on ClientRegistered only when true, and absent reads as false', () => {
+    expect(register({ requireDpop: true })[0].data).toMatchObject({ requireDpop: true });
+    expect(register({})[0].data).not.toHaveProperty('requireDpop');
+    expect(client.given(register({ requireDpop: true })).state.requireDpop).toBe(true);
+    expect(client.given(register({})).state).not.toHaveProperty('requireDpop');
+    expect(errors({ clientId: 'spa', requireDpop: 'yes' })).toEqual(['requireDpop must be true or false']);
+  });
+
+  it('is patched like the other settings; a patch that changes nothing appends nothing', () => {
+    const given = client.given(register({}));
+    given.when({ type: 'ChangeClientPolicy', patch: { requireDpop: false }, now: T0 + 1 }).thenNothingHappened();
+    const on = given.when({ type: 'ChangeClientPolicy', patch: { requireDpop: true }, now: T0 + 1 });
+    on.thenEvents([expect.objectContaining({ type: 'ClientPolicyChanged', data: expect.objectContaining({ requireDpop: true }) })]).thenStateMatches({ requireDpop: true });
+    const after = on.next();
+    after.when({ type: 'ChangeClientPolicy', patch: { introspectAll: true }, now: T0 + 2 }).thenStateMatches({ requireDpop: true, introspectAll: true });
+    after.when({ type: 'ChangeClientPolicy', patch: { requireDpop: true }, now: T0 + 2 }).thenNothingHappened();
+    after
+      .when({ type: 'ChangeClientPolicy', patch: { requireDpop: false }, now: T0 + 2 })
+      .thenEvents([expect.objectContaining({ data: expect.objectContaining({ requireDpop: false }) })])
+      .thenStateMatches({ requireDpop: false });
+    expect(normaliseClientPolicyPatch({ requireDpop: true })).toEqual({ ok: true, value: { requireDpop: true } });
+    expect(normaliseClientPolicyPatch({ requireDpop: 1 })).toEqual({ ok: false, errors: ['requireDpop must be true or false'] });
+  });
+
+  it('refuses an unbound issue for a client that requires DPoP, and nothing else', () => {
+    expect(dpopRequirementError({ requireDpop: true }, undefined)).toMatch(/requires DPoP-bound families/);
+    expect(dpopRequirementError({ requireDpop: true }, 'A'.repeat(43))).toBeNull();
+    expect(dpopRequirementError({ requireDpop: false }, undefined)).toBeNull();
+    expect(dpopRequirementError({}, undefined)).toBeNull();
   });
 });

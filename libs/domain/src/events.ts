@@ -31,7 +31,11 @@ export type RevocationReason =
   | 'subject_revoked'
   | (string & {});
 
-export type RejectionReason = 'bad_secret' | 'revoked' | 'expired' | 'client_mismatch' | 'invalid_scope';
+/**
+ * Why a refresh was refused. `dpop_key_mismatch`: the family is bound to a DPoP key (RFC 9449) and the
+ * request carried no valid proof for that key — a refusal, never reuse (docs/dpop.md).
+ */
+export type RejectionReason = 'bad_secret' | 'revoked' | 'expired' | 'client_mismatch' | 'invalid_scope' | 'dpop_key_mismatch';
 
 /** What every domain event carries besides its payload. occurredAt is ISO-8601 UTC. */
 export interface EventHeader {
@@ -53,6 +57,8 @@ export interface TokenFamilyIssued extends EventHeader {
     absoluteExpiresAt: string;
     policy: FamilyPolicy;
     context?: RequestContext;
+    /** RFC 9449: the JWK SHA-256 thumbprint (RFC 7638) the family is bound to; absent = unbound. */
+    dpopJkt?: string;
   };
 }
 
@@ -192,6 +198,8 @@ export interface ClientRegistered {
     maxFamiliesPerSubject: number;
     /** RFC 7662 §4: may introspect every client's tokens (a resource server). Absent in older events: false. */
     introspectAll?: boolean;
+    /** Families of this client must be DPoP-bound (RFC 9449) at issue. Absent: false. */
+    requireDpop?: boolean;
   };
 }
 
@@ -226,7 +234,7 @@ export interface ClientEnabled extends ClientEventHeader {
 /** The client's settings after a PATCH, in full; families issued before keep the policy they copied. */
 export interface ClientPolicyChanged extends ClientEventHeader {
   type: 'ClientPolicyChanged';
-  data: { allowedScopes: string[]; policy: FamilyPolicy; maxFamiliesPerSubject: number; introspectAll: boolean };
+  data: { allowedScopes: string[]; policy: FamilyPolicy; maxFamiliesPerSubject: number; introspectAll: boolean; requireDpop?: boolean };
 }
 
 export type ClientEvent = ClientRegistered | ClientSecretRotated | ClientDisabled | ClientEnabled | ClientPolicyChanged;

@@ -3,7 +3,9 @@
  * previous, older, forged), revocations, expiry sweeps and clock steps run against the real
  * decide/evolve (through deciderSpec) and against a model small enough to be obviously right. After
  * every command the real state, events and answer are checked against the model and against the
- * invariants of SPEC §2 (rotation rules 1–5).
+ * invariants of SPEC §2 (rotation rules 1–5). Half the families are DPoP-bound (RFC 9449): their
+ * rotations carry the family key, and requests without it or with another key are refusals that
+ * change nothing, whatever the generation presented.
  */
 import fc from 'fast-check';
 import type { FamilyCommand, RotationOutcome } from './commands';
@@ -43,7 +45,14 @@ interface Model {
   idleExpiresAt: number;
   absoluteExpiresAt: number;
   policy: FamilyPolicy;
+  /** The DPoP key the family is bound to, if it is. */
+  jkt?: string;
 }
+
+const JKT = 'k'.repeat(43);
+const OTHER_JKT = 'o'.repeat(43);
+/** The family's key, as a legitimate client proves it. */
+const key = (m: Readonly<Model>) => (m.jkt === undefined ? {} : { dpopJkt: m.jkt });
 
 /** The real system: the history so far, and every secret a client was ever handed or presented. */
 interface Real {
@@ -139,8 +148,9 @@ function step(model: Model, real: Real, command: FamilyCommand, presented?: { ge
 function expectRejectedWithoutChange(
   outcome: { events: FamilyEvent[]; result: RotationOutcome | undefined; before: FamilyState; state: FamilyState },
   reason: string,
+  error = 'invalid_grant',
 ): void {
-  expect(outcome.result).toMatchObject({ kind: 'rejected', error: 'invalid_grant' });
+  expect(outcome.result).toMatchObject({ kind: 'rejected', error });
   expect(outcome.events.map((e) => e.type).filter((t) => t !== 'RefreshRejected')).toEqual([]);
   for (const e of outcome.events) expect(e).toMatchObject({ type: 'RefreshRejected', data: { reason } });
   // Only when the refusal was last recorded may change (it decides whether the next one is tallied).
@@ -155,7 +165,7 @@ class RotateHead implements FamilyCmd {
   check = () => true;
   run(m: Model, r: Real): void {
     const secret = r.secretOf[m.generation];
-    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation: m.generation, secret, clientId: CLIENT, now: m.now };
+    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation: m.generation, secret, clientId: CLIENT, now: m.now, ...key(m) };
     const usable = usableAt(m);
     const recorded = m.status;
     const { outcome, checkModel } = step(m, r, cmd, { generation: m.generation, secret });
@@ -183,7 +193,7 @@ class RotatePrevious implements FamilyCmd {
   run(m: Model, r: Real): void {
     const presentedGeneration = m.generation - 1;
     const secret = r.secretOf[presentedGeneration];
-    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation: presentedGeneration, secret, clientId: CLIENT, now: m.now };
+    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation: presentedGeneration, secret, clientId: CLIENT, now: m.now, ...key(m) };
     const usable = usableAt(m);
     const recorded = m.status;
     const inGrace = m.rotatedAt !== null && m.now - m.rotatedAt < m.policy.reuseGraceSeconds * S;
@@ -210,7 +220,7 @@ class RotateOlder implements FamilyCmd {
   run(m: Model, r: Real): void {
     const presentedGeneration = 1 + (this.pick % (m.generation - 2)); // 1 .. head-2
     const secret = r.secretOf[presentedGeneration];
-    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation: presentedGeneration, secret, clientId: CLIENT, now: m.now };
+    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation: presentedGeneration, secret, clientId: CLIENT, now: m.now, ...key(m) };
     const usable = usableAt(m);
     const recorded = m.status;
     const { outcome, checkModel } = step(m, r, cmd, { generation: presentedGeneration, secret });
@@ -248,12 +258,39 @@ class RotateForged implements FamilyCmd {
       secret = Buffer.from(r.secretOf[real] ?? this.bytes);
       if (real === generation) secret = Buffer.from(this.bytes);
     }
-    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation, secret, clientId: CLIENT, now: m.now };
+    const cmd: FamilyCommand = { type: 'RotateToken', familyId: FAMILY, generation, secret, clientId: CLIENT, now: m.now, ...key(m) };
     const { outcome, checkModel } = step(m, r, cmd, { generation, secret });
     expectRejectedWithoutChange(outcome, 'bad_secret');
     checkModel();
   }
   toString = () => `RotateForged(${this.how}, -${this.generationOffset})`;
+}
+
+/** A bound family's token — genuine or not, any generation — without the family key: refused, never reuse. */
+class RotateWithoutKey implements FamilyCmd {
+  constructor(
+    private readonly pick: number,
+    private readonly otherKey: boolean,
+  ) {}
+  check = (m: Readonly<Model>) => m.jkt !== undefined;
+  run(m: Model, r: Real): void {
+    const generation = 1 + (this.pick % m.generation); // 1 .. head
+    const secret = r.secretOf[generation];
+    const cmd: FamilyCommand = {
+      type: 'RotateToken',
+      familyId: FAMILY,
+      generation,
+      secret,
+      clientId: CLIENT,
+      now: m.now,
+      ...(this.otherKey ? { dpopJkt: OTHER_JKT } : {}),
+    };
+    const before = r.given.state;
+    const { outcome, state, checkModel } = step(m, r, cmd, { generation, secret });
+    expectRejectedWithoutChange({ ...outcome, before, state }, 'dpop_key_mismatch', 'invalid_dpop_proof');
+    checkModel();
+  }
+  toString = () => `RotateWithoutKey(${this.pick}, ${this.otherKey ? 'other key' : 'no proof'})`;
 }
 
 class Revoke implements FamilyCmd {
@@ -330,6 +367,7 @@ const commands = fc.commands(
           .tuple(fc.constantFrom('random', 'flipped', 'other-generation' as const), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat({ max: 4 }))
           .map(([how, bytes, offset]) => new RotateForged(how, bytes, offset)),
       },
+      { weight: 3, arbitrary: fc.tuple(fc.nat(), fc.boolean()).map(([pick, other]) => new RotateWithoutKey(pick, other)) },
       { weight: 1, arbitrary: fc.constant(new Revoke()) },
       { weight: 2, arbitrary: fc.constant(new Expire()) },
       {
@@ -352,7 +390,7 @@ const policies: fc.Arbitrary<FamilyPolicy> = fc
 describe('family decider, model-based', () => {
   it('follows the model and keeps the invariants over random command sequences', () => {
     fc.assert(
-      fc.property(policies, fc.uint8Array({ minLength: 32, maxLength: 32 }), commands, (policy, initial, cmds) => {
+      fc.property(policies, fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.boolean(), commands, (policy, initial, bound, cmds) => {
         const initialSecret = Buffer.from(initial);
         const issue: FamilyCommand = {
           type: 'IssueToken',
@@ -364,6 +402,7 @@ describe('family decider, model-based', () => {
           policy,
           initialSecret,
           now: T0,
+          ...(bound ? { dpopJkt: JKT } : {}),
         };
         const absoluteExpiresAt = T0 + policy.refreshAbsoluteTtl * S;
         const setup = (): { model: Model; real: Real } => ({
@@ -375,6 +414,7 @@ describe('family decider, model-based', () => {
             idleExpiresAt: Math.min(T0 + policy.refreshIdleTtl * S, absoluteExpiresAt),
             absoluteExpiresAt,
             policy,
+            ...(bound ? { jkt: JKT } : {}),
           },
           real: {
             given: family.given().after(issue),

@@ -1,6 +1,7 @@
 import { validateFamilyPolicy } from './client-policy';
 import type { FamilyCommand, FamilyDecision, RotationOutcome } from './commands';
 import { constantTimeEqual } from './constant-time';
+import { isJwkThumbprint } from './dpop-binding';
 import { DomainError } from './errors';
 import { assertRequestContext, assertSubject } from './limits';
 import type {
@@ -158,6 +159,9 @@ function issue(cmd: Cmd<'IssueToken'>, state: FamilyState, secrets: TokenSecrets
   if (!Buffer.isBuffer(cmd.initialSecret) || cmd.initialSecret.length !== REFRESH_TOKEN_SECRET_BYTES) {
     throw new DomainError('invalid_argument', `initialSecret must be exactly ${REFRESH_TOKEN_SECRET_BYTES} bytes`);
   }
+  if (cmd.dpopJkt !== undefined && !isJwkThumbprint(cmd.dpopJkt)) {
+    throw new DomainError('invalid_argument', 'dpopJkt must be a JWK SHA-256 thumbprint (RFC 7638): 43 base64url characters');
+  }
 
   const now = cmd.now;
   const absoluteExpiresAt = now + cmd.policy.refreshAbsoluteTtl * 1000;
@@ -177,6 +181,7 @@ function issue(cmd: Cmd<'IssueToken'>, state: FamilyState, secrets: TokenSecrets
           absoluteExpiresAt: toIso(absoluteExpiresAt),
           policy: { ...cmd.policy },
           ...withContext(cmd.context),
+          ...(cmd.dpopJkt === undefined ? {} : { dpopJkt: cmd.dpopJkt }),
         },
       },
     ],
@@ -238,6 +243,7 @@ const UNKNOWN_TOKEN = 'The refresh token is invalid';
 function rotate(cmd: Cmd<'RotateToken'>, state: FamilyState, secrets: TokenSecrets): FamilyDecision {
   const now = cmd.now;
   assertRequestContext(cmd.context);
+  if (cmd.dpopJkt !== undefined && !isJwkThumbprint(cmd.dpopJkt)) throw new DomainError('invalid_argument', 'dpopJkt must be a JWK SHA-256 thumbprint');
   // Unknown family: nothing to record on (appending would create the stream). Same answer as a
   // forgery so the response does not reveal whether a family id exists.
   if (state.status === 'none') {
@@ -247,7 +253,7 @@ function rotate(cmd: Cmd<'RotateToken'>, state: FamilyState, secrets: TokenSecre
   const reject = (
     reason: RejectionReason,
     description: string,
-    error: 'invalid_grant' | 'invalid_scope' = 'invalid_grant',
+    error: 'invalid_grant' | 'invalid_scope' | 'invalid_dpop_proof' = 'invalid_grant',
   ): FamilyDecision => {
     const rotation = { kind: 'rejected', error, description } as const;
     if (isWithinRejectionInterval(state.lastRejectedAt, now)) {
@@ -261,6 +267,21 @@ function rotate(cmd: Cmd<'RotateToken'>, state: FamilyState, secrets: TokenSecre
     };
     return { events: [event], rotation };
   };
+
+  // DPoP binding (RFC 9449) before everything else about the token: a bound family answers a request
+  // without a proof for its key with a refusal, never with reuse (which would revoke), so a thief
+  // holding a stolen bound token — of any generation — can neither log the user out nor even learn
+  // whether the token is genuine, current, revoked or expired.
+  if (state.dpopJkt !== undefined && cmd.dpopJkt !== state.dpopJkt) {
+    return reject(
+      'dpop_key_mismatch',
+      cmd.dpopJkt === undefined ? 'The refresh token is DPoP-bound: a DPoP proof for its key is required' : 'The DPoP proof is not for the key the refresh token is bound to',
+      'invalid_dpop_proof',
+    );
+  }
+  // Unbound family: a proof binds the new access token only (RFC 9449 §5); the refresh token stays unbound.
+  const accessTokenJkt = state.dpopJkt ?? cmd.dpopJkt;
+  const bound = accessTokenJkt === undefined ? {} : { accessTokenJkt };
 
   // Rule 4 first: nothing below may be influenced by someone who merely knows a family id.
   const match = authenticatePresentedToken(state, cmd.generation, cmd.secret, secrets);
@@ -300,6 +321,7 @@ function rotate(cmd: Cmd<'RotateToken'>, state: FamilyState, secrets: TokenSecre
       secret,
       scope: [...scope],
       refreshExpiresIn: refreshExpiresIn(idleExpiresAt, state.absoluteExpiresAt, now),
+      ...bound,
     };
     return {
       events: [
@@ -337,6 +359,7 @@ function rotate(cmd: Cmd<'RotateToken'>, state: FamilyState, secrets: TokenSecre
       secret,
       scope: [...scope],
       refreshExpiresIn: refreshExpiresIn(state.idleExpiresAt, state.absoluteExpiresAt, now),
+      ...bound,
     },
   };
 }
@@ -464,6 +487,8 @@ function apply(state: FamilyState, event: FamilyEvent, at: number): FamilyState 
         idleExpiresAt: fromIso(d.idleExpiresAt),
         absoluteExpiresAt: fromIso(d.absoluteExpiresAt),
         lastUsedAt: fromIso(d.createdAt),
+        // Set only when bound, so unbound families fold to the same state (and snapshots) as before.
+        ...(d.dpopJkt === undefined ? {} : { dpopJkt: d.dpopJkt }),
       };
       return withLastContext(next, d.context);
     }

@@ -94,12 +94,12 @@ function expireCmd(now: number): FamilyCommand {
 }
 
 /** Rotates the head `times` times, `stepMs` apart. */
-function rotated(fx: Fixture, times: number, stepMs = S): Fixture {
+function rotated(fx: Fixture, times: number, stepMs = S, over: Record<string, unknown> = {}): Fixture {
   let { given, now } = fx;
   const all = [...fx.secrets];
   for (let i = 0; i < times; i++) {
     now += stepMs;
-    const when = given.when(rotateCmd(given.state.generation, all[given.state.generation], now));
+    const when = given.when(rotateCmd(given.state.generation, all[given.state.generation], now, over));
     const { result } = when.outcome();
     if (result?.kind !== 'rotated') throw new Error(`rotation ${i} failed: ${JSON.stringify(result)}`);
     all[result.generation] = result.secret;
@@ -891,5 +891,105 @@ describe('input limits are domain invariants', () => {
     issued().given.when(rotateCmd(1, secretOf(1), T0 + 1, { context: { ip: 'i'.repeat(65) } })).thenThrows({ code: 'invalid_argument' });
     const long = 's'.repeat(257);
     expect(() => decideSubject({ type: 'RevokeSubject', subject: long, reason: 'admin', now: T0 }, initialSubjectState(long))).toThrow(/at most 256/);
+  });
+});
+
+describe('DPoP binding (RFC 9449): a bound family needs a proof for its key; a missing or other key is refused, never reuse', () => {
+  const JKT = 'A'.repeat(43);
+  const OTHER_JKT = 'B'.repeat(43);
+  const bound = (): Fixture => {
+    const given = family.given().after(issueCmd({ dpopJkt: JKT, policy: { ...POLICY, reuseGraceSeconds: 10 } }));
+    return rotated({ given, state: given.state, secrets: [Buffer.alloc(0), secretOf(1)], now: T0 }, 3, S, { dpopJkt: JKT }); // head = 4
+  };
+
+  it('records the key on TokenFamilyIssued and in the state; an unbound issue records none', () => {
+    family
+      .given()
+      .when(issueCmd({ dpopJkt: JKT }))
+      .thenEvents([expect.objectContaining({ type: 'TokenFamilyIssued', data: expect.objectContaining({ dpopJkt: JKT }) })])
+      .thenStateMatches({ dpopJkt: JKT });
+    const unbound = family.given().when(issueCmd()).outcome();
+    expect(unbound.events[0].data).not.toHaveProperty('dpopJkt');
+    expect(family.given().after(issueCmd()).state).not.toHaveProperty('dpopJkt');
+  });
+
+  it.each(['short', 'A'.repeat(44), `${'A'.repeat(42)}=`, `${'A'.repeat(42)}+`, ''])('refuses a malformed dpopJkt %j at issue', (jkt) => {
+    family.given().when(issueCmd({ dpopJkt: jkt })).thenThrows(DomainError);
+  });
+
+  it('rotates the head with a proof for the family key; the access token is bound to it', () => {
+    const fx = bound();
+    fx.given
+      .when(rotateCmd(4, fx.secrets[4], fx.now + 1, { dpopJkt: JKT }))
+      .thenEventTypes(['TokenRotated'])
+      .thenResultMatches({ kind: 'rotated', generation: 5, accessTokenJkt: JKT });
+  });
+
+  it('a grace replay with the right key is bound too', () => {
+    const fx = bound();
+    fx.given.when(rotateCmd(3, fx.secrets[3], fx.now + 1, { dpopJkt: JKT })).thenResultMatches({ kind: 'replayed', generation: 4, accessTokenJkt: JKT });
+  });
+
+  it.each([
+    ['no proof, the head', 4, undefined],
+    ['another key, the head', 4, OTHER_JKT],
+    ['no proof, an old generation', 1, undefined],
+    ['another key, an old generation', 2, OTHER_JKT],
+    ['no proof, the previous generation in the grace window', 3, undefined],
+  ])('%s: invalid_dpop_proof, recorded as dpop_key_mismatch, the family stays active and the owner rotates', (_name, generation, jkt) => {
+    const fx = bound();
+    fx.given
+      .when(rotateCmd(generation as number, fx.secrets[generation as number], fx.now + 1, { dpopJkt: jkt, context: CTX }))
+      .thenEvents([expect.objectContaining({ type: 'RefreshRejected', data: { reason: 'dpop_key_mismatch', presentedGeneration: generation, context: CTX } })])
+      .thenResultMatches({ kind: 'rejected', error: 'invalid_dpop_proof' })
+      .thenStateMatches({ status: 'active', generation: 4 })
+      .next()
+      .when(rotateCmd(4, fx.secrets[4], fx.now + 2, { dpopJkt: JKT }))
+      .thenResultMatches({ kind: 'rotated', generation: 5 });
+  });
+
+  it('comes before forgery, status and expiry: without the key nothing about the token is revealed', () => {
+    const fx = bound();
+    const wrong = Buffer.alloc(32, 0xab);
+    for (const state of [fx.state, fx.given.after(revokeCmd('logout', fx.now)).state]) {
+      for (const [g, secret] of [[4, wrong], [4, fx.secrets[4]], [2, fx.secrets[2]]] as const) {
+        const d = decideFamily(rotateCmd(g, secret, fx.now + 1) as FamilyCommand, state, secrets);
+        expect(d.rotation).toMatchObject({ kind: 'rejected', error: 'invalid_dpop_proof' });
+        expect(d.events.map((e) => e.type)).toEqual(['RefreshRejected']);
+      }
+    }
+    // Past its expiry, too.
+    const late = decideFamily(rotateCmd(4, fx.secrets[4], fx.now + 10 * 86_400 * S) as FamilyCommand, fx.state, secrets);
+    expect(late.rotation).toMatchObject({ error: 'invalid_dpop_proof' });
+  });
+
+  it('the same old generation with the right key is reuse, as before: the family is revoked', () => {
+    const fx = bound();
+    fx.given.when(rotateCmd(1, fx.secrets[1], fx.now + 60 * S, { dpopJkt: JKT })).thenEventTypes([...REUSE]).thenStateMatches({ status: 'revoked' });
+  });
+
+  it('a flood of keyless requests is tallied like any refusal: one event per interval, never a revocation', () => {
+    const fx = bound();
+    const after = fx.given.after(rotateCmd(2, fx.secrets[2], fx.now + 1));
+    const inside = decideFamily(rotateCmd(1, fx.secrets[1], fx.now + 2) as FamilyCommand, after.state, secrets);
+    expect(inside).toMatchObject({ events: [], rotation: { error: 'invalid_dpop_proof' }, unrecorded: { reason: 'dpop_key_mismatch', presentedGeneration: 1 } });
+  });
+
+  it('an unbound family refreshed with a proof: the access token is bound to the proof key, the family stays unbound', () => {
+    const fx = rotated(issued(), 1);
+    fx.given
+      .when(rotateCmd(2, fx.secrets[2], fx.now + 1, { dpopJkt: OTHER_JKT }))
+      .thenResultMatches({ kind: 'rotated', generation: 3, accessTokenJkt: OTHER_JKT })
+      .next()
+      // The next refresh needs no proof (the refresh token is not bound)...
+      .when(rotateCmd(3, fx.secrets[2] && secrets.successor(fx.secrets[2], FAMILY, 3), fx.now + 2))
+      .thenResultMatches({ kind: 'rotated', generation: 4 });
+    const plain = decideFamily(rotateCmd(2, fx.secrets[2], fx.now + 1) as FamilyCommand, fx.state, secrets);
+    expect(plain.rotation).not.toHaveProperty('accessTokenJkt');
+  });
+
+  it('refuses a malformed proof thumbprint from the caller', () => {
+    const fx = bound();
+    expect(() => decideFamily(rotateCmd(4, fx.secrets[4], fx.now + 1, { dpopJkt: 'x' }) as FamilyCommand, fx.state, secrets)).toThrow(DomainError);
   });
 });

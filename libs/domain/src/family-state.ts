@@ -30,6 +30,8 @@ export interface FamilyState {
   absoluteExpiresAt: number;
   lastUsedAt: number;
   lastContext?: RequestContext;
+  /** RFC 9449: the DPoP key (JWK thumbprint) every refresh must prove; absent = unbound (and in older snapshots). */
+  dpopJkt?: string;
   /**
    * When the last RefreshRejected was recorded: refusals within REJECTION_RECORD_INTERVAL_MS of it
    * are tallied, not appended one by one (absent in snapshots taken before it existed: none yet).

@@ -22,6 +22,8 @@ export interface FamilyView {
   revokedAt: string | null;
   revokedReason: string | null;
   lastContext: RequestContext | null;
+  /** RFC 9449: the DPoP key (JWK SHA-256 thumbprint) a bound family's refreshes must prove; absent when unbound. */
+  dpopJkt?: string;
 }
 
 const isoOrNull = (ms: number | null): string | null => (ms === null || ms <= 0 ? null : toIso(ms));
@@ -49,5 +51,6 @@ export function toFamilyView(state: FamilyState, at: number): FamilyView | null 
     revokedAt: isoOrNull(state.revokedAt),
     revokedReason: state.revokedReason,
     lastContext: state.lastContext ? { ...state.lastContext } : null,
+    ...(state.dpopJkt === undefined ? {} : { dpopJkt: state.dpopJkt }),
   };
 }

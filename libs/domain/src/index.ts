@@ -10,6 +10,7 @@ export * from './constant-time';
 export * from './refresh-token';
 export * from './scope';
 export * from './family-decider';
+export * from './dpop-binding';
 export * from './rejection-tally';
 export * from './subject-decider';
 export * from './client-policy';

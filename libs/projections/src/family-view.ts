@@ -32,6 +32,7 @@ export function evolveFamilyView(view: FamilyView | undefined, event: RecordedEv
         revokedAt: view?.revokedAt ?? null,
         revokedReason: view?.revokedReason ?? null,
         lastContext: context,
+        ...(typeof d.dpopJkt === 'string' ? { dpopJkt: d.dpopJkt } : {}),
       };
     case 'TokenRotated':
       return view && { ...view, generation: d.generation, lastUsedAt: h.occurredAt, idleExpiresAt: d.idleExpiresAt, lastContext: context ?? view.lastContext };
@@ -78,6 +79,7 @@ interface FamilyRow {
   revoked_at: Date | string | null;
   revoked_reason: string | null;
   last_context: RequestContext | null;
+  dpop_jkt?: string | null;
 }
 
 const iso = (v: Date | string | null): string | null => (v === null ? null : new Date(v).toISOString());
@@ -97,6 +99,7 @@ export function rowToFamilyView(r: FamilyRow): FamilyView {
     revokedAt: iso(r.revoked_at),
     revokedReason: r.revoked_reason,
     lastContext: r.last_context,
+    ...(typeof r.dpop_jkt === 'string' ? { dpopJkt: r.dpop_jkt } : {}),
   };
 }
 
@@ -121,18 +124,18 @@ export const familyProjection: Projection = {
     // One statement for the whole batch.
     await tx.query(
       `insert into rm_families (family_id, subject, client_id, scope, status, generation, created_at, last_used_at,
-                                idle_expires_at, absolute_expires_at, revoked_at, revoked_reason, last_context, position)
+                                idle_expires_at, absolute_expires_at, revoked_at, revoked_reason, last_context, dpop_jkt, position)
        select r."familyId", r.subject, r."clientId", r.scope, r.status, r.generation, r."createdAt", r."lastUsedAt",
-              r."idleExpiresAt", r."absoluteExpiresAt", r."revokedAt", r."revokedReason", r."lastContext", r.position
+              r."idleExpiresAt", r."absoluteExpiresAt", r."revokedAt", r."revokedReason", r."lastContext", r."dpopJkt", r.position
          from jsonb_to_recordset($1::jsonb) as r("familyId" text, subject text, "clientId" text, scope jsonb, status text,
               generation integer, "createdAt" timestamptz, "lastUsedAt" timestamptz, "idleExpiresAt" timestamptz,
-              "absoluteExpiresAt" timestamptz, "revokedAt" timestamptz, "revokedReason" text, "lastContext" jsonb, position bigint)
+              "absoluteExpiresAt" timestamptz, "revokedAt" timestamptz, "revokedReason" text, "lastContext" jsonb, "dpopJkt" text, position bigint)
        on conflict (family_id) do update set
          subject = excluded.subject, client_id = excluded.client_id, scope = excluded.scope, status = excluded.status,
          generation = excluded.generation, created_at = excluded.created_at, last_used_at = excluded.last_used_at,
          idle_expires_at = excluded.idle_expires_at, absolute_expires_at = excluded.absolute_expires_at,
          revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason, last_context = excluded.last_context,
-         position = excluded.position`,
+         dpop_jkt = excluded.dpop_jkt, position = excluded.position`,
       [JSON.stringify(rows)],
     );
   },
@@ -147,8 +150,8 @@ export const familyProjection: Projection = {
  * How the fold maps (per family = events whose metadata.familyId is set, in position order):
  *  - the view exists from its first TokenFamilyIssued or TokenFamilyRevoked on (`defined_at`);
  *    TokenRotated / TokenRotationReplayed / TokenFamilyExpired before that change nothing;
- *  - TokenFamilyIssued sets subject, client, scope, generation, createdAt, lastUsedAt, both expiries
- *    and lastContext (its context, even none); the last one wins;
+ *  - TokenFamilyIssued sets subject, client, scope, generation, createdAt, lastUsedAt, both expiries,
+ *    lastContext (its context, even none) and dpopJkt (its key, even none); the last one wins;
  *  - TokenRotated sets generation and idleExpiresAt; it and TokenRotationReplayed set lastUsedAt
  *    (occurredAt) and, when they carry one, lastContext. Each such field comes from the family's
  *    last event that sets it, which counts if it is not before `defined_at` (an issue never is;
@@ -174,7 +177,7 @@ export const familySqlRebuild: SqlRebuild = {
     const last = (a: string) => `${a}[cardinality(${a})]`;
     await q.query(
       `insert into ${tables.rm_families} (family_id, subject, client_id, scope, status, generation, created_at, last_used_at,
-                                  idle_expires_at, absolute_expires_at, revoked_at, revoked_reason, last_context, position)
+                                  idle_expires_at, absolute_expires_at, revoked_at, revoked_reason, last_context, dpop_jkt, position)
        select family_id,
               coalesce(${last('i_subject')}, r_subject[r]),
               coalesce(${last('i_client')}, r_client[r]),
@@ -188,6 +191,7 @@ export const familySqlRebuild: SqlRebuild = {
               r_at[r]::timestamptz,
               r_reason[r],
               case when context_at >= defined_at then ${last('contexts')} end,
+              ${last('i_jkt')},
               position
          from (
            select g.*,
@@ -209,6 +213,7 @@ export const familySqlRebuild: SqlRebuild = {
                       array_agg(scope) filter (where t = ${I}) as i_scope,
                       array_agg(created_at) filter (where t = ${I}) as i_created,
                       array_agg(absolute_expires_at) filter (where t = ${I}) as i_absolute,
+                      array_agg(dpop_jkt) filter (where t = ${I}) as i_jkt,
                       array_agg(p) filter (where t = ${R}) as r_positions,
                       array_agg(subject) filter (where t = ${R}) as r_subject,
                       array_agg(client_id) filter (where t = ${R}) as r_client,
@@ -230,6 +235,7 @@ export const familySqlRebuild: SqlRebuild = {
                           case when type = ${I} then data -> 'scope' end as scope,
                           case when type = ${I} then data ->> 'createdAt' end as created_at,
                           case when type = ${I} then data ->> 'absoluteExpiresAt' end as absolute_expires_at,
+                          case when type = ${I} and jsonb_typeof(data -> 'dpopJkt') = 'string' then data ->> 'dpopJkt' end as dpop_jkt,
                           case when type in (${I}, ${ROT}) then data ->> 'generation' end as generation,
                           case when type in (${I}, ${ROT}) then data ->> 'idleExpiresAt' end as idle_expires_at,
                           case when type = ${R} then data ->> 'revokedAt' end as revoked_at,

@@ -36,6 +36,7 @@ export const READ_MODEL_TABLES: Readonly<Record<string, ReadModelTable>> = {
   revoked_at          timestamptz,
   revoked_reason      text,
   last_context        jsonb,
+  dpop_jkt            text,
   position            bigint not null`,
     primaryKey: 'family_id',
     indexes: {
@@ -124,4 +125,7 @@ alter table rm_anomalies add column if not exists status_by text;
 alter table rm_anomalies add column if not exists status_at timestamptz;
 alter table rm_anomalies add column if not exists status_note text;
 create index if not exists rm_anomalies_status on rm_anomalies (status, position);
+
+-- Added with DPoP (RFC 9449): families of tables created before it are unbound until a rebuild says otherwise.
+alter table rm_families add column if not exists dpop_jkt text;
 `;

@@ -126,14 +126,15 @@ export class AdminController {
     const meta = commandMetadata(request, actorOf(request));
     const issued = await this.commandBus.execute(
       new IssueTokenCommand(
-        { subject: input.subject, clientId: input.clientId, scope, audience: input.audience, context: input.context ? { ...input.context } : undefined },
+        { subject: input.subject, clientId: input.clientId, scope, audience: input.audience, context: input.context ? { ...input.context } : undefined, dpopJkt: input.dpopJkt },
         { ...meta, context: input.context ? { ...input.context } : meta.context },
       ),
     );
     reply.header('x-event-position', String(issued.position));
     return {
       access_token: issued.accessToken,
-      token_type: 'Bearer',
+      // RFC 9449 §5: a bound family's access token carries cnf.jkt.
+      token_type: input.dpopJkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: issued.expiresIn,
       refresh_token: issued.refreshToken,
       refresh_token_expires_in: issued.refreshTokenExpiresIn,
@@ -186,6 +187,7 @@ function clientView(c: ClientState): Record<string, unknown> {
     reuseGraceSeconds: c.policy.reuseGraceSeconds,
     maxFamiliesPerSubject: c.maxFamiliesPerSubject,
     introspectAll: c.introspectAll,
+    requireDpop: c.requireDpop === true,
     disabled: c.disabled,
     ...(c.previousSecretHash && c.previousSecretValidUntil > Date.now() ? { previousSecretValidUntil: new Date(c.previousSecretValidUntil).toISOString() } : {}),
   };

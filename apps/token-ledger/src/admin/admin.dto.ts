@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsIP, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateNested } from 'class-validator';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { MAX_DEVICE_ID_LENGTH, MAX_SUBJECT_LENGTH, MAX_USER_AGENT_LENGTH } from '@token-ledger/domain';
+import { JWK_THUMBPRINT_PATTERN, MAX_DEVICE_ID_LENGTH, MAX_SUBJECT_LENGTH, MAX_USER_AGENT_LENGTH } from '@token-ledger/domain';
 
 export class RegisterClientRequest {
   @ApiProperty() @IsString() @MaxLength(128) clientId!: string;
@@ -16,6 +16,8 @@ export class RegisterClientRequest {
   @ApiPropertyOptional() @IsOptional() @IsInt() maxFamiliesPerSubject?: number;
   @ApiPropertyOptional({ description: 'RFC 7662 §4: may introspect every client\'s tokens (a resource server); default false: only its own' })
   @IsOptional() @IsBoolean() introspectAll?: boolean;
+  @ApiPropertyOptional({ description: 'RFC 9449: every family of this client must be issued DPoP-bound (dpopJkt); default false' })
+  @IsOptional() @IsBoolean() requireDpop?: boolean;
 }
 
 export class RotateClientSecretRequest {
@@ -37,6 +39,8 @@ export class ChangeClientPolicyRequest {
   @ApiPropertyOptional() @IsOptional() @IsInt() reuseGraceSeconds?: number;
   @ApiPropertyOptional() @IsOptional() @IsInt() maxFamiliesPerSubject?: number;
   @ApiPropertyOptional() @IsOptional() @IsBoolean() introspectAll?: boolean;
+  @ApiPropertyOptional({ description: 'RFC 9449: every family of this client must be issued DPoP-bound (dpopJkt); default false' })
+  @IsOptional() @IsBoolean() requireDpop?: boolean;
 }
 
 /** The end user's context at login, recorded on TokenFamilyIssued and read by the anomaly rules. */
@@ -53,6 +57,11 @@ export class IssueFamilyRequest {
   @ApiProperty({ description: 'space-delimited (RFC 6749 §3.3)' }) @IsString() @MaxLength(2048) scope!: string;
   @ApiPropertyOptional({ type: [String], maxItems: 32 }) @IsOptional() @IsArray() @ArrayMaxSize(32) @IsString({ each: true }) @MaxLength(512, { each: true }) audience?: string[];
   @ApiPropertyOptional({ type: RequestContextDto }) @IsOptional() @ValidateNested() @Type(() => RequestContextDto) context?: RequestContextDto;
+  @ApiPropertyOptional({
+    description: 'RFC 9449: binds the family to this DPoP key — its JWK SHA-256 thumbprint (RFC 7638), base64url, 43 characters; every refresh must then carry a DPoP proof signed with it',
+    pattern: JWK_THUMBPRINT_PATTERN.source,
+  })
+  @IsOptional() @IsString() @Matches(JWK_THUMBPRINT_PATTERN, { message: 'dpopJkt must be a JWK SHA-256 thumbprint (RFC 7638): 43 base64url characters' }) dpopJkt?: string;
 }
 
 export class RevokeRequest {

@@ -68,6 +68,17 @@ export interface LedgerConfig {
   ssfAllowInsecurePush: boolean;
   /** LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS: min_verification_interval of every SSF stream (default 15). */
   ssfMinVerificationIntervalSeconds: number;
+  /** DPoP (RFC 9449) at the token endpoint: docs/dpop.md. */
+  dpop: DpopConfig;
+}
+
+export interface DpopConfig {
+  /** LEDGER_DPOP_PROOF_MAX_AGE_SECONDS: how old a proof's iat may be (default 60); also how long its jti is remembered. */
+  proofMaxAgeSeconds: number;
+  /** LEDGER_DPOP_CLOCK_SKEW_SECONDS: how far in the future a proof's iat may be (default 5). */
+  clockSkewSeconds: number;
+  /** LEDGER_DPOP_NONCE: `required` makes every DPoP proof carry a server nonce (RFC 9449 §8); default `off`. */
+  nonce: 'required' | 'off';
 }
 
 export interface SsfDeliveryConfig {
@@ -221,6 +232,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   }
   const ssfAllowInsecurePush = oneOf('LEDGER_SSF_ALLOW_INSECURE_PUSH', ['true', 'false'] as const, 'false') === 'true';
   const ssfMinVerificationIntervalSeconds = int('LEDGER_SSF_MIN_VERIFICATION_INTERVAL_SECONDS', 15, 1, 86400);
+  const dpop: DpopConfig = {
+    proofMaxAgeSeconds: int('LEDGER_DPOP_PROOF_MAX_AGE_SECONDS', 60, 1, 3600),
+    clockSkewSeconds: int('LEDGER_DPOP_CLOCK_SKEW_SECONDS', 5, 0, 300),
+    nonce: oneOf('LEDGER_DPOP_NONCE', ['required', 'off'] as const, 'off'),
+  };
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -253,6 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     ssfDelivery,
     ssfAllowInsecurePush,
     ssfMinVerificationIntervalSeconds,
+    dpop,
   };
 }
 

@@ -209,6 +209,30 @@ describe('loadConfig: SSF delivery', () => {
       expect(problems.some((p) => p.startsWith('LEDGER_SSF_DELIVERY='))).toBe(true);
       expect(problems.some((p) => p.startsWith('LEDGER_SSF_RETRY_MAX_MS=1000: must not be below'))).toBe(true);
       expect(problems.some((p) => p.startsWith('LEDGER_SSF_PUSH_TIMEOUT_MS='))).toBe(true);
+      }
+    });
+  });
+
+describe('loadConfig: DPoP', () => {
+  it('defaults to a 60 s proof window, 5 s of future skew and no server nonce', () => {
+    expect(loadConfig({}).dpop).toEqual({ proofMaxAgeSeconds: 60, clockSkewSeconds: 5, nonce: 'off' });
+  });
+
+  it('reads LEDGER_DPOP_* and refuses bad values, naming each variable', () => {
+    expect(loadConfig({ LEDGER_DPOP_PROOF_MAX_AGE_SECONDS: '120', LEDGER_DPOP_CLOCK_SKEW_SECONDS: '0', LEDGER_DPOP_NONCE: 'required' }).dpop).toEqual({
+      proofMaxAgeSeconds: 120,
+      clockSkewSeconds: 0,
+      nonce: 'required',
+    });
+    try {
+      loadConfig({ LEDGER_DPOP_PROOF_MAX_AGE_SECONDS: '0', LEDGER_DPOP_CLOCK_SKEW_SECONDS: '-1', LEDGER_DPOP_NONCE: 'yes' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as ConfigError).message;
+      expect(message).toContain('LEDGER_DPOP_PROOF_MAX_AGE_SECONDS="0"');
+      expect(message).toContain('LEDGER_DPOP_CLOCK_SKEW_SECONDS="-1"');
+      expect(message).toContain('LEDGER_DPOP_NONCE="yes"');
     }
   });
 });

@@ -73,9 +73,10 @@ function tokenEndpointCors(app: NestFastifyApplication, origins: readonly string
         origin,
         methods,
         credentials: false,
-        allowedHeaders: 'Authorization, Content-Type, X-Device-Id',
-        // A browser may only read these beyond the CORS-safelisted ones: when to retry, and why a client was refused.
-        exposedHeaders: 'Retry-After, WWW-Authenticate',
+        // DPoP: a browser client's proof (RFC 9449), on the token endpoint.
+        allowedHeaders: 'Authorization, Content-Type, X-Device-Id, DPoP',
+        // A browser may only read these beyond the CORS-safelisted ones: when to retry, why a client was refused, the DPoP server nonce.
+        exposedHeaders: 'Retry-After, WWW-Authenticate, DPoP-Nonce',
         maxAge: 600,
       });
     },

@@ -33,6 +33,7 @@ export function sendError(reply: FastifyReply, url: string, exception: unknown, 
   if (known?.kind === 'unavailable' || known?.kind === 'rate_limited') reply.header('retry-after', String(known.retryAfterSeconds));
   if (answer instanceof OAuthError) {
     noteErrorCode(reply, answer.code);
+    for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
     if (answer.status === 401) reply.header('www-authenticate', 'Basic realm="token-ledger", charset="UTF-8"');
     reply.header('pragma', 'no-cache').status(answer.status).type('application/json').send(answer.toJSON());
     return;
@@ -46,6 +47,7 @@ const OAUTH_CODE: Record<LedgerErrorKind, OAuthErrorCode> = {
   invalid_request: 'invalid_request',
   invalid_grant: 'invalid_grant',
   invalid_scope: 'invalid_scope',
+  invalid_dpop_proof: 'invalid_dpop_proof',
   invalid_client: 'invalid_client',
   unauthorized_client: 'unauthorized_client',
   not_found: 'invalid_request',
@@ -63,6 +65,7 @@ const PROBLEM_STATUS: Record<LedgerErrorKind, number> = {
   invalid_request: 400,
   invalid_grant: 400,
   invalid_scope: 400,
+  invalid_dpop_proof: 400,
   invalid_client: 400,
   unauthorized_client: 403,
   not_found: 404,

@@ -18,7 +18,8 @@ export class AccessTokenMinter {
     @Optional() private readonly metrics?: LedgerMetrics,
   ) {}
 
-  async mint(family: FamilyState, scope: string[], now: number): Promise<MintedAccessToken> {
+  /** `dpopJkt`: the DPoP key the token is bound to (RFC 9449 §6: `cnf.jkt`). */
+  async mint(family: FamilyState, scope: string[], now: number, dpopJkt?: string): Promise<MintedAccessToken> {
     const iat = Math.floor(now / 1000);
     const ttl = family.policy.accessTokenTtl;
     const accessToken = await inSpan('jwt.sign', { 'jwt.alg': this.keys.activeAlg, 'jwt.kid': this.keys.activeKid }, () => this.keys.signAccessToken({
@@ -30,6 +31,7 @@ export class AccessTokenMinter {
       jti: randomUUID(),
       iat,
       exp: iat + ttl,
+      ...(dpopJkt === undefined ? {} : { cnf: { jkt: dpopJkt } }),
     }));
     this.metrics?.tokensIssued.inc({ kind: 'access' });
     return { accessToken, expiresIn: ttl };

@@ -12,6 +12,7 @@ export type LedgerErrorKind =
   | 'invalid_request'
   | 'invalid_grant'
   | 'invalid_scope'
+  | 'invalid_dpop_proof'
   | 'invalid_client'
   | 'unauthorized_client'
   | 'not_found'

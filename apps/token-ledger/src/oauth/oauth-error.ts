@@ -10,6 +10,8 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'unsupported_token_type'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'server_error'
   | 'temporarily_unavailable';
 
@@ -21,6 +23,9 @@ const STATUS: Record<OAuthErrorCode, number> = {
   unsupported_grant_type: 400,
   invalid_scope: 400,
   unsupported_token_type: 400,
+  // RFC 9449 §5 and §8.
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
   server_error: 500,
   temporarily_unavailable: 503,
 };
@@ -32,6 +37,8 @@ export class OAuthError extends Error {
     readonly description?: string,
     /** The code's own status unless given (a rate limit is temporarily_unavailable with 429). */
     status?: number,
+    /** Headers the answer carries, e.g. DPoP-Nonce with use_dpop_nonce (RFC 9449 §8). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(description ?? code);
     this.name = 'OAuthError';

@@ -1,8 +1,9 @@
-import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { formatScope, parseRefreshToken, parseScope } from '@token-ledger/domain';
+import { DpopChecker, dpopHeaderOf } from '../dpop/dpop-checker';
 import { noteOutcome } from '../http/answer-outcome';
 import { commandMetadata } from '../http/request-context';
 import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token.command';
@@ -23,12 +24,13 @@ export class OAuthController {
     private readonly queryBus: QueryBus,
     private readonly clientAuth: ClientAuthenticator,
     private readonly metrics: LedgerMetrics,
+    private readonly dpop: DpopChecker,
   ) {}
 
   /** RFC 6749 §6: refresh_token grant. */
   @Post('token')
   @HttpCode(200)
-  async token(@Req() request: FastifyRequest, @Body() body: unknown): Promise<Record<string, unknown>> {
+  async token(@Req() request: FastifyRequest, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<Record<string, unknown>> {
     const form = formBody(request, body, TOKEN_REQUEST);
     if (form.grant_type !== 'refresh_token') {
       throw new OAuthError('unsupported_grant_type', 'only grant_type=refresh_token is supported');
@@ -44,13 +46,21 @@ export class OAuthController {
       if (!parsed || parsed.length === 0) throw new OAuthError('invalid_scope', 'malformed scope');
       scope = parsed;
     }
+    // RFC 9449: a request without a DPoP header costs nothing here (no I/O, no await).
+    const proof = dpopHeaderOf(request);
+    const dpopJkt = proof === undefined ? undefined : await this.dpop.check(proof, request.method, Date.now());
     const meta = commandMetadata(request, `client:${client.clientId}`);
-    const result: RotatedTokens = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta));
+    const result: RotatedTokens = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta, dpopJkt));
     // Counted with its status when the answer goes out (create-app.ts), like every error.
     noteOutcome(request, result.replayed ? 'replayed' : 'rotated');
+    if (proof !== undefined) {
+      const nonce = this.dpop.nonceHeader(Date.now());
+      if (nonce !== undefined) reply.header('dpop-nonce', nonce);
+    }
     return {
       access_token: result.accessToken,
-      token_type: 'Bearer',
+      // RFC 9449 §5: a DPoP-bound access token (cnf.jkt) is of type DPoP.
+      token_type: result.dpopJkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: result.expiresIn,
       refresh_token: result.refreshToken,
       refresh_token_expires_in: result.refreshTokenExpiresIn,
@@ -71,6 +81,15 @@ export class OAuthController {
     }
     const meta = commandMetadata(request, `client:${client.clientId}`);
     if (resolved.kind === 'refresh') {
+      // A DPoP-bound family is ended only by the key holder: a stolen refresh token alone must not log the user out (docs/dpop.md).
+      const bound = resolved.state.dpopJkt;
+      if (bound !== undefined) {
+        const proof = dpopHeaderOf(request);
+        if (proof === undefined) throw new OAuthError('invalid_dpop_proof', 'the refresh token is DPoP-bound: revoking it needs a DPoP proof for its key');
+        if ((await this.dpop.check(proof, request.method, Date.now(), '/oauth/revoke')) !== bound) {
+          throw new OAuthError('invalid_dpop_proof', 'the DPoP proof is not for the key the refresh token is bound to');
+        }
+      }
       await this.commandBus.execute(new RevokeFamilyCommand(resolved.state.familyId, 'logout', meta));
     } else {
       await this.commandBus.execute(

@@ -2,6 +2,7 @@ import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { KeyRing } from '@token-ledger/crypto';
 import type { LedgerConfig } from '../config/ledger-config';
+import { DPOP_SIGNING_ALGS } from '../dpop/dpop-proof';
 import { LEDGER_CONFIG } from '../ledger/tokens';
 
 @ApiTags('discovery')
@@ -31,6 +32,8 @@ export class WellKnownController {
       revocation_endpoint_auth_methods_supported: authMethods,
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       access_token_signing_alg_values_supported: [this.config.signingAlg],
+      // RFC 9449 §5.1.
+      dpop_signing_alg_values_supported: [...DPOP_SIGNING_ALGS],
     };
   }
 

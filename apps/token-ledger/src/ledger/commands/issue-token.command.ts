@@ -5,6 +5,7 @@ import { LedgerSecrets } from '@token-ledger/crypto';
 import {
   DomainError,
   decideFamily,
+  dpopRequirementError,
   decideSubject,
   describeFamilyStatus,
   formatFamilyId,
@@ -42,7 +43,7 @@ export interface IssuedTokens {
 
 export class IssueTokenCommand extends Command<IssuedTokens> {
   constructor(
-    readonly input: { subject: string; clientId: string; scope: string[]; audience?: string[]; context?: RequestContext },
+    readonly input: { subject: string; clientId: string; scope: string[]; audience?: string[]; context?: RequestContext; dpopJkt?: string },
     readonly meta: CommandMetadata,
   ) {
     super();
@@ -80,6 +81,8 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
     if (!isSubset(input.scope, client.allowedScopes)) {
       throw new LedgerError('invalid_scope', 'scope exceeds the scopes allowed for this client', { title: 'Invalid scope', members: { error: 'invalid_scope' } });
     }
+    const dpopRequired = dpopRequirementError(client, input.dpopJkt);
+    if (dpopRequired) throw new LedgerError('invalid_request', dpopRequired, { title: 'DPoP binding required' });
     const audience = input.audience && input.audience.length > 0 ? input.audience : [this.config.issuer];
 
     for (let attempt = 1; ; attempt++) {
@@ -103,6 +106,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
               policy: client.policy,
               initialSecret,
               context: input.context,
+              dpopJkt: input.dpopJkt,
               now,
             },
             state,
@@ -116,7 +120,7 @@ export class IssueTokenHandler implements ICommandHandler<IssueTokenCommand, Iss
           await this.commandBus.execute(new RevokeFamilyCommand(familyId, CLIENT_DISABLED_REASON, meta));
           throw disabledClient(client.clientId);
         }
-        const minted = await this.minter.mint(state, state.scope, now);
+        const minted = await this.minter.mint(state, state.scope, now, state.dpopJkt);
         const linkedBefore = subject.families.filter((f) => f.clientId === client.clientId && f.familyId !== familyId);
         const revokedForLimit = await this.enforceFamilyLimit(input.subject, client.clientId, linkedBefore, client.maxFamiliesPerSubject, meta);
         return {

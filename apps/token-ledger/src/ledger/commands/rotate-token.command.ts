@@ -25,6 +25,8 @@ export interface RotatedTokens {
   scope: string[];
   familyId: string;
   replayed: boolean;
+  /** The DPoP key the access token is bound to (cnf.jkt): token_type DPoP; none = Bearer. */
+  dpopJkt?: string;
 }
 
 export class RotateTokenCommand extends Command<RotatedTokens> {
@@ -34,6 +36,8 @@ export class RotateTokenCommand extends Command<RotatedTokens> {
     readonly scope: string[] | undefined,
     readonly context: RequestContext | undefined,
     readonly meta: CommandMetadata,
+    /** Thumbprint of the request's verified DPoP proof key, if it carried one. */
+    readonly dpopJkt?: string,
   ) {
     super();
   }
@@ -62,6 +66,7 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
           clientId: cmd.clientId,
           scope: cmd.scope,
           context: cmd.context,
+          dpopJkt: cmd.dpopJkt,
           now,
         },
         current,
@@ -76,7 +81,7 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
     });
     if (unrecorded) this.rejections.note(cmd.presented.familyId, unrecorded);
     if (outcome.kind === 'rejected') throw new LedgerError(outcome.error, outcome.description);
-    const minted = await this.minter.mint(state, outcome.scope, now);
+    const minted = await this.minter.mint(state, outcome.scope, now, outcome.accessTokenJkt);
     return {
       accessToken: minted.accessToken,
       expiresIn: minted.expiresIn,
@@ -85,6 +90,7 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
       scope: outcome.scope,
       familyId: state.familyId,
       replayed: outcome.kind === 'replayed',
+      ...(outcome.accessTokenJkt === undefined ? {} : { dpopJkt: outcome.accessTokenJkt }),
     };
   }
 }

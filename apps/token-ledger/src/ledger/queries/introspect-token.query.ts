@@ -84,13 +84,17 @@ export function introspection(resolved: ResolvedToken, now: number, viewer: Intr
       iat: Math.floor((state.rotatedAt ?? state.createdAt) / 1000),
       exp: Math.floor(Math.min(state.idleExpiresAt, state.absoluteExpiresAt) / 1000),
       sid: state.familyId,
+      // RFC 9449 §6.2: a bound refresh token's key.
+      ...(state.dpopJkt === undefined ? {} : { cnf: { jkt: state.dpopJkt } }),
     };
   }
   if (resolved.kind === 'access') {
     const { state, claims } = resolved;
     const revoked = state.status === 'revoked' || claims.jti in state.revokedJtis;
     if (revoked) return { active: false };
-    return { active: true, token_type: 'Bearer', ...claims };
+    // RFC 9449 §6.2: a DPoP-bound token says so, and its cnf (part of the claims) names the key.
+    const cnf = claims.cnf as { jkt?: unknown } | undefined;
+    return { ...claims, active: true, token_type: typeof cnf?.jkt === 'string' ? 'DPoP' : 'Bearer' };
   }
   return { active: false };
 }
