@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { CAEP_SESSION_REVOKED, SSF_VERIFICATION } from '@token-ledger/domain';
 import { openEventStore, type OpenedStore } from '@token-ledger/event-store';
 import { describeWithBackend } from './backends';
+import { freshDatabase } from './support/fresh-database';
 import { eventually } from './support/eventually';
 import { freePort } from './support/free-port';
 import { LedgerClient, startLedger, type Ledger } from './support/ledger-harness';
@@ -37,25 +36,6 @@ function firstArrivals(received: readonly ReceivedSet[]): { familyIds: string[];
     }
   }
   return { familyIds, jtiStable, duplicates };
-}
-
-async function freshDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const database = `tl_ssf_${randomBytes(6).toString('hex')}`;
-  const admin = new Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const dbUrl = new URL(url);
-  dbUrl.pathname = `/${database}`;
-  return {
-    url: dbUrl.toString(),
-    drop: async () => {
-      const c = new Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop database if exists ${database} with (force)`);
-      await c.end();
-    },
-  };
 }
 
 describeWithBackend('postgres', 'SSF push delivery: outages, restarts, two instances (PostgreSQL)', (url) => {
@@ -108,7 +88,7 @@ describeWithBackend('postgres', 'SSF push delivery: outages, restarts, two insta
     let port: number;
 
     beforeEach(async () => {
-      db = await freshDatabase(url);
+      db = await freshDatabase(url, 'tl_ssf');
       // Same port (so issuer) after the restart: the receiver checks iss and fetches the JWKS there.
       port = await freePort();
       env = {

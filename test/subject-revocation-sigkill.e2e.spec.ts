@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Client } from 'pg';
 import { describeWithBackend } from './backends';
+import { freshDatabase } from './support/fresh-database';
 import { ADMIN_TOKEN, LedgerClient } from './support/ledger-harness';
 import { spawnLedger, type LedgerProcess } from './support/ledger-process';
 
@@ -168,29 +168,9 @@ sigkillSuite('embedded store', async () => {
   return { env: { LEDGER_DATA_DIR: dataDir }, cleanUp: async () => rmSync(dataDir, { recursive: true, force: true }) };
 });
 
-/** A database of its own for one test (`serve` uses the public schema), dropped afterwards. */
-async function freshDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const database = `tl_sigkill_${randomBytes(6).toString('hex')}`;
-  const admin = new Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const dbUrl = new URL(url);
-  dbUrl.pathname = `/${database}`;
-  return {
-    url: dbUrl.toString(),
-    drop: async () => {
-      const c = new Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop database if exists ${database} with (force)`);
-      await c.end();
-    },
-  };
-}
-
 describeWithBackend('postgres', 'on PostgreSQL', (url) => {
   sigkillSuite('PostgreSQL', async () => {
-    const db = await freshDatabase(url);
+    const db = await freshDatabase(url, 'tl_sigkill');
     return { env: { LEDGER_STORE: 'postgres', DATABASE_URL: db.url }, cleanUp: db.drop };
   });
 });
@@ -198,7 +178,7 @@ describeWithBackend('postgres', 'on PostgreSQL', (url) => {
 describeWithBackend('eventstoredb', 'on EventStoreDB', (esdbUrl) => {
   describeWithBackend('postgres', 'with its read models on PostgreSQL', (url) => {
     sigkillSuite('EventStoreDB', async () => {
-      const db = await freshDatabase(url);
+      const db = await freshDatabase(url, 'tl_sigkill');
       return { env: { LEDGER_STORE: 'eventstoredb', EVENTSTORE_URL: esdbUrl, DATABASE_URL: db.url }, cleanUp: db.drop };
     });
   });

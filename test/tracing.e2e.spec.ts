@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client } from 'pg';
 import { openEventStore } from '@token-ledger/event-store';
 import { verifyChain } from '@token-ledger/forensics';
 import { describeWithBackend } from './backends';
+import { freshDatabase } from './support/fresh-database';
 import { LedgerClient } from './support/ledger-harness';
 import { spawnLedger, type LedgerProcess } from './support/ledger-process';
 
@@ -80,28 +79,19 @@ function logLines(server: LedgerProcess): Record<string, unknown>[] {
 
 describeWithBackend('postgres', 'tracing (OpenTelemetry, OTLP/JSON to a local receiver)', (url) => {
   let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
-  let database: string;
+  let db: { url: string; drop: () => Promise<void> };
   let dbUrl: string;
   const running: LedgerProcess[] = [];
 
   beforeAll(async () => {
     receiver = await otlpReceiver();
-    database = `tl_tracing_${randomBytes(6).toString('hex')}`;
-    const admin = new Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`create database ${database}`);
-    await admin.end();
-    const u = new URL(url);
-    u.pathname = `/${database}`;
-    dbUrl = u.toString();
+    db = await freshDatabase(url, 'tl_tracing');
+    dbUrl = db.url;
   });
   afterAll(async () => {
     for (const p of running.splice(0)) await p.kill();
     await receiver?.close();
-    const c = new Client({ connectionString: url });
-    await c.connect();
-    await c.query(`drop database if exists ${database} with (force)`);
-    await c.end();
+    await db?.drop();
   });
 
   async function start(otel: Record<string, string>): Promise<{ server: LedgerProcess; api: LedgerClient }> {

@@ -1,13 +1,12 @@
 import { context, trace } from '@opentelemetry/api';
 import { node } from '@opentelemetry/sdk-node';
-import { randomBytes } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { Client } from 'pg';
 import { activeTraceparent } from '@token-ledger/envelope';
 import { openEventStore, sqlBacked } from '@token-ledger/event-store';
 import { ensureTopics, KafkaEventSource, KafkaRelay, KafkaRevocationSink, RELAY_PRODUCER_CONFIG, RevocationPropagator, type TopicNames } from '@token-ledger/messaging';
 import { KafkaRevocationFeed } from '@token-ledger/verifier';
 import { describeWithBackend, resolveBackend } from '../backends';
+import { freshDatabase } from '../support/fresh-database';
 import { deleteTopics, eventually, familyEvent, feedCrypto, kafkaClient, openTempStore, runId, testTopics } from './support';
 
 jest.setTimeout(60_000);
@@ -16,22 +15,13 @@ jest.setTimeout(60_000);
 async function openStore() {
   const postgres = resolveBackend('postgres');
   if (!postgres.available) return openTempStore();
-  const database = `tl_tracing_kafka_${randomBytes(6).toString('hex')}`;
-  const admin = new Client({ connectionString: postgres.url });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const url = new URL(postgres.url);
-  url.pathname = `/${database}`;
-  const store = sqlBacked(await openEventStore({ store: 'postgres', url: url.toString(), poolSize: 4 }), 'the messaging checkpoints');
+  const db = await freshDatabase(postgres.url, 'tl_tracing_kafka');
+  const store = sqlBacked(await openEventStore({ store: 'postgres', url: db.url, poolSize: 4 }), 'the messaging checkpoints');
   return {
     store,
     async close() {
       await store.close();
-      const c = new Client({ connectionString: postgres.url });
-      await c.connect();
-      await c.query(`drop database if exists ${database} with (force)`);
-      await c.end();
+      await db.drop();
     },
   };
 }
