@@ -6,7 +6,7 @@ import { isStoreUnavailable } from './errors';
 import { describeEventStoreContract } from './event-store.contract';
 import { ThreadedPgliteClient } from './pglite-thread-client';
 
-// PGlite in its worker thread (the default) and on this thread (LEDGER_EMBEDDED_THREAD=off).
+// PGlite in its worker thread (LEDGER_EMBEDDED_THREAD=on) and on this thread (the default).
 for (const thread of [true, false]) {
   describeEventStoreContract(`embedded (PGlite${thread ? ', in its thread' : ', in this thread'})`, async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
@@ -34,7 +34,7 @@ describe('EmbeddedEventStore: the database thread', () => {
   it('fails loudly when the thread dies: calls in flight and later ones reject as unavailable, the death is reported, acknowledged appends survive', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
     const deaths: Error[] = [];
-    const store = await EmbeddedEventStore.open({ dataDir, onThreadDeath: (e) => deaths.push(e) });
+    const store = await EmbeddedEventStore.open({ dataDir, thread: true, onThreadDeath: (e) => deaths.push(e) });
     try {
       const client = store.sql as ThreadedPgliteClient;
       expect(client).toBeInstanceOf(ThreadedPgliteClient);
@@ -68,7 +68,7 @@ describe('EmbeddedEventStore: the database thread', () => {
       await store.close();
     }
     // The directory opens again (lock released) with every acknowledged append.
-    const again = await EmbeddedEventStore.open({ dataDir });
+    const again = await EmbeddedEventStore.open({ dataDir, thread: true });
     try {
       expect((await again.loadStream('acked')).events.map((e) => e.data)).toEqual([{ n: 1 }]);
     } finally {
@@ -79,7 +79,7 @@ describe('EmbeddedEventStore: the database thread', () => {
 
   it('carries SQLSTATE and constraint of an error across, and rolls back a transaction whose function throws', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
-    const store = await EmbeddedEventStore.open({ dataDir });
+    const store = await EmbeddedEventStore.open({ dataDir, thread: true });
     try {
       await store.sql.exec('create table t (k text primary key)');
       await store.sql.query('insert into t values ($1)', ['a']);

@@ -26,8 +26,9 @@ export interface EmbeddedEventStoreOptions {
    */
   gatherWakeupsMs?: number;
   /**
-   * PGlite in a worker thread of its own (ThreadedPgliteClient, default) or in this thread (false):
-   * in the thread, the database's work leaves the HTTP event loop.
+   * PGlite in a worker thread of its own (ThreadedPgliteClient) or in this thread (false, the
+   * default): in the thread, the database's work leaves the HTTP event loop. Off by default until
+   * it is shown to win (bench/refresh/README.md, "PGlite in a worker thread").
    */
   thread?: boolean;
   /**
@@ -101,7 +102,7 @@ export class EmbeddedEventStore extends SqlEventStore {
     let client: SqlClient | undefined;
     try {
       client =
-        options.thread === false
+        options.thread !== true
           ? new PgliteSqlClient(await loadPGlite().create({ dataDir: pgdata }), release)
           : await ThreadedPgliteClient.start(pgdata, {
               onClose: release,

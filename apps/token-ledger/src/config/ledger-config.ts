@@ -114,7 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const port = int('PORT', 3000, 0, 65535);
   const host = env.HOST || '0.0.0.0';
   const store = oneOf('LEDGER_STORE', ['embedded', 'postgres', 'eventstoredb'] as const, 'embedded');
-  const embeddedThread = oneOf('LEDGER_EMBEDDED_THREAD', ['on', 'off'] as const, 'on') === 'on';
+  const embeddedThread = oneOf('LEDGER_EMBEDDED_THREAD', ['on', 'off'] as const, 'off') === 'on';
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: expected a postgres:// or postgresql:// URL');
