@@ -101,6 +101,26 @@ describe('EmbeddedEventStore: the database thread', () => {
       expect(inside).toEqual([{ n: 2 }]);
       expect(outside).toEqual([{ n: 2 }]);
       expect(await store.sql.query('select k from t order by k')).toEqual([{ k: 'a' }, { k: 'c' }]);
+
+      // A function that throws while another transaction holds PGlite (its rollback may arrive before
+      // its BEGIN ran): it rejects with its own error, and the thread carries on.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const holding = store.sql.transaction(async (tx) => {
+        await tx.query('insert into t values ($1)', ['d']);
+        await gate;
+      });
+      const early = store.sql.transaction(async () => {
+        throw new Error('early');
+      });
+      const earlyOutcome = early.then(
+        () => 'committed',
+        (e: Error) => e.message,
+      );
+      release();
+      await holding;
+      expect(await earlyOutcome).toBe('early');
+      expect(await store.sql.query('select k from t order by k')).toEqual([{ k: 'a' }, { k: 'c' }, { k: 'd' }]);
     } finally {
       await store.close();
       fs.rmSync(dataDir, { recursive: true, force: true });

@@ -53,9 +53,14 @@ function settle(id: number, work: Promise<unknown[] | void>): void {
 
 function begin(db: PGliteInstance, call: { id: number; tx: number }): void {
   let open!: (t: Transaction) => void;
+  let refuse!: (error: unknown) => void;
   let end!: (commit: boolean) => void;
-  const ready = new Promise<Transaction>((resolve) => (open = resolve));
+  const ready = new Promise<Transaction>((resolve, reject) => ((open = resolve), (refuse = reject)));
+  // Statements waiting for a transaction that never began fail with its reason (not caught as unhandled here).
+  ready.catch(() => undefined);
   const ended = new Promise<void>((resolve, reject) => (end = (commit) => (commit ? resolve() : reject(ROLLBACK))));
+  // A rollback asked before PGlite opened the transaction is awaited (and acted on) once it opens.
+  ended.catch(() => undefined);
   transactions.set(call.tx, { ready, end });
   // The ack of `begin` is the outcome of the whole transaction: the main thread does not wait for
   // BEGIN before it sends the transaction's statements (they wait on `ready` here).
@@ -72,7 +77,9 @@ function begin(db: PGliteInstance, call: { id: number; tx: number }): void {
       },
     ),
   );
-  void done.catch(() => undefined).finally(() => transactions.delete(call.tx));
+  void done
+    .catch((error: unknown) => refuse(error))
+    .finally(() => transactions.delete(call.tx));
 }
 
 function handle(db: PGliteInstance, call: PgliteCall): void {
