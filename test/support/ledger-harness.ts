@@ -8,6 +8,7 @@ import pino from 'pino';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { openEventStore, dropPostgresSchema, type OpenedStore } from '@token-ledger/event-store';
 import { freshEmbeddedDataDir } from '../../libs/event-store/src/testing/embedded-template';
+import { embeddedThreadEnv } from './embedded-thread';
 import { createApp, loadConfig, openRuntime, startBackgroundWork, type LedgerRuntime, type MessagingNames } from '../../apps/token-ledger/src';
 
 /** Random per run: a published value would be refused at start-up (config/admin-token.ts). */
@@ -57,6 +58,7 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
     HOST: '127.0.0.1',
     LEDGER_ISSUER: `http://127.0.0.1:${port}`,
     ...(kind.kind === 'postgres' ? { LEDGER_STORE: 'postgres', DATABASE_URL: kind.url } : {}),
+    ...embeddedThreadEnv(),
     ...opts.env,
   });
   const logs: string[] = [];
@@ -72,7 +74,7 @@ export async function startLedger(opts: StartOptions = {}): Promise<Ledger> {
   const store =
     kind.kind === 'postgres'
       ? await openEventStore({ store: 'postgres', url: kind.url, schema, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
-      : await openEventStore({ store: 'embedded', dataDir });
+      : await openEventStore({ store: 'embedded', dataDir, thread: config.embeddedThread });
   const runtime = await openRuntime(config, logger, { store: opts.wrapStore ? opts.wrapStore(store) : store, messaging: opts.messaging });
   const app = await createApp(runtime);
   const stopBackground = await startBackgroundWork(app, runtime);

@@ -12,6 +12,7 @@ import { AppModule } from '../../apps/token-ledger/src/app.module';
 import { LedgerMetrics } from '../../apps/token-ledger/src/health/metrics';
 import { SubjectRevocationReconciler } from '../../apps/token-ledger/src/ledger/subject-revocation-reconciler';
 import { ADMIN_TOKEN } from './ledger-harness';
+import { embeddedThreadEnv } from './embedded-thread';
 
 /**
  * The ledger's command side without HTTP: one real store and its read models (opened once per test
@@ -59,12 +60,13 @@ export async function openLedgerStore(kind: StoreUnderTest = { kind: 'embedded' 
     LEDGER_ANOMALY_ENGINE: 'off',
     LEDGER_RECONCILE_GRACE_SECONDS: '0',
     ...(kind.kind === 'postgres' ? { LEDGER_STORE: 'postgres', DATABASE_URL: kind.url } : {}),
+    ...embeddedThreadEnv(),
     ...env,
   });
   const store =
     kind.kind === 'postgres'
       ? await openEventStore({ store: 'postgres', url: kind.url, schema, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
-      : await openEventStore({ store: 'embedded', dataDir });
+      : await openEventStore({ store: 'embedded', dataDir, thread: config.embeddedThread });
   const runtime = await openRuntime(config, silent, { store });
   await runtime.readModels.runner.start();
   const instances = new Set<LedgerInstance>();

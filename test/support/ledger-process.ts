@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { freePort } from './free-port';
 import { ADMIN_TOKEN } from './ledger-harness';
+import { embeddedThreadEnv } from './embedded-thread';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -39,6 +40,7 @@ export async function spawnLedger(env: Record<string, string>, timeoutMs = 90_00
       HOST: '127.0.0.1',
       PORT: String(port),
       LEDGER_ISSUER: baseUrl,
+      ...embeddedThreadEnv(),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,6 +10,7 @@ import { HealthController } from './health/health.controller';
 import { LedgerMetrics } from './health/metrics';
 import type { PoisonRecord } from '@token-ledger/messaging';
 import { AccessTokenMinter } from './ledger/access-token-minter';
+import { FamilyPrefetch } from './ledger/family-prefetch';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
 import { CommandNames, currentCommandName } from './ledger/command-names';
 import { anomalyAggregate, apiKeyAggregate, clientAggregate, familyAggregate, ssfStreamAggregate, subjectAggregate } from './ledger/aggregates';
@@ -124,6 +125,7 @@ export class AppModule {
         CommandNames,
         ClientRegistry,
         AccessTokenMinter,
+        FamilyPrefetch,
         ClientAuthenticator,
         ApiKeyRegistry,
         ApiKeyGuard,

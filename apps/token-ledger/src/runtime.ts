@@ -51,7 +51,7 @@ export async function openConfiguredStore(config: LedgerConfig): Promise<OpenedS
     : config.store === 'eventstoredb'
       ? // Events in EventStoreDB; read models, checkpoints and kv in DATABASE_URL (its capabilities.sql).
         openEventStore({ store: 'eventstoredb', url: config.eventStoreUrl!, databaseUrl: config.databaseUrl!, acquireTimeoutMs: config.databaseAcquireTimeoutMs })
-      : openEventStore({ store: 'embedded', dataDir: config.dataDir });
+      : openEventStore({ store: 'embedded', dataDir: config.dataDir, thread: config.embeddedThread });
 }
 
 /** `store` lets a caller (tests, tools) supply an already-open store instead of the configured one. */

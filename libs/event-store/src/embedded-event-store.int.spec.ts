@@ -2,26 +2,131 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddedEventStore } from './embedded-event-store';
+import { isStoreUnavailable } from './errors';
 import { describeEventStoreContract } from './event-store.contract';
+import { ThreadedPgliteClient } from './pglite-thread-client';
 
-describeEventStoreContract('embedded (PGlite)', async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
-  let store = await EmbeddedEventStore.open({ dataDir });
-  return {
-    store,
-    kv: store.kv,
-    // A second instance on the same data dir is impossible by design (PGlite is single-process).
-    reopen: async () => {
+// PGlite in its worker thread (LEDGER_EMBEDDED_THREAD=on) and on this thread (the default).
+for (const thread of [true, false]) {
+  describeEventStoreContract(`embedded (PGlite${thread ? ', in its thread' : ', in this thread'})`, async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    let store = await EmbeddedEventStore.open({ dataDir, thread });
+    return {
+      store,
+      kv: store.kv,
+      // A second instance on the same data dir is impossible by design (PGlite is single-process).
+      reopen: async () => {
+        await store.close();
+        store = await EmbeddedEventStore.open({ dataDir, thread });
+        return { store, kv: store.kv };
+      },
+      cleanup: async () => {
+        await store.close();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  }, { keyValueStore: true, reopen: true, uniqueEventIds: true });
+}
+
+describe('EmbeddedEventStore: the database thread', () => {
+  const event = (n: number) => ({ eventId: `7b0c1f0e-3f7e-4a47-9a0e-${String(n).padStart(12, '0')}`, type: 'T', data: { n }, metadata: {} });
+
+  it('fails loudly when the thread dies: calls in flight and later ones reject as unavailable, the death is reported, acknowledged appends survive', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    const deaths: Error[] = [];
+    const store = await EmbeddedEventStore.open({ dataDir, thread: true, onThreadDeath: (e) => deaths.push(e) });
+    try {
+      const client = store.sql as ThreadedPgliteClient;
+      expect(client).toBeInstanceOf(ThreadedPgliteClient);
+      await store.append('acked', [event(1)], { expectedRevision: 'no_stream' });
+
+      // A statement that runs for a while, so the thread is busy in PGlite when it dies.
+      const busy = client.query('select count(*) from generate_series(1, 20000000)');
+      const inFlight = [
+        busy,
+        store.append('b', [event(2)], { expectedRevision: 'no_stream' }),
+        store.loadStream('acked'),
+        client.transaction((tx) => tx.query('select 1')),
+      ];
+      inFlight.forEach((p) => p.catch(() => undefined));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await client.kill();
+
+      for (const p of inFlight) {
+        const error = await p.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toMatchObject({ code: '57P02', message: expect.stringMatching(/embedded database thread died/) });
+        expect(isStoreUnavailable(error)).toBe(true);
+      }
+      await expect(store.loadStream('acked')).rejects.toMatchObject({ code: '57P02' });
+      await expect(client.query('select 1')).rejects.toMatchObject({ code: '57P02' });
+      expect(deaths).toHaveLength(1);
+      expect(deaths[0].message).toMatch(/embedded database thread died/);
+    } finally {
       await store.close();
-      store = await EmbeddedEventStore.open({ dataDir });
-      return { store, kv: store.kv };
-    },
-    cleanup: async () => {
+    }
+    // The directory opens again (lock released) with every acknowledged append.
+    const again = await EmbeddedEventStore.open({ dataDir, thread: true });
+    try {
+      expect((await again.loadStream('acked')).events.map((e) => e.data)).toEqual([{ n: 1 }]);
+    } finally {
+      await again.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('carries SQLSTATE and constraint of an error across, and rolls back a transaction whose function throws', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    const store = await EmbeddedEventStore.open({ dataDir, thread: true });
+    try {
+      await store.sql.exec('create table t (k text primary key)');
+      await store.sql.query('insert into t values ($1)', ['a']);
+      await expect(store.sql.query('insert into t values ($1)', ['a'])).rejects.toMatchObject({ code: '23505', constraint: 't_pkey' });
+      await expect(
+        store.sql.transaction(async (tx) => {
+          await tx.query('insert into t values ($1)', ['b']);
+          throw new Error('changed my mind');
+        }),
+      ).rejects.toThrow('changed my mind');
+      // Statements from outside wait for a transaction to end, and see only what it committed.
+      const [inside, outside] = await Promise.all([
+        store.sql.transaction(async (tx) => {
+          await tx.query('insert into t values ($1)', ['c']);
+          return tx.query<{ n: number }>('select count(*)::int as n from t');
+        }),
+        store.sql.query<{ n: number }>('select count(*)::int as n from t'),
+      ]);
+      expect(inside).toEqual([{ n: 2 }]);
+      expect(outside).toEqual([{ n: 2 }]);
+      expect(await store.sql.query('select k from t order by k')).toEqual([{ k: 'a' }, { k: 'c' }]);
+
+      // A function that throws while another transaction holds PGlite (its rollback may arrive before
+      // its BEGIN ran): it rejects with its own error, and the thread carries on.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const holding = store.sql.transaction(async (tx) => {
+        await tx.query('insert into t values ($1)', ['d']);
+        await gate;
+      });
+      const early = store.sql.transaction(async () => {
+        throw new Error('early');
+      });
+      const earlyOutcome = early.then(
+        () => 'committed',
+        (e: Error) => e.message,
+      );
+      release();
+      await holding;
+      expect(await earlyOutcome).toBe('early');
+      expect(await store.sql.query('select k from t order by k')).toEqual([{ k: 'a' }, { k: 'c' }, { k: 'd' }]);
+    } finally {
       await store.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}, { keyValueStore: true, reopen: true, uniqueEventIds: true });
+    }
+  }, 60_000);
+});
 
 describe('EmbeddedEventStore.open', () => {
   it('creates a missing data dir and refuses to open the same dir twice', async () => {

@@ -9,6 +9,7 @@
 import type { PGlite as PGliteInstance } from '@electric-sql/pglite';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ThreadedPgliteClient } from './pglite-thread-client';
 import { SqlClient, SqlQueryable } from './sql-client';
 import { SqlEventStore } from './sql-event-store';
 import { schemaScript } from './sql-schema';
@@ -24,6 +25,18 @@ export interface EmbeddedEventStoreOptions {
    * statements a rotation against 6.2 with a 50 ms delay, bench/refresh/README.md).
    */
   gatherWakeupsMs?: number;
+  /**
+   * PGlite in a worker thread of its own (ThreadedPgliteClient) or in this thread (false, the
+   * default): in the thread, the database's work leaves the HTTP event loop. Off by default until
+   * it is shown to win (bench/refresh/README.md, "PGlite in a worker thread").
+   */
+  thread?: boolean;
+  /**
+   * The database thread died while the store was open. Its calls are rejected (as unavailable) and
+   * so is every later one; by default the error is thrown from here, uncaught, so the process ends
+   * and its supervisor starts it again on the intact data directory.
+   */
+  onThreadDeath?: (error: Error) => void;
 }
 
 const DEFAULT_GATHER_WAKEUPS_MS = 50;
@@ -85,20 +98,31 @@ export class EmbeddedEventStore extends SqlEventStore {
       openDirs.delete(dataDir);
       lock.release();
     };
-    let db: PGliteInstance | undefined;
+    const pgdata = path.join(dataDir, 'pgdata');
+    let client: SqlClient | undefined;
     try {
-      db = await loadPGlite().create({ dataDir: path.join(dataDir, 'pgdata') });
-      const client = new PgliteSqlClient(db, release);
+      client =
+        options.thread !== true
+          ? new PgliteSqlClient(await loadPGlite().create({ dataDir: pgdata }), release)
+          : await ThreadedPgliteClient.start(pgdata, {
+              onClose: release,
+              onDeath:
+                options.onThreadDeath ??
+                ((error) =>
+                  setImmediate(() => {
+                    throw error;
+                  })),
+            });
       await client.exec(schemaScript('public'));
-      // No threadLocation: PGlite lives in this thread's memory.
+      // No threadLocation: one PGlite per data directory, owned by this store (here or in its thread).
       return new EmbeddedEventStore(client, {
         engine: 'pglite',
         pollIntervalMs: options.pollIntervalMs,
         gatherWakeupsMs: options.gatherWakeupsMs ?? DEFAULT_GATHER_WAKEUPS_MS,
       });
     } catch (error) {
-      await db?.close().catch(() => undefined);
-      release();
+      if (client) await client.close().catch(() => undefined);
+      else release();
       throw error;
     }
   }

@@ -3,7 +3,7 @@ import { EmbeddedEventStore } from './embedded-event-store';
 import { PostgresEventStore } from './postgres-event-store';
 
 export type EventStoreConfig =
-  | { store: 'embedded'; dataDir: string; pollIntervalMs?: number }
+  | { store: 'embedded'; dataDir: string; pollIntervalMs?: number; thread?: boolean }
   | { store: 'postgres'; url: string; schema?: string; poolSize?: number; pollIntervalMs?: number; acquireTimeoutMs?: number }
   | {
       store: 'eventstoredb';

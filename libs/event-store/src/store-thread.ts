@@ -195,7 +195,8 @@ export function preloadInStoreThreads(modulePath: string): void {
   if (!threadPreloads.includes(modulePath)) threadPreloads.push(modulePath);
 }
 
-function spawnWorker(entry: string, data: unknown): Worker {
+/** A worker on `entry` (path without extension): its compiled .js, else its .ts through scripts/ts-worker.js. */
+export function spawnWorker(entry: string, data: unknown): Worker {
   const compiled = `${entry}.js`;
   // Without preloads the thread inherits the process's options; with them, those plus the preloads.
   const execArgv = threadPreloads.length > 0 ? [...process.execArgv, ...threadPreloads.flatMap((m) => ['--require', m])] : undefined;

@@ -14,6 +14,8 @@ export interface LedgerConfig {
   host: string;
   store: 'embedded' | 'postgres' | 'eventstoredb';
   dataDir: string;
+  /** LEDGER_EMBEDDED_THREAD: the embedded store's PGlite in a worker thread of its own (on) or on the main event loop (off). */
+  embeddedThread: boolean;
   /** LEDGER_CONSOLE_DIR: the analyst console's built files; default dist/console of the project. */
   consoleDir?: string;
   databaseUrl?: string;
@@ -144,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const port = int('PORT', 3000, 0, 65535);
   const host = env.HOST || '0.0.0.0';
   const store = oneOf('LEDGER_STORE', ['embedded', 'postgres', 'eventstoredb'] as const, 'embedded');
+  const embeddedThread = oneOf('LEDGER_EMBEDDED_THREAD', ['on', 'off'] as const, 'off') === 'on';
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: expected a postgres:// or postgresql:// URL');
@@ -244,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
     host,
     store,
     dataDir: path.resolve(env.LEDGER_DATA_DIR || './data'),
+    embeddedThread,
     consoleDir: env.LEDGER_CONSOLE_DIR ? path.resolve(env.LEDGER_CONSOLE_DIR) : undefined,
     databaseUrl,
     databaseAcquireTimeoutMs,

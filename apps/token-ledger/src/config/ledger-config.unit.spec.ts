@@ -31,6 +31,13 @@ describe('loadConfig', () => {
     }
   });
 
+  it('keeps the embedded store\'s PGlite on the main thread unless LEDGER_EMBEDDED_THREAD=on, and refuses other values', () => {
+    expect(loadConfig({}).embeddedThread).toBe(false);
+    expect(loadConfig({ LEDGER_EMBEDDED_THREAD: 'on' }).embeddedThread).toBe(true);
+    expect(loadConfig({ LEDGER_EMBEDDED_THREAD: 'off' }).embeddedThread).toBe(false);
+    expect(() => loadConfig({ LEDGER_EMBEDDED_THREAD: 'yes' })).toThrow(/LEDGER_EMBEDDED_THREAD="yes": expected one of on, off/);
+  });
+
   it('bounds the client label of the metrics: 50 ids by default, LEDGER_METRICS_MAX_CLIENTS otherwise', () => {
     expect(loadConfig({}).metricsMaxClients).toBe(50);
     expect(loadConfig({ LEDGER_METRICS_MAX_CLIENTS: '200' }).metricsMaxClients).toBe(200);

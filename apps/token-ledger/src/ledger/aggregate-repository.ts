@@ -96,13 +96,15 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
     id: string,
     meta: CommandMetadata,
     decide: (state: S) => { events: E[]; result: R; recordOnly?: boolean },
+    /** A load of this aggregate the caller started earlier (load(id)): the first attempt decides on it. */
+    prefetched?: Promise<Loaded<S>>,
   ): Promise<{ result: R; state: S; position?: number }> {
     const streamId = this.streamId(id);
     let counted = 0;
     let neutral = 0;
     let lostWith: string | undefined; // the state a lost attempt decided on
-    for (;;) {
-      const { state, revision, lastHash } = await this.load(id);
+    for (let first = prefetched; ; first = undefined) {
+      const { state, revision, lastHash } = await (first ?? this.load(id));
       if (lostWith !== undefined) {
         if (JSON.stringify(state) === lostWith) neutral++;
         else counted++;

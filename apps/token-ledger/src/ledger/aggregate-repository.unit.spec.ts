@@ -160,3 +160,38 @@ class MemoryEventStoreView extends MemoryEventStore {
     return this.inner.loadStream(...args);
   }
 }
+
+describe('AggregateRepository.execute with a prefetched load', () => {
+  it('decides the first attempt on the load started earlier, and reloads after a conflict', async () => {
+    const store = new MemoryEventStore();
+    const repo = new AggregateRepository(store, familyAggregate);
+    await repo.execute(FAM, {}, issue);
+    const loadStream = jest.spyOn(store, 'loadStream');
+
+    const prefetched = repo.load(FAM);
+    await prefetched;
+    const seen: number[] = [];
+    const decide = (state: FamilyState) => (seen.push(state.generation), rotate(T0 + S)(state));
+    expect((await repo.execute(FAM, {}, decide, prefetched)).result).toBe(2);
+    expect(seen).toEqual([1]);
+    expect(loadStream).toHaveBeenCalledTimes(1); // the prefetch only
+
+    // A prefetch that went stale (another rotation appended meanwhile): the append conflicts, the
+    // command reloads and decides again on the current state.
+    const stale = repo.load(FAM);
+    await repo.execute(FAM, {}, rotate(T0 + 2 * S));
+    seen.length = 0;
+    expect((await repo.execute(FAM, {}, decide, stale)).result).toBe(4);
+    expect(seen).toEqual([2, 3]);
+    expect(await verifyChain(store, { familyId: FAM })).toMatchObject({ ok: true, events: 4 });
+  });
+
+  it('fails as the load failed when the prefetched load failed (a store outage stays a store outage)', async () => {
+    const store = new MemoryEventStore();
+    const repo = new AggregateRepository(store, familyAggregate);
+    const outage = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const failed = Promise.reject(outage);
+    failed.catch(() => undefined);
+    await expect(repo.execute(FAM, {}, issue, failed)).rejects.toBe(outage);
+  });
+});

@@ -9,6 +9,7 @@ import { commandMetadata } from '../http/request-context';
 import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token.command';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
 import { RotateTokenCommand, type RotatedTokens } from '../ledger/commands/rotate-token.command';
+import { FamilyPrefetch } from '../ledger/family-prefetch';
 import { LedgerMetrics } from '../health/metrics';
 import { introspection, ResolveTokenQuery, type Introspection } from '../ledger/queries/introspect-token.query';
 import { ClientAuthenticator } from './client-authenticator';
@@ -23,6 +24,7 @@ export class OAuthController {
     private readonly commandBus: CommandBus,
     private readonly queryBus: QueryBus,
     private readonly clientAuth: ClientAuthenticator,
+    private readonly familyPrefetch: FamilyPrefetch,
     private readonly metrics: LedgerMetrics,
     private readonly dpop: DpopChecker,
   ) {}
@@ -35,6 +37,9 @@ export class OAuthController {
     if (form.grant_type !== 'refresh_token') {
       throw new OAuthError('unsupported_grant_type', 'only grant_type=refresh_token is supported');
     }
+    // The family loads while the client authenticates; used only once it did (FamilyPrefetch).
+    const early = form.refresh_token ? parseRefreshToken(form.refresh_token) : undefined;
+    const prefetched = early ? this.familyPrefetch.start(early.familyId) : undefined;
     const client = await this.clientAuth.authenticate(request, form, { allowPublic: true });
     this.metrics.countClientRefresh(client.clientId);
     if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
@@ -50,7 +55,7 @@ export class OAuthController {
     const proof = dpopHeaderOf(request);
     const dpopJkt = proof === undefined ? undefined : await this.dpop.check(proof, request.method, Date.now());
     const meta = commandMetadata(request, `client:${client.clientId}`);
-    const result: RotatedTokens = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta, dpopJkt));
+    const result: RotatedTokens = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta, dpopJkt, prefetched));
     // Counted with its status when the answer goes out (create-app.ts), like every error.
     noteOutcome(request, result.replayed ? 'replayed' : 'rotated');
     if (proof !== undefined) {

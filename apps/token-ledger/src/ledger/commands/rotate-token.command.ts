@@ -11,7 +11,7 @@ import {
   type UnrecordedRejection,
 } from '@token-ledger/domain';
 import { AccessTokenMinter } from '../access-token-minter';
-import type { AggregateRepository } from '../aggregate-repository';
+import type { AggregateRepository, Loaded } from '../aggregate-repository';
 import type { CommandMetadata } from '@token-ledger/envelope';
 import { LedgerError } from '../ledger-error';
 import { RejectionRecorder } from '../rejection-recorder';
@@ -38,6 +38,11 @@ export class RotateTokenCommand extends Command<RotatedTokens> {
     readonly meta: CommandMetadata,
     /** Thumbprint of the request's verified DPoP proof key, if it carried one. */
     readonly dpopJkt?: string,
+    /**
+     * The family's load, started while the client was being authenticated (FamilyPrefetch): the
+     * first decision uses it instead of loading again, saving a sequential round trip.
+     */
+    readonly prefetched?: Promise<Loaded<FamilyState>>,
   ) {
     super();
   }
@@ -78,7 +83,7 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
       // the interval of the family's last recorded refusal it appends nothing and is tallied instead.
       const recordOnly = decision.events.every((e) => e.type === 'RefreshRejected');
       return { events: decision.events, result: decision.rotation!, recordOnly };
-    });
+    }, cmd.prefetched);
     if (unrecorded) this.rejections.note(cmd.presented.familyId, unrecorded);
     if (outcome.kind === 'rejected') throw new LedgerError(outcome.error, outcome.description);
     const minted = await this.minter.mint(state, outcome.scope, now, outcome.accessTokenJkt);
