@@ -94,6 +94,9 @@ export class OutboxConsumer {
         retryDelayMs: (error) => (error instanceof OutboxCheckpointConflictError ? 10 : (this.options.retryDelayMs ?? 500)),
       },
       options.batchSize ?? 500,
+      // Woken at each append, not after the embedded store's gather delay: the pusher starts right
+      // after this batch commits (docs/ssf-delivery.md#latency).
+      { prompt: true },
     );
   }
 
