@@ -12,9 +12,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Pool } from 'undici';
-import { CAEP_SESSION_REVOKED, SSF_PUSH, type SsfStreamEvent } from '@token-ledger/domain';
-import { appendChained, ssfStreamId, toNewEvent } from '@token-ledger/envelope';
-import { openEventStore } from '@token-ledger/event-store';
+import { CAEP_SESSION_REVOKED, SSF_PUSH } from '@token-ledger/domain';
 import { log, progress } from '../common/console';
 import { machineMeta, parseCommandLine, positive, repoRoot, startDriver, UsageError } from '../common/driver';
 import { describeResponse, jsonBody, mapLimit, requestJson, stringField } from '../refresh/http';
@@ -148,18 +146,6 @@ async function runTarget(target: Target, opts: Options, scratch: string, runId: 
     fs.mkdirSync(dataDir, { recursive: true });
     Object.assign(storeEnv, { LEDGER_STORE: 'embedded', LEDGER_DATA_DIR: dataDir });
   }
-  // The stream, written before the server starts (the embedded store is one process's): the SSF
-  // contract events as the control plane appends them.
-  const store = target === 'postgres' ? await openEventStore({ store: 'postgres', url: db!.url }) : await openEventStore({ store: 'embedded', dataDir: storeEnv.LEDGER_DATA_DIR });
-  const streamId = crypto.randomBytes(8).toString('hex');
-  const header = { familyId: '' as const, subject: '' as const, clientId: '' as const, occurredAt: new Date().toISOString() };
-  const events: SsfStreamEvent[] = [
-    { ...header, type: 'SsfStreamCreated', data: { streamId, status: 'enabled', aud: [aud], eventsRequested: [CAEP_SESSION_REVOKED], eventsDelivered: [CAEP_SESSION_REVOKED], delivery: { method: SSF_PUSH, endpointUrl: receiver.url }, description: 'bench:ssf' } },
-    { ...header, type: 'SsfSubjectAdded', data: { streamId, subjectId: { format: 'iss_sub', iss: origin, sub: subject }, verified: true } },
-  ];
-  for (const e of events) await appendChained(store, ssfStreamId(streamId), [toNewEvent(e, { actor: 'bench:ssf' })]);
-  await store.close();
-
   let server: ChildServer | undefined;
   const pool = new Pool(origin, { connections: opts.concurrency + 2, headersTimeout: 30_000, bodyTimeout: 30_000 });
   try {
@@ -167,7 +153,8 @@ async function runTarget(target: Target, opts: Options, scratch: string, runId: 
       command: process.execPath,
       args: [cli, 'serve'],
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', LEDGER_ISSUER: origin, LEDGER_ADMIN_TOKEN: adminToken, LEDGER_ANOMALY_ENGINE: 'off', LOG_LEVEL: 'warn', ...storeEnv },
+      // LEDGER_SSF_ALLOW_INSECURE_PUSH: the receiver is on http://127.0.0.1.
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', LEDGER_ISSUER: origin, LEDGER_ADMIN_TOKEN: adminToken, LEDGER_ANOMALY_ENGINE: 'off', LEDGER_SSF_ALLOW_INSECURE_PUSH: 'true', LOG_LEVEL: 'warn', ...storeEnv },
       logFile: path.join(scratch, `ledger-${target}.log`),
     });
     await waitReady(`token-ledger (${target})`, server, pool, opts.startTimeoutMs);
@@ -178,6 +165,10 @@ async function runTarget(target: Target, opts: Options, scratch: string, runId: 
       if (res.status >= 300) throw new Error(`POST ${p}: ${describeResponse(res)}`);
       return res;
     };
+    // The stream through the control plane's HTTP API, as a receiver's operator would make it.
+    const created = await admin('/ssf/streams', { delivery: { method: SSF_PUSH, endpoint_url: receiver.url }, events_requested: [CAEP_SESSION_REVOKED], aud: [aud], description: 'bench:ssf' });
+    const streamId = stringField(created.json, 'stream_id')!;
+    await admin('/ssf/subjects:add', { stream_id: streamId, subject: { format: 'iss_sub', iss: origin, sub: subject } });
     await admin('/v1/clients', { clientId: 'bench-ssf', type: 'confidential', secret: crypto.randomBytes(16).toString('hex'), allowedScopes: ['api:read'], maxFamiliesPerSubject: opts.revocations + 10 });
     const families = await mapLimit(opts.revocations, Math.min(opts.concurrency, 4), async () => {
       const res = await admin('/v1/families', { subject, clientId: 'bench-ssf', scope: 'api:read' });

@@ -209,6 +209,42 @@ export function ssfDeliverySuite(storeKind: () => StoreKind): void {
     expect(rp.ofType(CAEP_SESSION_REVOKED).map((s) => s.payload.family_id)).toEqual([...revoked, held.family_id]);
   });
 
+  it('a burst of 200 revocations at once arrives complete and in store order; a 503 in the middle of a window holds back everything after it', async () => {
+    const burst = await api.registerClient({ clientId: 'ssf-burst', maxFamiliesPerSubject: 300 });
+    const rp = await receiver('https://rp-burst.example');
+    const streamId = await ssf.createPush({ endpointUrl: rp.url, aud: ['https://rp-burst.example'], events: [CAEP_SESSION_REVOKED] });
+    await ssf.addSubject(streamId, { format: 'iss_sub', iss: ledger.baseUrl, sub: 'ivan' });
+    const families: { family_id: string }[] = [];
+    for (let i = 0; i < 200; i += 20) families.push(...(await Promise.all(Array.from({ length: 20 }, () => api.issue({ subject: 'ivan', clientId: burst.clientId, scope: 'api:read' })))));
+    await Promise.all(families.map((f) => revoke(f.family_id, 'admin')));
+    await marker(streamId, rp, 'after-burst');
+    const revoked = rp.ofType(CAEP_SESSION_REVOKED).map((s) => s.payload.family_id as string);
+    const storeOrder = async (ids: Set<string>) =>
+      (await ledger.store.readAll({})).filter((e) => e.type === 'TokenFamilyRevoked' && ids.has((e.metadata as { familyId: string }).familyId)).map((e) => (e.metadata as { familyId: string }).familyId);
+    expect(revoked).toHaveLength(200); // each once: no crash, so no re-send
+    expect(revoked).toEqual(await storeOrder(new Set(families.map((f) => f.family_id))));
+    expect(await outbox(streamId)).toEqual([]);
+
+    // Held while paused, so the pusher reads them as one window once enabled; the 10th is answered
+    // 503 once: the ones before it are delivered, nothing after it is sent before it.
+    await ssf.setStatus(streamId, 'paused');
+    const held = await Promise.all(Array.from({ length: 20 }, () => api.issue({ subject: 'ivan', clientId: burst.clientId, scope: 'api:read' })));
+    for (const f of held) await revoke(f.family_id, 'admin');
+    await outboxCaughtUp();
+    const heldOrder = await storeOrder(new Set(held.map((f) => f.family_id)));
+    const failing = heldOrder[9];
+    let failed = 0;
+    rp.answerFor = (set) => (set.payload.family_id === failing && failed++ === 0 ? 503 : undefined);
+    const attemptsBefore = rp.attempts.length;
+    await ssf.setStatus(streamId, 'enabled');
+    await marker(streamId, rp, 'after-window');
+    expect(failed).toBeGreaterThanOrEqual(2); // answered 503, then accepted on the retry
+    const tried = rp.attempts.slice(attemptsBefore).filter((a) => a.set?.type === CAEP_SESSION_REVOKED).map((a) => `${a.set!.payload.family_id as string}:${a.status}`);
+    expect(tried).toEqual([...heldOrder.slice(0, 9).map((id) => `${id}:202`), `${failing}:503`, `${failing}:202`, ...heldOrder.slice(10).map((id) => `${id}:202`)]);
+    expect(rp.ofType(CAEP_SESSION_REVOKED).map((s) => s.payload.family_id).slice(200)).toEqual(heldOrder);
+    expect(rp.invalid).toEqual([]);
+  });
+
   it('poll (RFC 8936): returns signed SETs in order, moreAvailable, ack and setErrs remove them, long poll wakes on a revocation', async () => {
     const aud = 'https://rp-poll.example';
     const streamId = await ssf.createPoll({ aud: [aud] });

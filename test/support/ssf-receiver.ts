@@ -24,14 +24,16 @@ export type ReceiverMode = { kind: 'accept' } | { kind: 'status'; status: number
 export class SsfReceiver {
   readonly received: ReceivedSet[] = [];
   readonly invalid: string[] = [];
-  /** Every POST, accepted or not (jti when it could be read). */
-  readonly attempts: { at: number; status: number }[] = [];
+  /** Every POST, accepted or not (the verified SET when there was one). */
+  readonly attempts: { at: number; status: number; set?: ReceivedSet }[] = [];
   private server?: Server;
   private port = 0;
   private mode: ReceiverMode = { kind: 'accept' };
   private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
   /** Called for each SET received, after it was recorded (bench: receipt time). */
   onSet?: (set: ReceivedSet) => void;
+  /** Consulted for each verified SET in `accept` mode: a status to answer instead of 202 (the SET is then not recorded as received). */
+  answerFor?: (set: ReceivedSet) => number | undefined;
 
   constructor(
     private readonly issuer: string,
@@ -82,8 +84,8 @@ export class SsfReceiver {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
-    const answer = (status: number, json?: unknown) => {
-      this.attempts.push({ at: Date.now(), status });
+    const answer = (status: number, json?: unknown, set?: ReceivedSet) => {
+      this.attempts.push({ at: Date.now(), status, set });
       res.writeHead(status, json === undefined ? {} : { 'content-type': 'application/json' });
       res.end(json === undefined ? undefined : JSON.stringify(json));
     };
@@ -107,8 +109,10 @@ export class SsfReceiver {
         authorization: req.headers.authorization,
         receivedAt: performance.now(),
       };
+      const status = this.answerFor?.(set);
+      if (status !== undefined) return answer(status, undefined, set);
       this.received.push(set);
-      answer(202);
+      answer(202, undefined, set);
       this.onSet?.(set);
     } catch (error) {
       this.invalid.push(String(error));

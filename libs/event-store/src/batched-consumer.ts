@@ -1,4 +1,4 @@
-import type { EventStore, RecordedEvent, Subscription } from './event-store';
+import type { EventStore, RecordedEvent, SubscribeOptions, Subscription } from './event-store';
 
 export interface BatchedConsumerHooks {
   /** Position to resume after; read again on every (re)start, so it should be the committed checkpoint. */
@@ -34,6 +34,8 @@ export class BatchedConsumer {
     private readonly store: EventStore,
     private readonly hooks: BatchedConsumerHooks,
     private readonly batchSize = 500,
+    /** SubscribeOptions.prompt for its subscription. */
+    private readonly subscribeOptions: Pick<SubscribeOptions, 'prompt'> = {},
   ) {}
 
   async start(): Promise<void> {
@@ -62,7 +64,7 @@ export class BatchedConsumer {
         if (this.buffer.length >= this.batchSize) await this.flush(generation);
         else this.scheduleFlush();
       },
-      { after, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
+      { ...this.subscribeOptions, after, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
     );
   }
 

@@ -163,6 +163,26 @@ describe('EmbeddedEventStore.open', () => {
 describe('EmbeddedEventStore: gathered reads and appends', () => {
   const id = (n: number) => `7b0c1f0e-3f7e-4a47-9a0e-${String(n).padStart(12, '0')}`;
 
+  it('wakes a prompt subscription at the append, the others only after the gather delay', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    // Gather and fallback poll far beyond the test: only the in-process wake-up can deliver.
+    const store = await EmbeddedEventStore.open({ dataDir, gatherWakeupsMs: 600_000, pollIntervalMs: 600_000 });
+    try {
+      const gathered: number[] = [];
+      const prompt: number[] = [];
+      const a = store.subscribeToAll(async (e) => void gathered.push(e.position));
+      const b = store.subscribeToAll(async (e) => void prompt.push(e.position), { prompt: true });
+      await Promise.all([a.caughtUp, b.caughtUp]);
+      await store.append('p', [{ eventId: id(9), type: 'T', data: {}, metadata: {} }], { expectedRevision: 'no_stream' });
+      for (let i = 0; i < 800 && prompt.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(prompt).toEqual([1]);
+      expect(gathered).toEqual([]);
+    } finally {
+      await store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('shares a readAll page between concurrent callers, but never with one that asked after an append returned', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
     const store = await EmbeddedEventStore.open({ dataDir });

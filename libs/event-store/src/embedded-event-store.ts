@@ -22,7 +22,8 @@ export interface EmbeddedEventStoreOptions {
    * Subscriptions are woken this long after an append, all at once (SqlEventStoreOptions.
    * gatherWakeupsMs; default 50 ms). The consumers run on this event loop, on the one PGlite
    * connection: woken at every append, they paid their per-batch statements per rotation (18.8
-   * statements a rotation against 6.2 with a 50 ms delay, bench/refresh/README.md).
+   * statements a rotation against 6.2 with a 50 ms delay, bench/refresh/README.md). Subscriptions
+   * opened with SubscribeOptions.prompt (the SSF outbox) are woken at once anyway.
    */
   gatherWakeupsMs?: number;
   /**

@@ -74,6 +74,12 @@ export interface SubscribeOptions {
   after?: number;
   /** Max events fetched per catch-up page. */
   batchSize?: number;
+  /**
+   * Wake this subscription at once after an in-process append, even where the store gathers the
+   * others' wake-ups (the embedded store's gatherWakeupsMs) or delays them (wakeDelayMs): for a
+   * consumer whose latency is the product (the SSF outbox). A hint; adapters without either ignore it.
+   */
+  prompt?: boolean;
 }
 
 export interface Subscription {

@@ -98,6 +98,8 @@ export class SqlEventStore implements OpenedStore {
   private readonly appends: Batcher<AppendRequest, AppendResult>;
   private readonly loads: Batcher<string, LoadedStream>;
   private readonly wakeups = new WakeHub();
+  /** Subscriptions with SubscribeOptions.prompt: woken at every append, never gathered. */
+  private readonly promptWakeups = new WakeHub();
   private readonly subscriptions = new Set<PollingSubscription>();
   private readonly pagesInFlight = new Map<string, Promise<EventRow[]>>();
   private wakeTimer: NodeJS.Timeout | undefined;
@@ -140,6 +142,7 @@ export class SqlEventStore implements OpenedStore {
     this.pagesInFlight.clear();
     // In-process subscriptions hear about it now (or gatherWakeupsMs from now) rather than at the
     // next poll or NOTIFY.
+    this.promptWakeups.wake();
     const gather = this.options.gatherWakeupsMs;
     if (!gather) this.wakeups.wake();
     else if (!this.wakeTimer && !this.closed) {
@@ -308,9 +311,9 @@ export class SqlEventStore implements OpenedStore {
     this.startExternalWakeups();
     const subscription = new PollingSubscription(
       this,
-      this.wakeups,
+      options.prompt ? this.promptWakeups : this.wakeups,
       handler,
-      { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: this.options.wakeDelayMs },
+      { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: options.prompt ? 0 : this.options.wakeDelayMs },
       (s) => this.subscriptions.delete(s),
     );
     this.subscriptions.add(subscription);
@@ -336,7 +339,10 @@ export class SqlEventStore implements OpenedStore {
     const external = this.options.externalWakeups;
     if (!external || this.externalStarted) return;
     // Failing to LISTEN is not fatal: the fallback poll still delivers, only later.
-    this.externalStarted = Promise.resolve(external.start(() => this.wakeups.wake())).catch((error) =>
+    this.externalStarted = Promise.resolve(external.start(() => {
+      this.wakeups.wake();
+      this.promptWakeups.wake();
+    })).catch((error) =>
       process.emitWarning(`event store: cross-process wake-ups unavailable, polling only: ${String(error)}`),
     );
   }

@@ -94,6 +94,9 @@ export class OutboxConsumer {
         retryDelayMs: (error) => (error instanceof OutboxCheckpointConflictError ? 10 : (this.options.retryDelayMs ?? 500)),
       },
       options.batchSize ?? 500,
+      // Woken at each append, not after the embedded store's gather delay: the pusher starts right
+      // after this batch commits (docs/ssf-delivery.md#latency).
+      { prompt: true },
     );
   }
 
@@ -122,59 +125,61 @@ export class OutboxConsumer {
 
   private async commit(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<{ position: number; touched: Set<string>; count: number }> {
     const last = events[events.length - 1].position;
+    // The subjects, subject revocations and families this batch can touch (from all its events: a
+    // superset of those after the checkpoint, the lookups are by key).
+    const keys = new Set<string>();
+    const familyIds = new Set<string>();
+    for (const e of events) {
+      const m = (e.metadata ?? {}) as Record<string, unknown>;
+      if (typeof m.subject === 'string' && m.subject) keys.add(ledgerSubjectKey(m.subject));
+      if (typeof m.clientId === 'string' && m.clientId) keys.add(`client:${m.clientId}`);
+      if (typeof m.familyId === 'string' && m.familyId && (e.type === 'TokenRotated' || e.type === 'TokenFamilyRevoked' || e.type === 'TokenFamilyExpired')) familyIds.add(m.familyId);
+    }
     // One round trip: the checkpoint row, created if need be and locked (an upsert locks it like
-    // `for update`), and the streams. A second instance's batch waits here, then sees a moved checkpoint.
-    const [head] = await tx.query<{ position: string | number; streams: Record<string, unknown>[] }>(
+    // `for update`), the streams, and what the batch's keys find. A second instance's batch waits
+    // here, then sees a moved checkpoint.
+    const [head] = await tx.query<{ position: string | number; streams: Record<string, unknown>[]; found: { kind: string; a: string; b: string | null; granted: string[] | null; last_scope: string[] | null }[] }>(
       `with cp as (
          insert into ssf_checkpoints (name, position) values ($1, 0)
          on conflict (name) do update set name = excluded.name
          returning position)
-       select cp.position, (select coalesce(jsonb_agg(to_jsonb(s)), '[]'::jsonb) from ssf_streams s) as streams from cp`,
-      [CHECKPOINT],
+       select cp.position,
+              (select coalesce(jsonb_agg(to_jsonb(s)), '[]'::jsonb) from ssf_streams s) as streams,
+              (select coalesce(jsonb_agg(to_jsonb(f)), '[]'::jsonb) from (
+                 select 'subject' as kind, subject_key as a, stream_id as b, null::jsonb as granted, null::jsonb as last_scope from ssf_subjects where subject_key = any($2::text[])
+                 union all select 'revoking', subject_key, null, null, null from ssf_subject_revocations where subject_key = any($2::text[])
+                 union all select 'family', family_id, null, granted, last_scope from ssf_families where family_id = any($3::text[])) f) as found
+         from cp`,
+      [CHECKPOINT, [...keys], [...familyIds]],
     );
     if (Number(head.position) !== this.checkpoint) throw new OutboxCheckpointConflictError();
     const pending = events.filter((e) => e.position > this.checkpoint);
 
     const streams = new Map<string, RoutedStream>();
-    for (const r of head.streams) {
+    for (const r of parseJson(head.streams)) {
       const s = rowToStream(r);
       streams.set(s.streamId, s);
     }
-    const hasSsf = pending.some((e) => e.type.startsWith('Ssf'));
-    const rows: OutboxRow[] = [];
-    if (streams.size > 0 || hasSsf) {
-      // The subjects, subject revocations and families this batch can touch: one query.
-      const keys = new Set<string>();
-      const familyIds = new Set<string>();
-      for (const e of pending) {
-        const m = e.metadata as Record<string, unknown>;
-        if (typeof m.subject === 'string' && m.subject) keys.add(ledgerSubjectKey(m.subject));
-        if (typeof m.clientId === 'string' && m.clientId) keys.add(`client:${m.clientId}`);
-        if (typeof m.familyId === 'string' && m.familyId && (e.type === 'TokenRotated' || e.type === 'TokenFamilyRevoked' || e.type === 'TokenFamilyExpired')) familyIds.add(m.familyId);
-      }
-      const followers = new Map<string, Set<string>>(); // subject key → stream ids
-      const revoking = new Set<string>(); // subject keys with a subject revocation under way
-      const families = new Map<string, FamilyScope>();
-      if (keys.size > 0 || familyIds.size > 0) {
-        const found = await tx.query<{ kind: string; a: string; b: string | null; granted: string[] | null; last_scope: string[] | null }>(
-          `select 'subject' as kind, subject_key as a, stream_id as b, null::jsonb as granted, null::jsonb as last_scope from ssf_subjects where subject_key = any($1::text[])
-           union all select 'revoking', subject_key, null, null, null from ssf_subject_revocations where subject_key = any($1::text[])
-           union all select 'family', family_id, null, granted, last_scope from ssf_families where family_id = any($2::text[])`,
-          [[...keys], [...familyIds]],
-        );
-        for (const r of found) {
-          if (r.kind === 'subject') follow(followers, r.a, r.b!);
-          else if (r.kind === 'revoking') revoking.add(r.a);
-          else families.set(r.a, { granted: r.granted!, last: r.last_scope! });
-        }
-      }
+    const followers = new Map<string, Set<string>>(); // subject key → stream ids
+    const revoking = new Set<string>(); // subject keys with a subject revocation under way
+    const families = new Map<string, FamilyScope>();
+    for (const r of parseJson(head.found)) {
+      if (r.kind === 'subject') follow(followers, r.a, r.b!);
+      else if (r.kind === 'revoking') revoking.add(r.a);
+      else families.set(r.a, { granted: r.granted!, last: r.last_scope! });
+    }
+    // Family scopes and subject revocations this batch changed: written with the rows, in one statement.
+    const touched: Touched = { families: new Set(), revoking: new Set() };
+    let rows: OutboxRow[] = [];
+    const dropRows = (streamId: string) => (rows = rows.filter((r) => r.stream_id !== streamId));
+    if (streams.size > 0 || pending.some((e) => e.type.startsWith('Ssf'))) {
       const iat = Math.floor(this.now() / 1000);
       for (const recorded of pending) {
         if (!recorded.metadata || typeof (recorded.metadata as Record<string, unknown>).occurredAt !== 'string') continue;
         const event = toDomainEvent(recorded);
-        if (event.type.startsWith('Ssf')) await this.route(tx, event as SsfStreamEvent, streams, followers);
-        const family = await this.trackFamily(tx, event, followers, families);
-        const subjectRevocationPending = await this.trackSubjectRevocation(tx, event, followers, revoking);
+        if (event.type.startsWith('Ssf')) await this.route(tx, event as SsfStreamEvent, streams, followers, dropRows);
+        const family = this.trackFamily(event, followers, families, touched);
+        const subjectRevocationPending = this.trackSubjectRevocation(event, followers, revoking, touched);
         for (const signal of signalsFor(event, { issuer: this.options.issuer, family, subjectRevocationPending })) {
           for (const stream of targets(signal, streams, followers)) {
             const jti = setJti(recorded.eventId, stream.streamId, signal.eventType);
@@ -198,23 +203,34 @@ export class OutboxConsumer {
         }
       }
     }
-    // The rows and the checkpoint in one statement. `with ordinality … order by`: seq follows the
-    // store's order, so each stream's rows are in it.
+    const familyRows = [...touched.families].filter((id) => families.has(id)).map((id) => ({ family_id: id, granted: families.get(id)!.granted, last_scope: families.get(id)!.last }));
+    const familiesGone = [...touched.families].filter((id) => !families.has(id));
+    const revokingNow = [...touched.revoking].filter((k) => revoking.has(k));
+    const revokingDone = [...touched.revoking].filter((k) => !revoking.has(k));
+    // The rows, the family scopes, the subject revocations and the checkpoint in one statement.
+    // `with ordinality … order by`: seq follows the store's order, so each stream's rows are in it.
     await tx.query(
       `with inserted as (
          insert into ssf_outbox (stream_id, jti, event_type, claims)
          select r.stream_id, r.jti, r.event_type, r.claims
            from rows from (jsonb_to_recordset($1::jsonb) as (stream_id text, jti text, event_type text, claims jsonb)) with ordinality as r(stream_id, jti, event_type, claims, n)
           order by n
-         on conflict (jti) do nothing)
+         on conflict (jti) do nothing),
+       fam_set as (
+         insert into ssf_families (family_id, granted, last_scope)
+         select f.family_id, f.granted, f.last_scope from jsonb_to_recordset($4::jsonb) as f(family_id text, granted jsonb, last_scope jsonb)
+         on conflict (family_id) do update set granted = excluded.granted, last_scope = excluded.last_scope),
+       fam_gone as (delete from ssf_families where family_id = any($5::text[])),
+       rev_set as (insert into ssf_subject_revocations (subject_key) select unnest($6::text[]) on conflict do nothing),
+       rev_gone as (delete from ssf_subject_revocations where subject_key = any($7::text[]))
        update ssf_checkpoints set position = $3, updated_at = now() where name = $2`,
-      [JSON.stringify(rows), CHECKPOINT, last],
+      [JSON.stringify(rows), CHECKPOINT, last, JSON.stringify(familyRows), familiesGone, revokingNow, revokingDone],
     );
     return { position: last, touched: new Set(rows.map((r) => r.stream_id)), count: rows.length };
   }
 
   /** Folds one Ssf* event into the routing tables (and the in-memory copy this batch uses). */
-  private async route(tx: SqlQueryable, event: SsfStreamEvent, streams: Map<string, RoutedStream>, followers: Map<string, Set<string>>): Promise<void> {
+  private async route(tx: SqlQueryable, event: SsfStreamEvent, streams: Map<string, RoutedStream>, followers: Map<string, Set<string>>, dropRows: (streamId: string) => void): Promise<void> {
     const id = event.data.streamId;
     switch (event.type) {
       case 'SsfStreamCreated':
@@ -238,7 +254,10 @@ export class OutboxConsumer {
         s.status = event.data.status;
         await tx.query('update ssf_streams set status = $2 where stream_id = $1', [id, s.status]);
         // SSF 1.0 §8.1.1: a disabled stream holds nothing for later.
-        if (s.status === 'disabled') await tx.query('delete from ssf_outbox where stream_id = $1', [id]);
+        if (s.status === 'disabled') {
+          dropRows(id); // this batch's, not yet written
+          await tx.query('delete from ssf_outbox where stream_id = $1', [id]);
+        }
         return;
       }
       case 'SsfSubjectAdded':
@@ -256,6 +275,7 @@ export class OutboxConsumer {
       }
       case 'SsfStreamDeleted':
         streams.delete(id);
+        dropRows(id);
         for (const set of followers.values()) set.delete(id);
         for (const table of ['ssf_outbox', 'ssf_subjects', 'ssf_leases', 'ssf_streams']) await tx.query(`delete from ${table} where stream_id = $1`, [id]);
         return;
@@ -269,14 +289,14 @@ export class OutboxConsumer {
    * followed subject until its SubjectRevocationCompleted (a crash in between is finished by the
    * reconciler, still inside that window).
    */
-  private async trackSubjectRevocation(tx: SqlQueryable, event: LedgerEvent, followers: Map<string, Set<string>>, revoking: Set<string>): Promise<boolean> {
+  private trackSubjectRevocation(event: LedgerEvent, followers: Map<string, Set<string>>, revoking: Set<string>, touched: Touched): boolean {
     if (!event.subject) return false;
     const key = ledgerSubjectKey(event.subject);
     if (event.type === 'SubjectRevoked' && (followers.get(key)?.size ?? 0) > 0 && !revoking.has(key)) {
       revoking.add(key);
-      await tx.query('insert into ssf_subject_revocations (subject_key) values ($1) on conflict do nothing', [key]);
+      touched.revoking.add(key);
     } else if (event.type === 'SubjectRevocationCompleted' && revoking.delete(key)) {
-      await tx.query('delete from ssf_subject_revocations where subject_key = $1', [key]);
+      touched.revoking.add(key);
     }
     return revoking.has(key);
   }
@@ -285,33 +305,40 @@ export class OutboxConsumer {
    * Keeps the granted and last access-token scope of families whose subject a stream follows, and
    * returns the family's scope as it was before this event (what TokenRotated is compared with).
    */
-  private async trackFamily(tx: SqlQueryable, event: LedgerEvent, followers: Map<string, Set<string>>, families: Map<string, FamilyScope>): Promise<FamilyScope | undefined> {
+  private trackFamily(event: LedgerEvent, followers: Map<string, Set<string>>, families: Map<string, FamilyScope>, touched: Touched): FamilyScope | undefined {
     switch (event.type) {
       case 'TokenFamilyIssued': {
-        if (!(followers.get(ledgerSubjectKey(event.subject))?.size ?? 0)) return undefined;
-        const scope = { granted: event.data.scope, last: event.data.scope };
-        families.set(event.familyId, scope);
-        await tx.query(
-          'insert into ssf_families (family_id, granted, last_scope) values ($1, $2::jsonb, $2::jsonb) on conflict (family_id) do nothing',
-          [event.familyId, JSON.stringify(event.data.scope)],
-        );
+        if (!(followers.get(ledgerSubjectKey(event.subject))?.size ?? 0) || families.has(event.familyId)) return undefined;
+        families.set(event.familyId, { granted: event.data.scope, last: event.data.scope });
+        touched.families.add(event.familyId);
         return undefined;
       }
       case 'TokenRotated': {
         const before = families.get(event.familyId);
         if (!before) return undefined;
         families.set(event.familyId, { granted: before.granted, last: event.data.scope });
-        await tx.query('update ssf_families set last_scope = $2::jsonb where family_id = $1', [event.familyId, JSON.stringify(event.data.scope)]);
+        touched.families.add(event.familyId);
         return before;
       }
       case 'TokenFamilyRevoked':
       case 'TokenFamilyExpired':
-        if (families.delete(event.familyId)) await tx.query('delete from ssf_families where family_id = $1', [event.familyId]);
+        if (families.delete(event.familyId)) touched.families.add(event.familyId);
         return undefined;
       default:
         return undefined;
     }
   }
+}
+
+/** What a batch changed besides its rows (written with them). */
+interface Touched {
+  families: Set<string>;
+  revoking: Set<string>;
+}
+
+/** jsonb from pg is parsed; PGlite inside jest may hand back text. */
+function parseJson<T>(value: T[] | string): T[] {
+  return typeof value === 'string' ? (JSON.parse(value) as T[]) : value;
 }
 
 export async function readOutboxCheckpoint(sql: SqlQueryable): Promise<number> {

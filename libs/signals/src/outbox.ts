@@ -36,61 +36,78 @@ export async function markDelivered(sql: SqlQueryable, seq: number): Promise<voi
   await sql.query('delete from ssf_outbox where seq = $1', [seq]);
 }
 
-/** The head of a push stream's queue with the stream's delivery settings as they are now (one round trip). */
-export interface PushHead {
+/** A push stream's delivery settings as they are now and the next SETs of its queue, in order (one round trip). */
+export interface PushWindow {
   stream: RoutedStream;
-  entry?: OutboxEntry;
-}
-
-const PUSH_HEAD = `select s.*, o.seq, o.jti, o.event_type, o.claims, o.created_at, o.attempts, o.next_attempt_at
-   from ssf_streams s
-   left join lateral (select * from ssf_outbox o where o.stream_id = s.stream_id and o.failed_at is null and o.seq > $2 order by o.seq limit 1) o on true
-  where s.stream_id = $1`;
-
-function toPushHead(row: Record<string, unknown> | undefined): PushHead | undefined {
-  if (!row) return undefined;
-  return { stream: rowToStream(row), entry: row.seq === null || row.seq === undefined ? undefined : toEntry(row) };
-}
-
-/** The stream and its head; undefined when the stream is gone. */
-export async function pushHead(sql: SqlQueryable, streamId: string): Promise<PushHead | undefined> {
-  return toPushHead((await sql.query<Record<string, unknown>>(PUSH_HEAD, [streamId, 0]))[0]);
+  /** Up to the window's size of the oldest undelivered, unrefused rows, lowest seq first. */
+  entries: OutboxEntry[];
 }
 
 /**
- * Takes (or renews) the stream's push lease and reads the stream and its head, in one statement.
- * `previousOwner`: who held the lease as this statement's snapshot saw it — when it was another
- * instance, the head is read again under the lease (that one may have just delivered it).
+ * The stream and its next `$3` rows after seq `$2`. `seq > $2` is what lets a statement that deletes
+ * the delivered rows in a CTE read the next window (the CTE's deletes are not visible to the select).
  */
-export async function leaseAndHead(
+const PUSH_WINDOW = `select s.*,
+     (select coalesce(jsonb_agg(to_jsonb(w) order by w.seq), '[]'::jsonb)
+        from (select o.seq, o.stream_id, o.jti, o.event_type, o.claims, o.created_at, o.attempts, o.next_attempt_at
+                from ssf_outbox o where o.stream_id = s.stream_id and o.failed_at is null and o.seq > $2 order by o.seq limit $3) w) as window_rows
+   from ssf_streams s
+  where s.stream_id = $1`;
+
+function toPushWindow(row: Record<string, unknown> | undefined): PushWindow | undefined {
+  if (!row || row.stream_id === null || row.stream_id === undefined) return undefined;
+  const rows = (typeof row.window_rows === 'string' ? JSON.parse(row.window_rows) : row.window_rows) as Record<string, unknown>[];
+  return { stream: rowToStream(row), entries: rows.map(toEntry) };
+}
+
+/** The stream and its next `size` SETs; undefined when the stream is gone. */
+export async function pushWindow(sql: SqlQueryable, streamId: string, size: number): Promise<PushWindow | undefined> {
+  return toPushWindow((await sql.query<Record<string, unknown>>(PUSH_WINDOW, [streamId, 0, size]))[0]);
+}
+
+/**
+ * Takes (or renews) the stream's push lease and reads the stream and its next `size` SETs, in one
+ * statement. `previousOwner`: who held the lease as this statement's snapshot saw it — when it was
+ * another instance, the window is read again under the lease (that one may have just delivered some).
+ */
+export async function leaseAndWindow(
   sql: SqlQueryable,
   streamId: string,
   owner: string,
   ms: number,
-): Promise<{ leased: boolean; previousOwner: string | null; head?: PushHead }> {
+  size: number,
+): Promise<{ leased: boolean; previousOwner: string | null; window?: PushWindow }> {
   const rows = await sql.query<Record<string, unknown>>(
     `with prev as (select owner from ssf_leases where stream_id = $1),
      lease as (
-       insert into ssf_leases (stream_id, owner, expires_at) values ($1, $3, now() + ($4::bigint * interval '1 millisecond'))
+       insert into ssf_leases (stream_id, owner, expires_at) values ($1, $4, now() + ($5::bigint * interval '1 millisecond'))
        on conflict (stream_id) do update set owner = excluded.owner, expires_at = excluded.expires_at
         where ssf_leases.owner = excluded.owner or ssf_leases.expires_at < now()
        returning owner)
      select (select count(*) from lease)::int as leased, (select owner from prev) as previous_owner, h.*
-       from (select 1) one left join (${PUSH_HEAD}) h on true`,
-    [streamId, 0, owner, ms],
+       from (select 1) one left join (${PUSH_WINDOW}) h on true`,
+    [streamId, 0, size, owner, ms],
   );
   const row = rows[0];
-  return {
-    leased: Number(row.leased) === 1,
-    previousOwner: (row.previous_owner as string | null) ?? null,
-    head: row.stream_id === null || row.stream_id === undefined ? undefined : toPushHead(row),
-  };
+  return { leased: Number(row.leased) === 1, previousOwner: (row.previous_owner as string | null) ?? null, window: toPushWindow(row) };
 }
 
-/** Deletes the delivered row and reads the next head, in one statement (the next head is after it). */
-export async function deliveredThenHead(sql: SqlQueryable, streamId: string, seq: number): Promise<PushHead | undefined> {
-  const rows = await sql.query<Record<string, unknown>>(`with delivered as (delete from ssf_outbox where seq = $2) ${PUSH_HEAD}`, [streamId, seq]);
-  return toPushHead(rows[0]);
+/**
+ * Deletes the delivered rows of a window (all before `after`, the last of them) and reads the next
+ * window, in one statement.
+ */
+export async function deliveredThenWindow(sql: SqlQueryable, streamId: string, delivered: readonly number[], size: number): Promise<PushWindow | undefined> {
+  if (delivered.length === 0) return pushWindow(sql, streamId, size);
+  const rows = await sql.query<Record<string, unknown>>(
+    `with delivered as (delete from ssf_outbox where stream_id = $1 and seq = any($4::bigint[])) ${PUSH_WINDOW}`,
+    [streamId, Math.max(...delivered), size, [...delivered]],
+  );
+  return toPushWindow(rows[0]);
+}
+
+/** Deletes delivered rows (a window cut short by stop()). */
+export async function deleteDelivered(sql: SqlQueryable, streamId: string, delivered: readonly number[]): Promise<void> {
+  if (delivered.length > 0) await sql.query('delete from ssf_outbox where stream_id = $1 and seq = any($2::bigint[])', [streamId, [...delivered]]);
 }
 
 /** The receiver refused the SET (RFC 8935 §2.3): kept, marked, never sent again; the stream moves on. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SSF_PUSH } from '@token-ledger/domain';
 import type { SqlClient } from '@token-ledger/event-store';
 import { backoffDelay, DEFAULT_BACKOFF, retryAfterMs, type BackoffSettings } from './backoff';
-import { deliveredThenHead, dueStreams, leaseAndHead, markRefused, pushHead, releaseLease, scheduleRetry, type OutboxEntry, type PushHead } from './outbox';
+import { deleteDelivered, deliveredThenWindow, dueStreams, leaseAndWindow, markRefused, pushWindow, releaseLease, scheduleRetry, type OutboxEntry, type PushWindow } from './outbox';
 import { SET_MEDIA_TYPE, signSet, type SetSigner } from './set-claims';
 
 export type PushOutcome = 'delivered' | 'refused' | 'retried';
@@ -17,6 +17,14 @@ export interface PushDeliveryOptions {
   timeoutMs?: number;
   /** How often due SETs are looked for without a wake-up (retries, other instances' rows); default 1 s. */
   scanIntervalMs?: number;
+  /**
+   * SETs read, signed and sent per window (default 64): they go out one after another with no
+   * database round trip between them; the delivered ones are deleted in one statement at the end of
+   * the window. A crash within a window re-sends at most that many SETs (same jti).
+   */
+  windowSize?: number;
+  /** A window also ends after this long (default 250 ms), so a paused or disabled stream stops soon and deletions are not held long. */
+  windowMs?: number;
   /** This instance's name in ssf_leases; default a random id. */
   owner?: string;
   random?: () => number;
@@ -31,6 +39,9 @@ export interface PushDeliveryOptions {
  * connection refused — is retried with exponential backoff and jitter, for as long as the stream is
  * enabled. Across instances on one database a lease row (ssf_leases, expiring) lets one instance at a
  * time push a stream. Woken in-process by the outbox consumer, and by a periodic scan otherwise.
+ * Works in windows (windowSize rows read at once, POSTed back to back, deleted together): no database
+ * round trip between two POSTs of a stream, and order still holds since a window stops at the first
+ * SET that is neither delivered nor refused.
  */
 export class PushDelivery {
   private readonly owner: string;
@@ -110,15 +121,24 @@ export class PushDelivery {
 
   private async run(streamId: string): Promise<void> {
     const sql = this.options.sql;
+    const size = this.options.windowSize ?? 64;
+    const windowMs = this.options.windowMs ?? 250;
     let leased = false;
     /** performance.now() until which our lease certainly holds (renewed at half its length). */
     let leaseFresh = -Infinity;
-    let head: PushHead | undefined;
+    let window: PushWindow | undefined;
+    /** Rows the receiver took (2xx) whose deletion is still to be written: at most one window's. */
+    let delivered: OutboxEntry[] = [];
     try {
       while (!this.stopped) {
         this.again.delete(streamId);
         if (performance.now() >= leaseFresh) {
-          const taken = await leaseAndHead(sql, streamId, this.owner, this.leaseMs);
+          if (delivered.length > 0) {
+            await deleteDelivered(sql, streamId, delivered.map((e) => e.seq));
+            this.reportDelivered(delivered);
+            delivered = [];
+          }
+          const taken = await leaseAndWindow(sql, streamId, this.owner, this.leaseMs, size);
           leased = true; // released in finally either way (a delete of our own row only)
           if (!taken.leased) {
             // Another instance pushes this stream; look again after its lease would have lapsed.
@@ -126,33 +146,74 @@ export class PushDelivery {
             return;
           }
           leaseFresh = performance.now() + this.leaseMs / 2;
-          // Taken over from another instance: read again under the lease, it may have just delivered the head.
-          head = taken.previousOwner !== null && taken.previousOwner !== this.owner ? await pushHead(sql, streamId) : taken.head;
+          // Taken over from another instance: read again under the lease, it may have just delivered some.
+          window = taken.previousOwner !== null && taken.previousOwner !== this.owner ? await pushWindow(sql, streamId, size) : taken.window;
         }
         // Paused streams hold their SETs; disabled and deleted ones have none; poll streams are fetched.
-        if (!head || head.stream.status !== 'enabled' || head.stream.method !== SSF_PUSH || !head.entry) return;
-        const entry = head.entry;
-        const wait = entry.nextAttemptAt.getTime() - Date.now();
-        if (wait > 0) {
+        if (!window || window.stream.status !== 'enabled' || window.stream.method !== SSF_PUSH || window.entries.length === 0) return;
+        const { endpointUrl, authorizationSealed } = window.stream;
+        const authorization = authorizationSealed ? this.options.openAuthorization(authorizationSealed) : undefined;
+        const entries = window.entries;
+        // Signed one ahead: the next SET's signature is made while the current one is on the wire.
+        const signed = new Map<number, Promise<string>>();
+        const sign = (i: number) => {
+          if (i < entries.length && !signed.has(i)) {
+            const p = signSet(this.options.signer, entries[i].claims);
+            p.catch(() => undefined); // awaited when its turn comes; a failure there ends the window
+            signed.set(i, p);
+          }
+        };
+        const ends = performance.now() + windowMs;
+        let wait = 0;
+        for (let i = 0; i < entries.length; i++) {
+          const entry = entries[i];
+          wait = entry.nextAttemptAt.getTime() - Date.now();
+          // Strict order: a SET waiting for its retry holds back everything after it.
+          if (wait > 0 || this.stopped) break;
+          // A window never outlives the lease, nor a stream's status for long (read again each window).
+          if (i > 0 && (performance.now() >= ends || performance.now() >= leaseFresh)) break;
+          sign(i);
+          sign(i + 1);
+          const outcome = await this.attempt(endpointUrl, authorization, entry, await signed.get(i)!);
+          if (outcome === 'delivered') delivered.push(entry);
+          else if (outcome === 'retry' || this.stopped) break; // nothing after it goes before it
+          // 'refused': recorded, the stream moves on to the next SET
+        }
+        if (this.stopped) return; // the delivered rows are deleted in finally: stop() waits for it
+        if (wait > 0 && delivered.length === 0) {
           this.later(streamId, wait);
           return;
         }
-        const delivered = await this.attempt(head.stream.endpointUrl, head.stream.authorizationSealed, entry);
-        if (this.stopped && !delivered) return; // a delivered SET's row is still deleted: stop() waits for it
-        head = delivered ? await deliveredThenHead(sql, streamId, entry.seq) : await pushHead(sql, streamId);
-        if (delivered) this.report('delivered', entry, { status: delivered });
+        // The window's deliveries deleted and the next window read, in one statement.
+        const done = delivered;
+        delivered = [];
+        window = await deliveredThenWindow(sql, streamId, done.map((e) => e.seq), size);
+        this.reportDelivered(done);
       }
     } finally {
+      if (delivered.length > 0) {
+        const done = delivered;
+        await deleteDelivered(sql, streamId, done.map((e) => e.seq)).then(
+          () => this.reportDelivered(done),
+          (error) => this.options.onError?.(error), // sent again later with the same jti (at-least-once)
+        );
+      }
       if (leased) await releaseLease(sql, streamId, this.owner).catch(() => undefined);
     }
   }
 
-  /** One POST of the head SET: its status when delivered (the caller deletes the row), else undefined after recording the refusal or the retry. */
-  private async attempt(endpointUrl: string, authorizationSealed: string | null, entry: OutboxEntry): Promise<number | undefined> {
+  private reportDelivered(entries: readonly OutboxEntry[]): void {
+    for (const entry of entries) this.report('delivered', entry, {});
+  }
+
+  /**
+   * One POST of a SET: 'delivered' on 200/202 (the caller deletes the row), 'refused' on 400 (recorded
+   * here, the stream moves on), 'retry' otherwise (its backoff recorded here; the window stops).
+   */
+  private async attempt(endpointUrl: string, authorization: string | undefined, entry: OutboxEntry, set: string): Promise<'delivered' | 'refused' | 'retry'> {
     const sql = this.options.sql;
-    const set = await signSet(this.options.signer, entry.claims);
     const headers: Record<string, string> = { 'content-type': SET_MEDIA_TYPE, accept: 'application/json' };
-    if (authorizationSealed) headers.authorization = this.options.openAuthorization(authorizationSealed);
+    if (authorization) headers.authorization = authorization;
     const abort = new AbortController();
     this.aborts.add(abort);
     const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
@@ -162,19 +223,20 @@ export class PushDelivery {
     try {
       const res = await fetch(endpointUrl, { method: 'POST', headers, body: set, signal: abort.signal, redirect: 'error' });
       status = res.status;
+      // Read to the end so the keep-alive connection is reused for the next SET.
       const text = await res.text().catch(() => '');
-      if (res.status === 200 || res.status === 202) return res.status;
+      if (res.status === 200 || res.status === 202) return 'delivered';
       if (res.status === 400) {
         // RFC 8935 §2.3: the receiver will never accept this SET; say so, and move on.
         const reason = refusal(text);
         await markRefused(sql, entry.seq, reason);
         this.report('refused', entry, { status, error: reason });
-        return undefined;
+        return 'refused';
       }
       error = `HTTP ${res.status}`;
       retryAfter = retryAfterMs(res.headers.get('retry-after'), Date.now());
     } catch (e) {
-      if (this.stopped) return undefined; // aborted by stop(): the row stays as it was
+      if (this.stopped) return 'retry'; // aborted by stop(): the row stays as it was
       error = describe(e);
     } finally {
       clearTimeout(timer);
@@ -183,7 +245,7 @@ export class PushDelivery {
     const delay = Math.min(this.backoff.maxMs, Math.max(retryAfter ?? 0, backoffDelay(entry.attempts + 1, this.backoff, (this.options.random ?? Math.random)())));
     await scheduleRetry(sql, entry.seq, delay, error);
     this.report('retried', entry, { status, error });
-    return undefined;
+    return 'retry';
   }
 
   private report(outcome: PushOutcome, entry: OutboxEntry, info: { status?: number; error?: string }): void {
