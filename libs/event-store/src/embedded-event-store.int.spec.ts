@@ -163,19 +163,29 @@ describe('EmbeddedEventStore.open', () => {
 describe('EmbeddedEventStore: gathered reads and appends', () => {
   const id = (n: number) => `7b0c1f0e-3f7e-4a47-9a0e-${String(n).padStart(12, '0')}`;
 
-  it('wakes a prompt subscription at the append, the others only after the gather delay', async () => {
+  it('wakes a prompt subscription at the append (a predicate one while it holds), the others only after the gather delay', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
     // Gather and fallback poll far beyond the test: only the in-process wake-up can deliver.
     const store = await EmbeddedEventStore.open({ dataDir, gatherWakeupsMs: 600_000, pollIntervalMs: 600_000 });
     try {
       const gathered: number[] = [];
       const prompt: number[] = [];
+      const sometimes: number[] = [];
+      let promptNow = false;
       const a = store.subscribeToAll(async (e) => void gathered.push(e.position));
       const b = store.subscribeToAll(async (e) => void prompt.push(e.position), { prompt: true });
-      await Promise.all([a.caughtUp, b.caughtUp]);
+      const c = store.subscribeToAll(async (e) => void sometimes.push(e.position), { prompt: () => promptNow });
+      await Promise.all([a.caughtUp, b.caughtUp, c.caughtUp]);
       await store.append('p', [{ eventId: id(9), type: 'T', data: {}, metadata: {} }], { expectedRevision: 'no_stream' });
       for (let i = 0; i < 800 && prompt.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
       expect(prompt).toEqual([1]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(gathered).toEqual([]);
+      expect(sometimes).toEqual([]); // its predicate said no: gathered like the others
+      promptNow = true;
+      await store.append('q', [{ eventId: id(10), type: 'T', data: {}, metadata: {} }], { expectedRevision: 'no_stream' });
+      for (let i = 0; i < 800 && sometimes.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(sometimes).toEqual([1, 2]);
       expect(gathered).toEqual([]);
     } finally {
       await store.close();

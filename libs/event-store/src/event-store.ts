@@ -77,9 +77,12 @@ export interface SubscribeOptions {
   /**
    * Wake this subscription at once after an in-process append, even where the store gathers the
    * others' wake-ups (the embedded store's gatherWakeupsMs) or delays them (wakeDelayMs): for a
-   * consumer whose latency is the product (the SSF outbox). A hint; adapters without either ignore it.
+   * consumer whose latency is the product (the SSF outbox). A function is asked at each append: the
+   * subscription is prompt only while it answers true (the SSF outbox while some stream exists, so an
+   * idle transmitter costs the refresh path nothing); otherwise it is woken like the others. A hint;
+   * adapters without gathering or delays ignore it.
    */
-  prompt?: boolean;
+  prompt?: boolean | (() => boolean);
 }
 
 export interface Subscription {

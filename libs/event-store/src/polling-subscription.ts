@@ -99,6 +99,11 @@ export class PollingSubscription implements Subscription {
     await this.loop;
   }
 
+  /** Wakes it now, from a source other than its hub (a store's prompt wake-ups). */
+  nudge(): void {
+    this.wake();
+  }
+
   private wake(): void {
     this.wakePending = true;
     const waiter = this.wakeWaiter;

@@ -309,13 +309,20 @@ export class SqlEventStore implements OpenedStore {
   ): Subscription {
     this.assertOpen();
     this.startExternalWakeups();
+    const { prompt } = options;
+    let promptWhile: (() => void) | undefined;
     const subscription = new PollingSubscription(
       this,
-      options.prompt ? this.promptWakeups : this.wakeups,
+      prompt === true ? this.promptWakeups : this.wakeups,
       handler,
-      { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: options.prompt ? 0 : this.options.wakeDelayMs },
-      (s) => this.subscriptions.delete(s),
+      { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: prompt ? 0 : this.options.wakeDelayMs },
+      (s) => {
+        this.subscriptions.delete(s);
+        promptWhile?.();
+      },
     );
+    // Prompt only while the predicate holds; the ordinary (gathered) wake-ups reach it regardless.
+    if (typeof prompt === 'function') promptWhile = this.promptWakeups.add(() => prompt() && subscription.nudge());
     this.subscriptions.add(subscription);
     return subscription;
   }

@@ -71,6 +71,8 @@ interface OutboxRow {
  */
 export class OutboxConsumer {
   private checkpoint = 0;
+  /** How many SSF streams (not deleted) the committed routing state holds. */
+  private streams = 0;
   private readonly consumer: BatchedConsumer;
   private readonly now: () => number;
 
@@ -82,10 +84,14 @@ export class OutboxConsumer {
     this.consumer = new BatchedConsumer(
       store,
       {
-        resumeAfter: async () => (this.checkpoint = await readOutboxCheckpoint(this.store.sql)),
+        resumeAfter: async () => {
+          this.streams = await countRoutedStreams(this.store.sql);
+          return (this.checkpoint = await readOutboxCheckpoint(this.store.sql));
+        },
         commit: async (events) => {
-          const { position, touched, count } = await this.store.sql.transaction((tx) => this.commit(tx, events));
+          const { position, touched, count, streams } = await this.store.sql.transaction((tx) => this.commit(tx, events));
           this.checkpoint = position;
+          this.streams = streams;
           if (touched.size > 0) this.options.onRows?.(touched, count);
         },
         onError: (error) => {
@@ -94,9 +100,10 @@ export class OutboxConsumer {
         retryDelayMs: (error) => (error instanceof OutboxCheckpointConflictError ? 10 : (this.options.retryDelayMs ?? 500)),
       },
       options.batchSize ?? 500,
-      // Woken at each append, not after the embedded store's gather delay: the pusher starts right
-      // after this batch commits (docs/ssf-delivery.md#latency).
-      { prompt: true },
+      // Woken at each append, not after the embedded store's gather delay, so the pusher starts right
+      // after this batch commits (docs/ssf-delivery.md#latency) — but only while some SSF stream
+      // exists: without one, reading and committing at every append would only tax the refresh path.
+      { prompt: () => this.streams > 0 },
     );
   }
 
@@ -123,7 +130,7 @@ export class OutboxConsumer {
     return true;
   }
 
-  private async commit(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<{ position: number; touched: Set<string>; count: number }> {
+  private async commit(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<{ position: number; touched: Set<string>; count: number; streams: number }> {
     const last = events[events.length - 1].position;
     // The subjects, subject revocations and families this batch can touch (from all its events: a
     // superset of those after the checkpoint, the lookups are by key).
@@ -226,7 +233,7 @@ export class OutboxConsumer {
        update ssf_checkpoints set position = $3, updated_at = now() where name = $2`,
       [JSON.stringify(rows), CHECKPOINT, last, JSON.stringify(familyRows), familiesGone, revokingNow, revokingDone],
     );
-    return { position: last, touched: new Set(rows.map((r) => r.stream_id)), count: rows.length };
+    return { position: last, touched: new Set(rows.map((r) => r.stream_id)), count: rows.length, streams: streams.size };
   }
 
   /** Folds one Ssf* event into the routing tables (and the in-memory copy this batch uses). */
@@ -344,6 +351,11 @@ function parseJson<T>(value: T[] | string): T[] {
 export async function readOutboxCheckpoint(sql: SqlQueryable): Promise<number> {
   const rows = await sql.query<{ position: string | number }>('select position from ssf_checkpoints where name = $1', [CHECKPOINT]);
   return rows.length === 0 ? 0 : Number(rows[0].position);
+}
+
+async function countRoutedStreams(sql: SqlQueryable): Promise<number> {
+  const [row] = await sql.query<{ n: string | number }>('select count(*) as n from ssf_streams');
+  return Number(row.n);
 }
 
 function follow(followers: Map<string, Set<string>>, key: string, streamId: string): void {
