@@ -42,6 +42,11 @@ class PgPoolSqlClient implements SqlClient {
   async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // pg's pool listens for errors only on idle clients: a connection killed while checked out (a
+    // database restart, pg_terminate_backend) emits 'error' on the client, which without a listener
+    // is an uncaught exception. The statement in flight rejects anyway; remember it and destroy it.
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query('begin');
       const result = await fn({ query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[] });
@@ -52,6 +57,7 @@ class PgPoolSqlClient implements SqlClient {
       throw error;
     } finally {
       // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.off('error', onError);
       client.release(broken);
     }
   }
