@@ -42,7 +42,7 @@ export interface PollingSubscriptionOptions extends SubscribeOptions {
    * loop (a worker thread), which would otherwise read once per append and pay every consumer's
    * per-batch round trips each time.
    */
-  wakeDelayMs?: number;
+  wakeDelayMs?: number | (() => number);
 }
 
 export const DEFAULT_POLL_INTERVAL_MS = 250;
@@ -136,7 +136,8 @@ export class PollingSubscription implements Subscription {
         if (page.length < this.batchSize) {
           this.settleCaughtUp();
           await this.waitForWake();
-          const delay = this.options.wakeDelayMs ?? 0;
+          const { wakeDelayMs } = this.options;
+          const delay = typeof wakeDelayMs === 'function' ? wakeDelayMs() : (wakeDelayMs ?? 0);
           if (delay > 0 && !this.closed) await new Promise((resolve) => setTimeout(resolve, delay));
         }
       }

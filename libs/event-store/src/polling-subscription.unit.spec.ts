@@ -81,6 +81,38 @@ describe('PollingSubscription', () => {
     }
   });
 
+  it('wakeDelayMs as a function is asked at each wake-up: 0 reads at once, else after its delay', async () => {
+    jest.useFakeTimers();
+    try {
+      const source = new FakeSource();
+      const hub = new WakeHub();
+      const seen: number[] = [];
+      let prompt = false;
+      const sub = new PollingSubscription(source, hub, async (e) => void seen.push(e.position), { pollIntervalMs: 60_000, wakeDelayMs: () => (prompt ? 0 : 100) });
+      await sub.caughtUp;
+      source.add(1);
+      hub.wake();
+      await jest.advanceTimersByTimeAsync(99);
+      expect(seen).toEqual([]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(seen).toEqual([1]);
+      prompt = true;
+      source.add(1);
+      hub.wake();
+      await jest.advanceTimersByTimeAsync(1); // prompt: read at once
+      expect(seen).toEqual([1, 2]);
+      source.add(1);
+      hub.wake();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(seen).toEqual([1, 2, 3]);
+      const closing = sub.close();
+      await jest.advanceTimersByTimeAsync(0);
+      await closing;
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('pages through the backlog, then picks up new events by the fallback poll alone', async () => {
     const source = new FakeSource();
     source.add(10);

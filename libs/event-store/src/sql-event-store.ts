@@ -91,6 +91,19 @@ const APPEND_BATCHING = { maxInFlight: 1, maxBatch: 256 };
 /** Reads run in parallel on the pool; a couple of batches in flight keeps latency low. */
 const LOAD_BATCHING = { maxInFlight: 2, maxBatch: 256 };
 
+/**
+ * While a predicate-prompt subscription's predicate says no, it reads at most this often: it sits on
+ * the ordinary wake-ups, which on a store without a gather or delay (PostgreSQL's main thread) come at
+ * every append — a read and a consumer batch per refresh, for a consumer with nothing to do.
+ */
+export const IDLE_PROMPT_WAKE_DELAY_MS = 100;
+
+function wakeDelayFor(prompt: SubscribeOptions['prompt'], storeDelayMs: number | undefined): number | (() => number) | undefined {
+  if (prompt === true) return 0;
+  if (typeof prompt === 'function') return () => (prompt() ? 0 : Math.max(storeDelayMs ?? 0, IDLE_PROMPT_WAKE_DELAY_MS));
+  return storeDelayMs;
+}
+
 export class SqlEventStore implements OpenedStore {
   readonly kv: KeyValueStore;
   /** The events are in `tl_events` of `sql`, which also holds the read models (capabilities.ts). */
@@ -315,7 +328,7 @@ export class SqlEventStore implements OpenedStore {
       this,
       prompt === true ? this.promptWakeups : this.wakeups,
       handler,
-      { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: prompt ? 0 : this.options.wakeDelayMs },
+      { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: wakeDelayFor(prompt, this.options.wakeDelayMs) },
       (s) => {
         this.subscriptions.delete(s);
         promptWhile?.();

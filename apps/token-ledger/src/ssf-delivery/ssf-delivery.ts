@@ -4,6 +4,9 @@ import { migrateSignals, OutboxConsumer, PushDelivery, signSet, pollOutbox, load
 import type { LedgerRuntime } from '../runtime';
 import { SsfMetrics } from './ssf-metrics';
 
+/** How often a ledger without SSF streams looks for the first one (docs/ssf-delivery.md). */
+const DORMANT_CHECK_MS = 250;
+
 /**
  * The SSF data plane of one ledger process: the outbox consumer and the pusher (started by serve's
  * background work unless LEDGER_SSF_DELIVERY=off), and what the poll endpoint needs (outbox queries,
@@ -16,6 +19,9 @@ export class SsfDelivery {
   private pusher?: PushDelivery;
   private migrated?: Promise<void>;
   private readonly waiters = new Map<string, Set<() => void>>();
+  private dormancy?: NodeJS.Timeout;
+  private startingConsumer?: Promise<void>;
+  private stopped = false;
 
   constructor(private readonly runtime: LedgerRuntime) {
     this.store = sqlBacked(runtime.store, 'the SSF outbox');
@@ -62,11 +68,50 @@ export class SsfDelivery {
       },
       onError: (error) => logger.error({ err: error }, 'ssf: outbox batch failed; retrying from the checkpoint'),
     });
-    await this.consumer.start();
     this.pusher.start();
+    await this.startConsumerOnceAStreamExists();
+  }
+
+  /**
+   * The outbox consumer reads every event the ledger writes, on the main thread: on PostgreSQL that
+   * cost a quarter of the refresh throughput (bench/refresh/README.md) for a ledger that has no SSF
+   * stream at all. So it sleeps until one exists — in its routing state or, for the first, in the
+   * audit view (indexed by type) — checking every DORMANT_CHECK_MS, then catches up from its
+   * checkpoint, which loses nothing: no stream, no SETs owed.
+   */
+  private async startConsumerOnceAStreamExists(): Promise<void> {
+    if (await this.anyStream()) {
+      await this.consumer!.start();
+      return;
+    }
+    const check = () => {
+      this.dormancy = setTimeout(async () => {
+        if (this.stopped) return;
+        if (!(await this.anyStream())) return check();
+        if (this.stopped) return;
+        this.dormancy = undefined;
+        this.startingConsumer = this.consumer!.start().catch((error) => this.runtime.logger.error({ err: error }, 'ssf: outbox consumer failed to start'));
+      }, DORMANT_CHECK_MS);
+      this.dormancy.unref();
+    };
+    check();
+  }
+
+  private async anyStream(): Promise<boolean> {
+    try {
+      const [row] = await this.store.sql.query<{ any: boolean }>(
+        `select exists (select 1 from ssf_streams) or exists (select 1 from rm_audit where type = 'SsfStreamCreated') as any`,
+      );
+      return row.any === true;
+    } catch {
+      return false; // the audit view not migrated yet, or the store away: ask again later
+    }
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.dormancy);
+    await this.startingConsumer;
     await this.consumer?.stop();
     await this.pusher?.stop();
     for (const set of this.waiters.values()) for (const wake of set) wake();
