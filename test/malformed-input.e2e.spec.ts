@@ -53,6 +53,17 @@ describe('malformed input', () => {
     expect(await form('grant_type=refresh_token&refresh_token=x', 'Bearer abc')).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
   });
 
+  it('a client id with a NUL character is an unknown client (401 invalid_client), not a 5xx', async () => {
+    for (const path of ['/oauth/revoke', '/oauth/introspect', '/oauth/token']) {
+      const res = await fetch(ledger.baseUrl + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=refresh_token&refresh_token=x&token=&client_id=%00',
+      });
+      expect({ path, status: res.status }).toEqual({ path, status: 401 });
+    }
+  });
+
   it('random form bodies and headers never produce a 5xx on any OAuth endpoint', async () => {
     const param = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('refresh_token', 'access_token', '', 'tlr_', '%00'));
     await fc.assert(

@@ -52,6 +52,9 @@ export class ClientAuthenticator {
     const clientId = basic?.id ?? postId;
     const secret = basic?.secret ?? postSecret;
     if (!clientId) throw new OAuthError('invalid_client', 'client authentication is required');
+    // PostgreSQL text cannot hold NUL, so no registered client has one, and asking the store for it
+    // is an error, not an answer: refuse it like any unknown client, without I/O.
+    if (clientId.includes('\u0000')) throw new OAuthError('invalid_client', 'client authentication failed');
     // Read from the store on every request (see ClientRegistry): a disable or a rotation counts
     // for every authentication that starts after the command returned, on every instance.
     const client = await this.clients.get(clientId);
