@@ -140,9 +140,13 @@ describeWithBackend('postgres', 'metrics (M1–M10) on /metrics', (url) => {
     const app = { clientId: 'm-race' };
     for (let round = 0; round < 5 && (await delta('token_ledger_concurrency_retries_total', { command: 'rotate_token' })) === 0; round++) {
       const fam = await api.issue({ subject: `m-race-${round}`, clientId: 'm-race', scope: 'api:read' });
+      const issuedBefore = await delta('token_ledger_tokens_issued_total', { kind: 'access' });
       const answers = await Promise.all(Array.from({ length: 16 }, () => api.refresh(fam.refresh_token, app)));
       // One rotation; the rest lost the race, re-decided on the new state and got the grace replay.
       expect(answers.every((a) => a.status === 200)).toBe(true);
+      // An access token is signed while its append is in flight; one signed for a lost attempt is
+      // dropped, not counted: exactly one per answer.
+      expect((await delta('token_ledger_tokens_issued_total', { kind: 'access' })) - issuedBefore).toBe(16);
     }
     expect(await delta('token_ledger_concurrency_retries_total', { command: 'rotate_token' })).toBeGreaterThan(0);
     expect(await delta('token_ledger_refresh_total', { outcome: 'replayed', result: 'success' })).toBeGreaterThan(0);

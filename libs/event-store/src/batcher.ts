@@ -8,6 +8,11 @@
  * before the next request is even parsed, so nothing ever waits for a batch in flight. A request
  * then waits for the end of this turn of the event loop (setImmediate), so the requests that one
  * I/O phase delivered go as one batch.
+ *
+ * `gather: 'tick'` is for a database across a socket (PostgreSQL): a request waits only until the
+ * promise jobs queued with it have run (process.nextTick, no I/O, no timer), so the loads one
+ * request starts side by side (a refresh's client and family) go as one query, while a lone
+ * request still goes at once.
  */
 export class Batcher<I, O> {
   private queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
@@ -17,19 +22,22 @@ export class Batcher<I, O> {
   constructor(
     /** Runs one batch; returns one settled result per item, in order. */
     private readonly run: (items: I[]) => Promise<PromiseSettledResult<O>[]>,
-    private readonly options: { maxInFlight: number; maxBatch: number; gather?: 'immediate' },
+    private readonly options: { maxInFlight: number; maxBatch: number; gather?: 'immediate' | 'tick' },
   ) {}
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.options.gather !== 'immediate') this.pump();
+      const gather = this.options.gather;
+      if (gather === undefined) this.pump();
       else if (!this.gathering) {
         this.gathering = true;
-        setImmediate(() => {
+        const pump = () => {
           this.gathering = false;
           this.pump();
-        });
+        };
+        if (gather === 'immediate') setImmediate(pump);
+        else process.nextTick(pump);
       }
     });
   }

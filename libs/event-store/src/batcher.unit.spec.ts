@@ -56,3 +56,35 @@ describe("Batcher with gather: 'immediate'", () => {
     expect(batches).toEqual([[1, 2, 3], [4]]);
   });
 });
+
+describe("Batcher with gather: 'tick'", () => {
+  it('sends requests started together, across promise hops, as one batch; a lone one before any I/O or timer', async () => {
+    const batches: number[][] = [];
+    const batcher = new Batcher<number, number>(
+      async (items) => {
+        batches.push(items);
+        return items.map((i) => ({ status: 'fulfilled', value: i * 10 }) as const);
+      },
+      { maxInFlight: 2, maxBatch: 10, gather: 'tick' },
+    );
+    // A refresh: the family load starts, then the client's after a few awaits (rate limiter, parsing).
+    const family = batcher.submit(1);
+    const client = (async () => {
+      await Promise.resolve();
+      await Promise.resolve();
+      return batcher.submit(2);
+    })();
+    expect(await Promise.all([family, client])).toEqual([10, 20]);
+    expect(batches).toEqual([[1, 2]]);
+
+    let timerFired = false;
+    const timer = setTimeout(() => (timerFired = true), 0);
+    const lone = batcher.submit(3);
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    await Promise.resolve();
+    expect(batches).toEqual([[1, 2], [3]]); // sent in the same tick's tail, not after the timer
+    expect(timerFired).toBe(false);
+    expect(await lone).toBe(30);
+    clearTimeout(timer);
+  });
+});

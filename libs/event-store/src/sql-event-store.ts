@@ -125,10 +125,11 @@ export class SqlEventStore implements OpenedStore {
     private readonly options: SqlEventStoreOptions,
   ) {
     this.kv = new SqlKeyValueStore(sql);
-    // PGlite runs in this thread: batches only form if requests are gathered (Batcher).
+    // PGlite runs in this thread: batches only form if requests are gathered (Batcher). Across a
+    // socket, loads started together (a refresh's client and family) still go as one query.
     const gather = options.engine === 'pglite' ? ({ gather: 'immediate' } as const) : {};
     this.appends = new Batcher((r) => this.appendMany(r), { ...APPEND_BATCHING, ...gather });
-    this.loads = new Batcher((ids) => this.loadMany(ids), { ...LOAD_BATCHING, ...gather });
+    this.loads = new Batcher((ids) => this.loadMany(ids), { ...LOAD_BATCHING, gather: 'tick', ...gather });
     this.capabilities = {
       sql,
       eventsInSql: { engine: options.engine, readAllJsonText: (o) => this.readAllJsonText(o) },

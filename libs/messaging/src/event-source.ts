@@ -1,5 +1,5 @@
 import type { Consumer, ConsumerConfig, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { BatchedConsumer } from '@token-ledger/event-store';
+import { BatchedConsumer, type SubscribeOptions } from '@token-ledger/event-store';
 import { toPublicEvent, type PublicEvent } from '@token-ledger/envelope';
 import { migrateMessaging, readCheckpoint, writeCheckpoint } from './checkpoints';
 import { RELAY_PRODUCER_CONFIG, type SqlBackedStore } from './kafka-relay';
@@ -37,6 +37,8 @@ export interface InProcessEventSourceOptions {
   /** Called after each handled batch with the last store position (also for skipped events). */
   onPosition?: (position: number) => void;
   onError?: (error: unknown) => void;
+  /** SubscribeOptions.prompt for the store subscription (default: woken like any subscriber). */
+  prompt?: SubscribeOptions['prompt'];
 }
 
 /** The event store subscription as an EventSource (no Kafka). */
@@ -79,6 +81,7 @@ export class InProcessEventSource implements EventSource {
         retryDelayMs: () => this.options.retryDelayMs ?? 500,
       },
       this.options.batchSize ?? 500,
+      { prompt: this.options.prompt },
     );
     await this.consumer.start();
   }

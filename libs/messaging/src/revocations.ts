@@ -156,6 +156,11 @@ export class RevocationHub implements RevocationSink {
     return this.live.size;
   }
 
+  /** Somebody is subscribed (an SSE connection): then the feed's latency is the product. */
+  get listening(): boolean {
+    return this.listeners.size > 0;
+  }
+
   async publish(records: SignedRevocation[]): Promise<void> {
     if (records.length === 0) return;
     const now = this.now();

@@ -20,6 +20,18 @@ export class AccessTokenMinter {
 
   /** `dpopJkt`: the DPoP key the token is bound to (RFC 9449 §6: `cnf.jkt`). */
   async mint(family: FamilyState, scope: string[], now: number, dpopJkt?: string): Promise<MintedAccessToken> {
+    const minted = await this.sign(family, scope, now, dpopJkt);
+    this.issued();
+    return minted;
+  }
+
+  /** Counts a token handed out; for a token signed ahead with sign(), which may be discarded. */
+  issued(): void {
+    this.metrics?.tokensIssued.inc({ kind: 'access' });
+  }
+
+  /** Signs without counting it as issued (mint() does both). */
+  async sign(family: FamilyState, scope: string[], now: number, dpopJkt?: string): Promise<MintedAccessToken> {
     const iat = Math.floor(now / 1000);
     const ttl = family.policy.accessTokenTtl;
     const accessToken = await inSpan('jwt.sign', { 'jwt.alg': this.keys.activeAlg, 'jwt.kid': this.keys.activeKid }, () => this.keys.signAccessToken({
@@ -33,7 +45,6 @@ export class AccessTokenMinter {
       exp: iat + ttl,
       ...(dpopJkt === undefined ? {} : { cnf: { jkt: dpopJkt } }),
     }));
-    this.metrics?.tokensIssued.inc({ kind: 'access' });
     return { accessToken, expiresIn: ttl };
   }
 }

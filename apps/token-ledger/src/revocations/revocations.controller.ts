@@ -135,6 +135,7 @@ export class RevocationsController {
           sent = Math.max(sent, after);
         }
       } else {
+        await this.service.hubCaughtUp();
         for (const r of hub.active()) send(r);
         sent = Math.max(sent, hub.position);
       }

@@ -87,6 +87,9 @@ export class RevocationsService implements OnModuleDestroy {
       after: () => positionBefore(store, new Date(Date.now() - (ttl + this.marginSeconds) * 1000)),
       onPosition: (p) => this.hub.advance(p),
       onError: onError('revocation hub feed'),
+      // Read at every append only while an SSE connection listens; otherwise at most every 100 ms
+      // (IDLE_PROMPT_WAKE_DELAY_MS), so the refresh path does not pay a read and a batch per rotation.
+      prompt: () => this.hub.listening,
     });
     const subjectHash = (subject: string) => this.secrets.subjectHash(subject);
     this.hubFeed = new RevocationPropagator(source, [this.hub], { maxAccessTokenTtlSeconds: ttl, subjectHash, signer: this.keyRing });
@@ -146,6 +149,17 @@ export class RevocationsService implements OnModuleDestroy {
     // Started counts as seen working: the first report comes a second later.
     this.metrics?.relayLastPublish.set(Date.now() / 1000);
     this.metrics?.relayUp.set(1);
+  }
+
+  /**
+   * Resolves once the hub has processed what the store held when this was called (at most 2 s):
+   * a new SSE connection replays the hub's active set, which may be up to a read behind while
+   * nobody listened (the feed is prompt only with listeners).
+   */
+  async hubCaughtUp(): Promise<void> {
+    const head = await this.store.headPosition();
+    const deadline = Date.now() + 2_000;
+    while (this.hub.position < head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
   private floor?: { at: number; position: Promise<number> };

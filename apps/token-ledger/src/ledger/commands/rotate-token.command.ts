@@ -10,7 +10,7 @@ import {
   type RotationOutcome,
   type UnrecordedRejection,
 } from '@token-ledger/domain';
-import { AccessTokenMinter } from '../access-token-minter';
+import { AccessTokenMinter, type MintedAccessToken } from '../access-token-minter';
 import type { AggregateRepository, Loaded } from '../aggregate-repository';
 import type { CommandMetadata } from '@token-ledger/envelope';
 import { LedgerError } from '../ledger-error';
@@ -61,6 +61,7 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
   async execute(cmd: RotateTokenCommand): Promise<RotatedTokens> {
     const now = Date.now();
     let unrecorded: UnrecordedRejection | undefined; // as decided by the attempt that counted
+    let minting: Promise<MintedAccessToken> | undefined; // the access token of the attempt that counted
     const { result: outcome, state } = await this.families.execute<RotationOutcome>(cmd.presented.familyId, cmd.meta, (current) => {
       const decision = decideFamily(
         {
@@ -78,6 +79,11 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
         this.secrets.tokenSecrets,
       );
       unrecorded = decision.unrecorded;
+      // The access token is signed while the append is on its way (after it was sent: setImmediate),
+      // not after it returned. It depends only on what a rotation leaves unchanged (subject, client,
+      // audience, policy) and on the outcome; a lost race re-decides and signs again.
+      const rotation = decision.rotation!;
+      minting = rotation.kind === 'rejected' ? undefined : this.mintSoon(current, rotation.scope, now, rotation.accessTokenJkt);
       // A rejection only records what happened: appended at an exact revision (so it is chained like
       // every event), re-decided on a conflict, and never able to make a real rotation fail. Within
       // the interval of the family's last recorded refusal it appends nothing and is tallied instead.
@@ -86,7 +92,8 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
     }, cmd.prefetched);
     if (unrecorded) this.rejections.note(cmd.presented.familyId, unrecorded);
     if (outcome.kind === 'rejected') throw new LedgerError(outcome.error, outcome.description);
-    const minted = await this.minter.mint(state, outcome.scope, now, outcome.accessTokenJkt);
+    const minted = await (minting ?? this.minter.sign(state, outcome.scope, now, outcome.accessTokenJkt));
+    this.minter.issued();
     return {
       accessToken: minted.accessToken,
       expiresIn: minted.expiresIn,
@@ -97,5 +104,13 @@ export class RotateTokenHandler implements ICommandHandler<RotateTokenCommand, R
       replayed: outcome.kind === 'replayed',
       ...(outcome.accessTokenJkt === undefined ? {} : { dpopJkt: outcome.accessTokenJkt }),
     };
+  }
+
+  private mintSoon(family: FamilyState, scope: string[], now: number, dpopJkt: string | undefined): Promise<MintedAccessToken> {
+    const minted = new Promise<MintedAccessToken>((resolve, reject) =>
+      setImmediate(() => this.minter.sign(family, scope, now, dpopJkt).then(resolve, reject)),
+    );
+    minted.catch(() => undefined); // awaited only if its attempt counted; an abandoned one must not be unhandled
+    return minted;
   }
 }
