@@ -74,8 +74,10 @@ export async function activeFamiliesOfClient(sql: SqlQueryable, clientId: string
 /** Families whose idle or absolute expiry has passed but whose expiry is not recorded yet. */
 export async function familiesDueForExpiry(sql: SqlQueryable, limit: number): Promise<string[]> {
   const rows = await sql.query<{ family_id: string }>(
-    `select family_id from rm_families where status = 'active' and least(idle_expires_at, absolute_expires_at) <= now()
-      order by least(idle_expires_at, absolute_expires_at) limit $1`,
+    // sweep_at (the expiry's minute, indexed) finds the candidates; the exact expiry decides.
+    `select family_id from rm_families
+      where status = 'active' and sweep_at <= now() and least(idle_expires_at, absolute_expires_at) <= now()
+      order by sweep_at limit $1`,
     [limit],
   );
   return rows.map((r) => r.family_id);

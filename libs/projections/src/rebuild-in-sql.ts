@@ -413,8 +413,7 @@ async function build(
 
 /** A table's columns that are not jsonb. */
 function scalarColumns(t: ReadModelTable): string[] {
-  return t.columns
-    .split(',')
+  return splitTopLevel(t.columns)
     .map((c) => c.trim().split(/\s+/))
     .filter(([name, type]) => name && type !== 'jsonb')
     .map(([name]) => name);
@@ -467,4 +466,22 @@ async function catchUp(
     });
     for (const p of behind) built.set(p.name, Math.max(built.get(p.name)!, Math.min(to.get(p.name)!, last)));
   }
+}
+
+/** Column definitions split at the commas outside parentheses (a generated column has some inside). */
+function splitTopLevel(columns: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i];
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push(columns.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(columns.slice(start));
+  return parts;
 }

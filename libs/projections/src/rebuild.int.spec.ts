@@ -7,6 +7,7 @@ import { freshEmbeddedDataDir } from '../../event-store/src/testing/embedded-tem
 import { ALL_PROJECTIONS } from './index';
 import type { Projection } from './projection';
 import { commitBatch, migrateReadModels, ProjectionRunner, readCheckpoints, type SqlBackedStore } from './projection-runner';
+import { familiesDueForExpiry } from './queries';
 import { rebuildProjections } from './rebuild';
 
 /**
@@ -122,6 +123,37 @@ function rebuildSuite(open: () => Promise<Harness>, runs: number): void {
     h = await open();
   });
   afterAll(() => h?.close());
+
+  it('rm_families of the previous shape is migrated (sweep_at filled, the old expiry index dropped), and a rotation updates its row HOT', async () => {
+    const { sql } = h.store;
+    await sql.exec(`drop table rm_families;
+      create table rm_families (family_id text not null, subject text not null, client_id text not null, scope jsonb not null,
+        status text not null, generation integer not null, created_at timestamptz, last_used_at timestamptz,
+        idle_expires_at timestamptz, absolute_expires_at timestamptz, revoked_at timestamptz, revoked_reason text,
+        last_context jsonb, dpop_jkt text, position bigint not null, primary key (family_id));
+      create index rm_families_subject on rm_families (subject, status, created_at);
+      create index rm_families_expiry on rm_families ((least(idle_expires_at, absolute_expires_at))) where status = 'active';
+      create index rm_families_client_active on rm_families (client_id, created_at) where status = 'active';
+      insert into rm_families values ('fam_old', 's', 'c', '[]', 'active', 1, now() - interval '2 hours', now() - interval '2 hours',
+        '2020-05-01T10:07:42.5Z', '2020-06-01T00:00:00Z', null, null, null, null, 7),
+        ('fam_live', 's', 'c', '[]', 'active', 1, now(), now(), now() + interval '1 hour', now() + interval '30 days', null, null, null, null, 8);`);
+    await migrateReadModels(sql);
+    const [old] = await sql.query<{ sweep: string }>(`select to_char(sweep_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') as sweep from rm_families where family_id = 'fam_old'`);
+    expect(old.sweep).toBe('2020-05-01T10:07:00');
+    const indexes = (await sql.query<{ name: string }>(`select indexname as name from pg_indexes where tablename = 'rm_families' and schemaname = current_schema() order by 1`)).map((r) => r.name);
+    expect(indexes).toEqual(['rm_families_client_active', 'rm_families_pkey', 'rm_families_subject', 'rm_families_sweep']);
+    expect(await familiesDueForExpiry(sql, 10)).toEqual(['fam_old']);
+    // A rotation moves idle_expires_at (here within the same minute) and generation: no indexed value changes.
+    const hot = await sql.transaction(async (tx) => {
+      await tx.query(`update rm_families set generation = generation + 1, idle_expires_at = date_bin('1 minute', idle_expires_at, timestamptz '2000-01-01') + interval '1 second' where family_id = 'fam_live'`);
+      const [row] = await tx.query<{ hot: string | number; all: string | number }>(
+        `select pg_stat_get_xact_tuples_hot_updated('rm_families'::regclass) as hot, pg_stat_get_xact_tuples_updated('rm_families'::regclass) as all`,
+      );
+      return row;
+    });
+    expect([Number(hot.all), Number(hot.hot)]).toEqual([1, 1]);
+    await reset(h.store);
+  });
 
   it('set-based rebuild = live = replay, for random histories of every event type', async () => {
     await fc.assert(

@@ -17,7 +17,20 @@ export interface ReadModelTable {
   readonly primaryKey: string;
   /** Secondary indexes: name → `(columns) [where …]`. */
   readonly indexes: Readonly<Record<string, string>>;
+  /** Storage parameters (`with (…)`), also set on a table created before them. */
+  readonly storage?: string;
+  /** Statements that bring a table created by an older version up to `columns`, run before its indexes. */
+  readonly upgrade?: readonly string[];
 }
+
+/**
+ * The minute a family's expiry (the earlier of idle and absolute) falls in, for the expiry sweeper's
+ * index. Not the expiry itself: every rotation moves idle_expires_at, and an index on it made every
+ * rotation's update of rm_families a non-HOT one (a new entry in each of its four indexes, a dead
+ * row that only VACUUM removes — PGlite never runs one). The minute changes at most once a minute.
+ * A floor, so `sweep_at <= now()` finds every family whose expiry has passed.
+ */
+const SWEEP_AT = `timestamptz generated always as (date_bin('1 minute', least(idle_expires_at, absolute_expires_at), timestamptz '2000-01-01 00:00:00+00')) stored`;
 
 export const READ_MODEL_TABLES: Readonly<Record<string, ReadModelTable>> = {
   rm_families: {
@@ -37,13 +50,20 @@ export const READ_MODEL_TABLES: Readonly<Record<string, ReadModelTable>> = {
   revoked_reason      text,
   last_context        jsonb,
   dpop_jkt            text,
-  position            bigint not null`,
+  position            bigint not null,
+  sweep_at            ${SWEEP_AT}`,
     primaryKey: 'family_id',
     indexes: {
       rm_families_subject: '(subject, status, created_at)',
-      rm_families_expiry: `(least(idle_expires_at, absolute_expires_at)) where status = 'active'`,
+      rm_families_sweep: `(sweep_at) where status = 'active'`,
       rm_families_client_active: `(client_id, created_at) where status = 'active'`,
     },
+    // Every rotation rewrites its family's row; room on the page lets those updates be HOT.
+    storage: 'fillfactor = 50',
+    upgrade: [
+      `alter table rm_families add column if not exists sweep_at ${SWEEP_AT}`,
+      'drop index if exists rm_families_expiry',
+    ],
   },
   rm_audit: {
     name: 'rm_audit',
@@ -96,7 +116,8 @@ export const READ_MODEL_TABLES: Readonly<Record<string, ReadModelTable>> = {
 /** `create table` for a read-model table, under another (qualified) name for a build copy. */
 export function createTableSql(table: ReadModelTable, options: { as?: string; ifNotExists?: boolean; primaryKey?: boolean } = {}): string {
   const pk = options.primaryKey === false ? '' : `,\n  primary key (${table.primaryKey})`;
-  return `create table ${options.ifNotExists ? 'if not exists ' : ''}${options.as ?? table.name} (${table.columns}${pk}\n)`;
+  const storage = table.storage ? ` with (${table.storage})` : '';
+  return `create table ${options.ifNotExists ? 'if not exists ' : ''}${options.as ?? table.name} (${table.columns}${pk}\n)${storage}`;
 }
 
 /**
@@ -116,7 +137,16 @@ create table if not exists rm_checkpoints (
   updated_at timestamptz not null default now()
 );
 ${Object.values(READ_MODEL_TABLES)
-  .map((t) => [createTableSql(t, { ifNotExists: true }), ...createIndexSql(t, { ifNotExists: true })].map((s) => `${s};`).join('\n'))
+  .map((t) =>
+    [
+      createTableSql(t, { ifNotExists: true }),
+      ...(t.storage ? [`alter table ${t.name} set (${t.storage})`] : []),
+      ...(t.upgrade ?? []),
+      ...createIndexSql(t, { ifNotExists: true }),
+    ]
+      .map((s) => `${s};`)
+      .join('\n'),
+  )
   .join('\n\n')}
 
 -- Added with anomaly triage: tables created before it get the columns (every row then is open).
