@@ -80,6 +80,20 @@ describe('GET /v1/revocations/stream (SSE, in-process feed)', () => {
     await fresh.close();
   });
 
+  it('a revocation made while nobody listened is in the next connection\'s replay, before ready (the feed reads lazily without listeners)', async () => {
+    const fam = await client.issue({ subject: 'sse-carol', clientId: 'sse-app', scope: 'api:read' });
+    await new Promise((r) => setTimeout(r, 400)); // the hub has read the issue: its next read waits for the next append
+    expect((await client.admin('POST', `/v1/families/${fam.family_id}/revoke`, { reason: 'logout' })).status).toBeLessThan(300);
+    // Without a listener the hub reads at most every 100 ms: it has not seen the revocation yet.
+    expect(sse.service.hub.position).toBeLessThan(await ledger.store.headPosition());
+    const s = open();
+    await eventually(() => s.messages.some((m) => m.event === 'ready'), 'ready');
+    const ready = s.messages.findIndex((m) => m.event === 'ready');
+    const replayed = await records(s.messages.slice(0, ready));
+    expect(replayed.map((r) => r.familyId)).toContain(fam.family_id);
+    await s.close();
+  });
+
   it('sends a signed heartbeat {position, at} every interval while the hub feed keeps up, and none once it stalls', async () => {
     const s = open();
     await eventually(() => s.messages.filter((m) => m.event === 'heartbeat').length >= 4, 'heartbeats', 10_000);

@@ -152,12 +152,14 @@ export class RevocationsService implements OnModuleDestroy {
   }
 
   /**
-   * Resolves once the hub has processed what the store held when this was called (at most 2 s):
+   * Resolves once the hub has processed what the store held when this was called (at most 2 s; at
+   * once when the store cannot be reached):
    * a new SSE connection replays the hub's active set, which may be up to a read behind while
    * nobody listened (the feed is prompt only with listeners).
    */
   async hubCaughtUp(): Promise<void> {
-    const head = await this.store.headPosition();
+    // The store unreachable: serve what the hub has, as before (its heartbeat then says it is stale).
+    const head = await this.store.headPosition().catch(() => 0);
     const deadline = Date.now() + 2_000;
     while (this.hub.position < head && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
