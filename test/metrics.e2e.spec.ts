@@ -107,7 +107,11 @@ describeWithBackend('postgres', 'metrics (M1–M10) on /metrics', (url) => {
 
   it('revocations by scope and bounded reason; audit reads by view; route labels are patterns, also for 404s', async () => {
     await api.registerClient({ clientId: 'm-rev' });
-    const a = await api.issue({ subject: 'm-bob', clientId: 'm-rev', scope: 'api:read' });
+    const issuedA = await api.admin('POST', '/v1/families', { subject: 'm-bob', clientId: 'm-rev', scope: 'api:read' });
+    expect(issuedA.status).toBe(201);
+    const a = issuedA.body;
+    // The read models are eventually consistent: the family read waits for the issue's own position.
+    const aPosition = issuedA.headers.get('x-event-position');
     const b = await api.issue({ subject: 'm-carol', clientId: 'm-rev', scope: 'api:read' });
     expect((await api.admin('POST', `/v1/families/${a.family_id}/revoke`, { reason: 'admin' })).status).toBe(200);
     expect((await api.admin('POST', `/v1/families/${b.family_id}/revoke`, { reason: 'some_new_word' })).status).toBe(200);
@@ -117,7 +121,7 @@ describeWithBackend('postgres', 'metrics (M1–M10) on /metrics', (url) => {
     expect(await delta('token_ledger_revocations_total', { scope: 'subject', reason: 'password_change' })).toBe(1);
 
     expect((await api.admin('GET', '/v1/audit?limit=5')).status).toBe(200);
-    expect((await api.admin('GET', `/v1/families/${a.family_id}`)).status).toBe(200);
+    expect((await api.admin('GET', `/v1/families/${a.family_id}?minPosition=${aPosition}`)).status).toBe(200);
     expect((await api.admin('GET', `/v1/families/${a.family_id}/timeline`)).status).toBe(200);
     expect((await api.admin('GET', '/v1/subjects/m-bob/families')).status).toBe(200);
     expect((await api.admin('GET', '/v1/anomalies')).status).toBe(200);
