@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { dropPostgresSchema, PostgresEventStore } from '@token-ledger/event-store';
+import { dropPostgresSchema, PostgresEventStore, type SqlClient } from '@token-ledger/event-store';
 import { describeWithBackend } from '../../../test/backends';
 import { AnomalyStateConflictError, SqlAnomalyStateStore } from './sql-state-store';
 import type { IpTrack } from './state';
@@ -74,5 +74,108 @@ describeWithBackend('postgres', 'SqlAnomalyStateStore on PostgreSQL', (url) => {
     );
     expect(landed).toBe(12);
     expect(((await states.load(['i:hot'])).get('i:hot') as IpTrack).failures).toHaveLength(12);
+  });
+});
+
+describeWithBackend('postgres', 'SqlAnomalyStateStore as the sole writer (the embedded store) on PostgreSQL', (url) => {
+  let store: PostgresEventStore;
+  const schema = `an_sole_${randomBytes(6).toString('hex')}`;
+  /** Statements that read an_state, counted. */
+  let reads = 0;
+  let counted: SqlClient;
+
+  beforeAll(async () => {
+    store = await PostgresEventStore.open({ url, schema });
+    counted = {
+      ...store.sql,
+      query: (text, params) => {
+        if (/from an_state/.test(text)) reads++;
+        return store.sql.query(text, params);
+      },
+      exec: (script) => store.sql.exec(script),
+      transaction: (fn) => store.sql.transaction(fn),
+      close: () => store.sql.close(),
+    };
+    await new SqlAnomalyStateStore(store.sql).migrate();
+  });
+  afterAll(async () => {
+    await store?.close();
+    await dropPostgresSchema(url, schema);
+  });
+
+  it('a saved row is taken from memory, as a fresh copy, and saved again at the right version', async () => {
+    const states = new SqlAnomalyStateStore(counted, { soleWriter: true });
+    const first = await states.load(['i:m1']);
+    first.set('i:m1', ip(1));
+    await states.save(first);
+    reads = 0;
+    const second = await states.load(['i:m1']);
+    expect(reads).toBe(0);
+    expect(second.get('i:m1')).toEqual(ip(1));
+    // The rules change what they are given; a batch that is re-run before its save must not see it.
+    (second.get('i:m1') as IpTrack).failures.push([99_000, 99]);
+    expect((await states.load(['i:m1'])).get('i:m1')).toEqual(ip(1));
+    second.set('i:m1', ip(2));
+    await states.save(second);
+    const third = await states.load(['i:m1']);
+    third.set('i:m1', ip(3));
+    await states.save(third); // lands only if the remembered version is the row's
+    expect((await new SqlAnomalyStateStore(store.sql).load(['i:m1'])).get('i:m1')).toEqual(ip(3));
+    // A deleted row is forgotten: the next load reads the database (and finds nothing).
+    const fourth = await states.load(['i:m1']);
+    fourth.set('i:m1', null);
+    await states.save(fourth);
+    reads = 0;
+    expect((await states.load(['i:m1'])).size).toBe(0);
+    expect(reads).toBe(1);
+  });
+
+  it('a remembered copy that went stale fails the save whole; the re-run reads the database and lands', async () => {
+    const states = new SqlAnomalyStateStore(counted, { soleWriter: true });
+    const a = await states.load(['i:s1', 'i:s2']);
+    a.set('i:s1', ip(1));
+    a.set('i:s2', ip(1));
+    await states.save(a);
+    // Someone else (which the sole writer promised away, or a concurrent batch) moves i:s1 on.
+    const other = new SqlAnomalyStateStore(store.sql);
+    const o = await other.load(['i:s1']);
+    o.set('i:s1', ip(5));
+    await other.save(o);
+    const stale = await states.load(['i:s1', 'i:s2']);
+    stale.set('i:s1', ip(2));
+    stale.set('i:s2', ip(2));
+    await expect(states.save(stale)).rejects.toBeInstanceOf(AnomalyStateConflictError);
+    expect((await other.load(['i:s2'])).get('i:s2')).toEqual(ip(1)); // nothing of the failed save landed
+    reads = 0;
+    const rerun = await states.load(['i:s1', 'i:s2']);
+    expect(reads).toBe(1);
+    expect(rerun.get('i:s1')).toEqual(ip(5));
+    rerun.set('i:s1', ip(6));
+    rerun.set('i:s2', ip(2));
+    await states.save(rerun);
+    expect([...(await other.load(['i:s1', 'i:s2'])).values()]).toEqual([ip(6), ip(2)]);
+  });
+
+  it('of many concurrent read-modify-writes of one key through one sole writer, each landed one counts', async () => {
+    const states = new SqlAnomalyStateStore(counted, { soleWriter: true });
+    let landed = 0;
+    await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        for (;;) {
+          const s = await states.load(['i:hot']);
+          const current = (s.get('i:hot') as IpTrack | undefined)?.failures.length ?? 0;
+          s.set('i:hot', ip(current + 1));
+          try {
+            await states.save(s);
+            landed++;
+            return;
+          } catch (error) {
+            if (!(error instanceof AnomalyStateConflictError)) throw error;
+          }
+        }
+      }),
+    );
+    expect(landed).toBe(12);
+    expect(((await new SqlAnomalyStateStore(store.sql).load(['i:hot'])).get('i:hot') as IpTrack).failures).toHaveLength(12);
   });
 });

@@ -15,6 +15,9 @@ export class AnomalyStateConflictError extends Error {
 /** Raised by an_save_state when a row is not at the version its batch loaded. */
 const STATE_CONFLICT_SQLSTATE = 'TLA01';
 
+/** soleWriter: how many saved rows are remembered (a few kB each at most). */
+const MAX_REMEMBERED_ROWS = 10_000;
+
 /** Windows are at most 7 days; a subject or IP quiet for longer has nothing left to remember. */
 const WINDOW_STATE_RETENTION = '8 days';
 
@@ -27,12 +30,24 @@ const WINDOW_STATE_RETENTION = '8 days';
  * the version its batch loaded (or still absent), else AnomalyStateConflictError and nothing is
  * written. So batches may run concurrently (Kafka partitions, several nodes) — the per-IP windows
  * they share are never updated from a stale copy; the loser re-runs its batch.
+ *
+ * With `soleWriter` (the embedded store: one process per data directory) the rows this store saved
+ * are remembered, as saved, and a later batch takes them from memory instead of reading them back —
+ * still with their version, so the save's check stands: a copy that went stale (a concurrent batch of
+ * this process) fails the save, is forgotten, and the re-run reads the database.
  */
 export class SqlAnomalyStateStore implements AnomalyStateStore {
   /** The version each key had when a StateMap was loaded (0 = absent). */
   private readonly versions = new WeakMap<StateMap, Map<string, number>>();
+  /** soleWriter: key → the JSON text and version of its row as this store last saved it (oldest first). */
+  private readonly saved?: Map<string, { json: string; version: number }>;
 
-  constructor(private readonly sql: SqlClient) {}
+  constructor(
+    private readonly sql: SqlClient,
+    options: { soleWriter?: boolean } = {},
+  ) {
+    if (options.soleWriter) this.saved = new Map();
+  }
 
   async migrate(): Promise<void> {
     await this.sql.exec(
@@ -44,52 +59,88 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
          updated_at timestamptz not null default now()
        );
        alter table an_state add column if not exists version bigint not null default 1;
+       alter table an_state set (fillfactor = 50);
+       -- Set-based (one statement for the whole batch, not one per row: a third of the time on PGlite,
+       -- bench/refresh/README.md); raises, writing nothing, unless every row landed.
        create or replace function an_save_state(p_rows jsonb) returns void language plpgsql as $fn$
        declare
-         r record;
-         n int;
+         missing text;
        begin
-         for r in select * from jsonb_to_recordset(p_rows) as x(key text, state jsonb, version bigint) loop
-           if r.version = 0 and r.state is null then
-             continue; -- created and ended within the batch
-           elsif r.version = 0 then
-             insert into an_state (key, state) values (r.key, r.state) on conflict (key) do nothing;
-           elsif r.state is null then
-             delete from an_state where key = r.key and version = r.version;
-           else
-             update an_state set state = r.state, version = version + 1, updated_at = now()
-              where key = r.key and version = r.version;
-           end if;
-           get diagnostics n = row_count;
-           if n = 0 then
-             raise exception '% changed since it was loaded', r.key using errcode = '${STATE_CONFLICT_SQLSTATE}';
-           end if;
-         end loop;
+         with r as (
+           select * from jsonb_to_recordset(p_rows) as x(key text, state jsonb, version bigint)
+            where not (x.version = 0 and x.state is null) -- created and ended within the batch
+         ), upd as (
+           update an_state a set state = r.state, version = a.version + 1, updated_at = now()
+             from r where r.version > 0 and r.state is not null and a.key = r.key and a.version = r.version
+           returning a.key
+         ), del as (
+           delete from an_state a using r where r.version > 0 and r.state is null and a.key = r.key and a.version = r.version
+           returning a.key
+         ), ins as (
+           insert into an_state (key, state) select r.key, r.state from r where r.version = 0
+           on conflict (key) do nothing
+           returning key
+         ), landed as (select key from upd union all select key from del union all select key from ins)
+         select r.key into missing from r where r.key not in (select key from landed) limit 1;
+         if found then
+           raise exception '% changed since it was loaded', missing using errcode = '${STATE_CONFLICT_SQLSTATE}';
+         end if;
        end
        $fn$`,
     );
   }
 
   async load(keys: readonly string[]): Promise<StateMap> {
-    const rows = await this.sql.query<{ key: string; state: KeyState | string; version: string | number }>(
-      'select key, state, version from an_state where key = any($1::text[])',
-      [keys],
-    );
-    const states: StateMap = new Map(rows.map((r) => [r.key, typeof r.state === 'string' ? (JSON.parse(r.state) as KeyState) : r.state]));
-    this.versions.set(states, new Map(rows.map((r) => [r.key, Number(r.version)])));
+    const states: StateMap = new Map();
+    const versions = new Map<string, number>();
+    const unknown: string[] = [];
+    for (const key of keys) {
+      const row = this.saved?.get(key);
+      if (!row) {
+        unknown.push(key);
+        continue;
+      }
+      // A fresh copy: the rules change the states they are given, and a batch may be re-run.
+      states.set(key, JSON.parse(row.json) as KeyState);
+      versions.set(key, row.version);
+    }
+    if (unknown.length > 0) {
+      const rows = await this.sql.query<{ key: string; state: KeyState | string; version: string | number }>(
+        'select key, state, version from an_state where key = any($1::text[])',
+        [unknown],
+      );
+      for (const r of rows) {
+        states.set(r.key, typeof r.state === 'string' ? (JSON.parse(r.state) as KeyState) : r.state);
+        versions.set(r.key, Number(r.version));
+      }
+    }
+    this.versions.set(states, versions);
     return states;
   }
 
   async save(states: StateMap): Promise<void> {
     const loaded = this.versions.get(states) ?? new Map<string, number>();
-    const rows = [...states].map(([key, state]) => ({ key, state, version: loaded.get(key) ?? 0 }));
+    const rows = [...states].map(([key, state]) => ({ key, json: state === null ? 'null' : JSON.stringify(state), version: loaded.get(key) ?? 0 }));
     try {
       // One round trip, atomic: an_save_state raises (and writes nothing) unless every row landed.
-      await this.sql.query('select an_save_state($1::jsonb)', [JSON.stringify(rows)]);
+      await this.sql.query('select an_save_state($1::jsonb)', [
+        `[${rows.map((r) => `{"key":${JSON.stringify(r.key)},"state":${r.json},"version":${r.version}}`).join(',')}]`,
+      ]);
     } catch (error) {
+      for (const r of rows) this.saved?.delete(r.key);
       if ((error as { code?: string }).code === STATE_CONFLICT_SQLSTATE) throw new AnomalyStateConflictError((error as Error).message);
       throw error;
     }
+    if (this.saved) for (const r of rows) this.remember(r.key, r.json, r.version);
+  }
+
+  /** The row as an_save_state left it: updated or inserted at version + 1, or gone. */
+  private remember(key: string, json: string, version: number): void {
+    const saved = this.saved!;
+    saved.delete(key); // re-inserted below: the Map's order is least recently saved first
+    if (json === 'null') return;
+    saved.set(key, { json, version: version + 1 });
+    if (saved.size > MAX_REMEMBERED_ROWS) saved.delete(saved.keys().next().value as string);
   }
 
   /** Drops subject and IP windows that have been quiet longer than any window can be. */
@@ -98,6 +149,8 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
       `with gone as (delete from an_state where key !~ '^f:' and updated_at < now() - interval '${WINDOW_STATE_RETENTION}' returning 1)
        select count(*) as n from gone`,
     );
+    // Pruned rows may be remembered: forget everything rather than find them.
+    this.saved?.clear();
     return Number(rows[0]?.n ?? 0);
   }
 }

@@ -21,6 +21,8 @@ export interface AnomalyPipelineSettings {
   kafka?: KafkaConnection & { topic: string; groupId: string; deadLetterTopic?: string };
   /** The hash-chain MAC key (from LEDGER_KEK) for the AnomalyDetected events it records. */
   chainMacKey?: Uint8Array;
+  /** No other process writes the engine's state (SqlAnomalyStateStore's soleWriter): the embedded store. */
+  soleStateWriter?: boolean;
 }
 
 /** What a detection does outside the pipeline (AnomalyService provides these). */
@@ -59,7 +61,7 @@ export class AnomalyPipeline {
 
   async start(): Promise<void> {
     const geo = await sharedGeoLocator(this.settings.geoDbPath);
-    const stateStore = new SqlAnomalyStateStore(this.store.sql);
+    const stateStore = new SqlAnomalyStateStore(this.store.sql, { soleWriter: this.settings.soleStateWriter });
     await stateStore.migrate();
     const engine = new AnomalyEngine(stateStore, { rules: this.settings.rules, locate: (ip) => geo.locate(ip) });
     const kafka = this.settings.kafka;

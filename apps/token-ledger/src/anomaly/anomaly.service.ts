@@ -62,6 +62,8 @@ export class AnomalyService {
       rules: anomaly.rules,
       geoDbPath: anomaly.geoDbPath,
       chainMacKey: this.chainMacKey ?? undefined,
+      // PGlite is one process per data directory.
+      soleStateWriter: this.store.capabilities.eventsInSql?.engine === 'pglite',
       kafka: brokers
         ? {
             brokers,
