@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EmbeddedEventStore } from './embedded-event-store';
+import type { RecordedEvent } from './event-store';
 import { isStoreUnavailable } from './errors';
 import { describeEventStoreContract } from './event-store.contract';
 import { ThreadedPgliteClient } from './pglite-thread-client';
@@ -221,4 +222,76 @@ describe('EmbeddedEventStore: gathered reads and appends', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('EmbeddedEventStore: subscriptions read what this store just appended from memory', () => {
+  const id = (n: number) => `0b0c1f0e-3f7e-4a47-9a0e-${String(n).padStart(12, '0')}`;
+  let dataDir: string;
+  let store: EmbeddedEventStore;
+  /** Statements that read tl_events' rows (not its head), counted. */
+  let reads = 0;
+
+  beforeEach(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
+    store = await EmbeddedEventStore.open({ dataDir });
+    const query = store.sql.query.bind(store.sql);
+    store.sql.query = ((text: string, params?: unknown[]) => {
+      if (/select position, stream_id/.test(text)) reads++;
+      return query(text, params);
+    }) as typeof store.sql.query;
+    reads = 0;
+  });
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** Every event after `after` a subscription hands over until it has `count`. */
+  async function follow(after: number, count: number): Promise<RecordedEvent[]> {
+    const seen: RecordedEvent[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const subscription = store.subscribeToAll(
+      async (e) => {
+        seen.push(e);
+        if (seen.length === count) done();
+      },
+      { after },
+    );
+    await all;
+    await subscription.close();
+    return seen;
+  }
+
+  it('exactly as the database has them (values through JSON, revisions, positions, recordedAt, lower-case ids)', async () => {
+    const head = await store.headPosition();
+    await store.append('s-1', [{ eventId: id(1).toUpperCase(), type: 'A', data: { b: 1, a: [1.5, null, 'x'], u: undefined, d: new Date(0) }, metadata: { m: true } }], { expectedRevision: 'no_stream' });
+    await Promise.all([
+      store.append('s-1', [{ eventId: id(2), type: 'B', data: null, metadata: {} }, { eventId: id(3), type: 'C', data: 'text', metadata: {} }], { expectedRevision: 0 }),
+      store.append('s-2', [{ eventId: id(4), type: 'D', data: 7, metadata: {} }], { expectedRevision: 'any' }),
+    ]);
+    reads = 0;
+    const remembered = await follow(head, 4);
+    expect(reads).toBe(0);
+    const fromDatabase = await store.readAll({ after: head });
+    expect(reads).toBe(1); // readAll itself always asks the database
+    expect(remembered).toEqual(fromDatabase);
+  });
+
+  it('reads the database for what it did not append: a gap a failed append left, a row written behind its back, a tampered one for readAll', async () => {
+    const head = await store.headPosition();
+    await store.append('g-1', [{ eventId: id(11), type: 'A', data: 1, metadata: {} }], { expectedRevision: 'no_stream' });
+    // A duplicate event id fails after its position was drawn: a gap in the positions.
+    await expect(store.append('g-2', [{ eventId: id(11), type: 'A', data: 2, metadata: {} }], { expectedRevision: 'no_stream' })).rejects.toThrow();
+    await store.append('g-3', [{ eventId: id(12), type: 'A', data: 3, metadata: {} }], { expectedRevision: 'no_stream' });
+    await store.sql.query(`insert into tl_streams (stream_id, revision) values ('g-x', 0)`);
+    await store.sql.query(`insert into tl_events (stream_id, revision, event_id, type, data, metadata) values ('g-x', 0, '${id(13)}', 'X', '4', '{}')`);
+    await store.append('g-4', [{ eventId: id(14), type: 'A', data: 5, metadata: {} }], { expectedRevision: 'no_stream' });
+    expect((await follow(head, 4)).map((e) => e.data)).toEqual([1, 3, 4, 5]);
+    expect(reads).toBeGreaterThanOrEqual(1);
+    // Forensics reads with readAll: an edit in the database shows, whatever this process remembers.
+    const [last] = await store.readAll({ after: (await store.headPosition()) - 1 });
+    await store.sql.query(`update tl_events set data = '6' where position = $1`, [last.position]);
+    expect((await store.readAll({ after: last.position - 1 }))[0].data).toBe(6);
+  });
 });

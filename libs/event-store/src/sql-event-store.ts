@@ -22,6 +22,7 @@ import { Batcher } from './batcher';
 import { PollingSubscription, WakeHub } from './polling-subscription';
 import { SqlClient, toNumber, toOptionalNumber } from './sql-client';
 import { SqlKeyValueStore } from './sql-key-value-store';
+import { RecentEvents } from './recent-events';
 
 /** Cross-process wake-ups; started when the first subscription opens, stopped on close. */
 export interface ExternalWakeups {
@@ -81,7 +82,8 @@ interface AppendRequest {
   expected: ExpectedRevision;
   kind: string;
   revision: number | null;
-  events: { eventId: string; type: string; data: unknown; metadata: Record<string, unknown> }[];
+  /** recordedAt: the row's recorded_at (else the database's now()). */
+  events: { eventId: string; type: string; data: unknown; metadata: Record<string, unknown>; recordedAt?: string }[];
   hasSnapshot: boolean;
   snapshot: unknown;
 }
@@ -90,6 +92,10 @@ interface AppendRequest {
 const APPEND_BATCHING = { maxInFlight: 1, maxBatch: 256 };
 /** Reads run in parallel on the pool; a couple of batches in flight keeps latency low. */
 const LOAD_BATCHING = { maxInFlight: 2, maxBatch: 256 };
+/** PGlite: how many appended events stay in memory for the in-process readers (RecentEvents): some seconds' worth. */
+const RECENT_EVENTS = 10_000;
+/** An event id the uuid column prints back unchanged but for case (other spellings are not remembered). */
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * While a predicate-prompt subscription's predicate says no, it reads at most this often: it sits on
@@ -115,6 +121,19 @@ export class SqlEventStore implements OpenedStore {
   private readonly promptWakeups = new WakeHub();
   private readonly subscriptions = new Set<PollingSubscription>();
   private readonly pagesInFlight = new Map<string, Promise<EventRow[]>>();
+  /** PGlite (no other process writes): what this store appended lately, for its in-process readers. */
+  private readonly recent?: RecentEvents;
+  /**
+   * What subscriptions read through: on PGlite, a page that starts in RecentEvents comes from memory.
+   * Only they: readAll itself always asks the database (forensics must see what is stored there).
+   */
+  private readonly liveSource = {
+    readAll: (options: ReadAllOptions): Promise<RecordedEvent[]> => {
+      const remembered = this.recent?.run(options.after ?? 0, limit(options.maxCount));
+      return remembered ? Promise.resolve(remembered) : this.readAll(options);
+    },
+    headPosition: (): Promise<number> => this.headPosition(),
+  };
   private wakeTimer: NodeJS.Timeout | undefined;
   private externalStarted: Promise<void> | undefined;
   private closed = false;
@@ -130,6 +149,7 @@ export class SqlEventStore implements OpenedStore {
     const gather = options.engine === 'pglite' ? ({ gather: 'immediate' } as const) : {};
     this.appends = new Batcher((r) => this.appendMany(r), { ...APPEND_BATCHING, ...gather });
     this.loads = new Batcher((ids) => this.loadMany(ids), { ...LOAD_BATCHING, gather: 'tick', ...gather });
+    if (options.engine === 'pglite') this.recent = new RecentEvents(RECENT_EVENTS);
     this.capabilities = {
       sql,
       eventsInSql: { engine: options.engine, readAllJsonText: (o) => this.readAllJsonText(o) },
@@ -143,12 +163,14 @@ export class SqlEventStore implements OpenedStore {
     const [kind, revision] = expectation(options.expectedRevision);
     // The port: a snapshot only makes sense when the caller knows the exact state it extends.
     const exact = kind === 'exact' || kind === 'no_stream';
+    // PGlite: the time goes in with the events, so what RecentEvents hands out matches the row.
+    const recordedAt = this.recent ? new Date().toISOString() : undefined;
     const request: AppendRequest = {
       streamId,
       expected: options.expectedRevision,
       kind,
       revision,
-      events: events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data ?? null, metadata: e.metadata ?? {} })),
+      events: events.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data ?? null, metadata: e.metadata ?? {}, recordedAt })),
       hasSnapshot: exact && options.snapshot !== undefined,
       snapshot: exact && options.snapshot !== undefined ? options.snapshot : null,
     };
@@ -177,10 +199,20 @@ export class SqlEventStore implements OpenedStore {
         [r.streamId, r.kind, r.revision, JSON.stringify(r.events), r.hasSnapshot ? JSON.stringify(r.snapshot) ?? null : null],
       );
     } catch (error) {
+      this.recent?.forget();
       if (isUniqueViolation(error, 'event_id')) throw new DuplicateEventIdError(r.streamId, r.events.map((e) => e.eventId));
       throw error;
     }
-    return appendResult(r, row);
+    const result = appendResult(r, row);
+    this.remember(r, result);
+    return result;
+  }
+
+  /** PGlite: as the statement returns, before its callers hear of it (RecentEvents). */
+  private remember(r: AppendRequest, result: AppendResult): void {
+    if (!this.recent) return;
+    if (r.events.every((e) => CANONICAL_UUID.test(e.eventId))) this.recent.add(recorded(r, result));
+    else this.recent.forget();
   }
 
   /**
@@ -196,6 +228,7 @@ export class SqlEventStore implements OpenedStore {
         [JSON.stringify(requests)],
       );
     } catch {
+      this.recent?.forget();
       const settled: PromiseSettledResult<AppendResult>[] = [];
       for (const r of requests) settled.push(...(await Promise.allSettled([this.appendOne(r)])));
       return settled;
@@ -203,7 +236,9 @@ export class SqlEventStore implements OpenedStore {
     rows.sort((a, b) => a.idx - b.idx);
     return requests.map((r, i) => {
       try {
-        return { status: 'fulfilled', value: appendResult(r, rows[i]) };
+        const result = appendResult(r, rows[i]);
+        this.remember(r, result);
+        return { status: 'fulfilled', value: result };
       } catch (reason) {
         return { status: 'rejected', reason };
       }
@@ -326,7 +361,7 @@ export class SqlEventStore implements OpenedStore {
     const { prompt } = options;
     let promptWhile: (() => void) | undefined;
     const subscription = new PollingSubscription(
-      this,
+      this.liveSource,
       prompt === true ? this.promptWakeups : this.wakeups,
       handler,
       { ...options, pollIntervalMs: this.options.pollIntervalMs, wakeDelayMs: wakeDelayFor(prompt, this.options.wakeDelayMs) },
@@ -405,6 +440,27 @@ function expectation(expected: ExpectedRevision): [kind: string, revision: numbe
 
 function limit(maxCount: number | undefined): number | null {
   return maxCount === undefined ? null : Math.max(0, Math.floor(maxCount));
+}
+
+/**
+ * An append's events as readAll would return them: values through JSON as jsonb keeps them (so no
+ * reader shares the caller's objects), the event id as the uuid column prints it, recordedAt as the
+ * append set it on the row.
+ */
+function recorded(r: AppendRequest, result: AppendResult): RecordedEvent[] {
+  const events = JSON.parse(JSON.stringify(r.events)) as AppendRequest['events'];
+  const recordedAt = new Date(events[0].recordedAt!);
+  const first = result.nextExpectedRevision - events.length + 1;
+  return events.map((e, i) => ({
+    eventId: e.eventId.toLowerCase(),
+    type: e.type,
+    data: e.data,
+    metadata: e.metadata,
+    streamId: r.streamId,
+    revision: first + i,
+    position: result.positions[i],
+    recordedAt,
+  }));
 }
 
 function toRecorded(row: EventRow): RecordedEvent {

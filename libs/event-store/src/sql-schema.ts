@@ -141,9 +141,11 @@ begin
   end if;
 
   with inserted as (
-    insert into ${schema}.tl_events (stream_id, revision, event_id, type, data, metadata)
+    insert into ${schema}.tl_events (stream_id, revision, event_id, type, data, metadata, recorded_at)
     select p_stream_id, v_first + e.ord - 1, (e.value ->> 'eventId')::uuid, e.value ->> 'type',
-           coalesce(e.value -> 'data', 'null'::jsonb), coalesce(e.value -> 'metadata', '{}'::jsonb)
+           coalesce(e.value -> 'data', 'null'::jsonb), coalesce(e.value -> 'metadata', '{}'::jsonb),
+           -- The embedded store sets it (RecentEvents hands out the same); PostgreSQL's are the database's.
+           coalesce((e.value ->> 'recordedAt')::timestamptz, now())
       from jsonb_array_elements(p_events) with ordinality as e(value, ord)
      order by e.ord
     returning position, revision

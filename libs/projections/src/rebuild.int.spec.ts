@@ -104,7 +104,11 @@ async function snapshot(store: SqlBackedStore): Promise<Record<string, string[]>
 }
 
 async function reset(store: SqlBackedStore): Promise<void> {
-  await store.sql.exec('delete from rm_families; delete from rm_audit; delete from rm_anomalies; delete from rm_checkpoints; delete from tl_events; delete from tl_streams');
+  // The event log is append-only: emptied here, it also starts its positions again, as a new store's
+  // do (the embedded store's subscriptions take what it appended from memory, by position: RecentEvents).
+  await store.sql.exec(
+    "delete from rm_families; delete from rm_audit; delete from rm_anomalies; delete from rm_checkpoints; delete from tl_events; delete from tl_streams; select setval(pg_get_serial_sequence('tl_events', 'position'), 1, false)",
+  );
 }
 
 /** Live projection: the runner's own commit path, in batches of the given sizes. */
