@@ -6,6 +6,28 @@ import type { IpTrack } from './state';
 
 const ip = (marks: number): IpTrack => ({ kind: 'ip', failures: Array.from({ length: marks }, (_, i) => [i * 1000, i + 1] as [number, number]) });
 
+/** n concurrent read-modify-writes of one key ('i:hot', one mark more each), retried on conflict: how many landed. */
+async function concurrentIncrements(states: SqlAnomalyStateStore, n: number): Promise<number> {
+  let landed = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      for (;;) {
+        const s = await states.load(['i:hot']);
+        const current = (s.get('i:hot') as IpTrack | undefined)?.failures.length ?? 0;
+        s.set('i:hot', ip(current + 1));
+        try {
+          await states.save(s);
+          landed++;
+          return;
+        } catch (error) {
+          if (!(error instanceof AnomalyStateConflictError)) throw error;
+        }
+      }
+    }),
+  );
+  return landed;
+}
+
 describeWithBackend('postgres', 'SqlAnomalyStateStore on PostgreSQL', (url) => {
   let store: PostgresEventStore;
   let states: SqlAnomalyStateStore;
@@ -55,24 +77,7 @@ describeWithBackend('postgres', 'SqlAnomalyStateStore on PostgreSQL', (url) => {
   });
 
   it('of many concurrent read-modify-writes of one key, each landed one counts, none is lost', async () => {
-    let landed = 0;
-    await Promise.all(
-      Array.from({ length: 12 }, async () => {
-        for (;;) {
-          const s = await states.load(['i:hot']);
-          const current = (s.get('i:hot') as IpTrack | undefined)?.failures.length ?? 0;
-          s.set('i:hot', ip(current + 1));
-          try {
-            await states.save(s);
-            landed++;
-            return;
-          } catch (error) {
-            if (!(error instanceof AnomalyStateConflictError)) throw error;
-          }
-        }
-      }),
-    );
-    expect(landed).toBe(12);
+    expect(await concurrentIncrements(states, 12)).toBe(12);
     expect(((await states.load(['i:hot'])).get('i:hot') as IpTrack).failures).toHaveLength(12);
   });
 });
@@ -158,24 +163,7 @@ describeWithBackend('postgres', 'SqlAnomalyStateStore as the sole writer (the em
 
   it('of many concurrent read-modify-writes of one key through one sole writer, each landed one counts', async () => {
     const states = new SqlAnomalyStateStore(counted, { soleWriter: true });
-    let landed = 0;
-    await Promise.all(
-      Array.from({ length: 12 }, async () => {
-        for (;;) {
-          const s = await states.load(['i:hot']);
-          const current = (s.get('i:hot') as IpTrack | undefined)?.failures.length ?? 0;
-          s.set('i:hot', ip(current + 1));
-          try {
-            await states.save(s);
-            landed++;
-            return;
-          } catch (error) {
-            if (!(error instanceof AnomalyStateConflictError)) throw error;
-          }
-        }
-      }),
-    );
-    expect(landed).toBe(12);
+    expect(await concurrentIncrements(states, 12)).toBe(12);
     expect(((await new SqlAnomalyStateStore(store.sql).load(['i:hot'])).get('i:hot') as IpTrack).failures).toHaveLength(12);
   });
 });
