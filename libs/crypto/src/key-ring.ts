@@ -2,12 +2,10 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   calculateJwkThumbprint,
-  CompactSign,
   exportJWK,
   generateKeyPair,
   importJWK,
   jwtVerify,
-  SignJWT,
   type JWK,
   type JWTHeaderParameters,
   type JWTPayload,
@@ -15,6 +13,7 @@ import {
 } from 'jose';
 import { canonicalJson } from '@token-ledger/domain';
 import type { KeyValueStore } from '@token-ledger/event-store';
+import { signCompactJws } from './compact-jws';
 import { isSealed, openJson, sealJson, type SealContext, type SealedJson } from './kek';
 
 export const supportedAlgs = ['ES256', 'RS256', 'EdDSA'] as const;
@@ -300,7 +299,7 @@ export class KeyRing {
       sid: claims.sid,
       ...(claims.cnf === undefined ? {} : { cnf: { jkt: claims.cnf.jkt } }),
     };
-    return new SignJWT(payload).setProtectedHeader({ alg: active.entry.alg, kid: active.entry.kid, typ: 'at+jwt' }).sign(active.privateKey);
+    return signCompactJws(active.entry.alg, active.privateKey, { kid: active.entry.kid, typ: 'at+jwt' }, JSON.stringify(payload));
   }
 
   /**
@@ -311,9 +310,7 @@ export class KeyRing {
    */
   async signJws(typ: string, payload: object): Promise<string> {
     const { active } = this.state;
-    return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: active.entry.alg, kid: active.entry.kid, typ })
-      .sign(active.privateKey);
+    return signCompactJws(active.entry.alg, active.privateKey, { kid: active.entry.kid, typ }, JSON.stringify(payload));
   }
 
   /** Throws on anything invalid. `now` in epoch milliseconds. */
