@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { DuplicateEventIdError } from './errors';
 import {
+  AppendResult,
   EventStore,
   ExpectedRevision,
   KeyValueStore,
@@ -507,6 +508,45 @@ export function describeEventStoreContract(
         expect(results.slice(4).every((r) => r.status === 'fulfilled')).toBe(true);
         expect((await store.loadStream(a)).snapshot).toEqual({ state: { n: 1 }, revision: 0 });
         expect((await store.readStream(b)).map((e) => e.revision)).toEqual([0, 1]);
+      });
+
+      it('settles concurrent exact appends to many streams one by one: the stale ones conflict, the others land whole with their snapshots', async () => {
+        // Rotations: each expects an exact revision of its own stream (the store may take these as one set).
+        const ids = Array.from({ length: 12 }, (_, i) => streamId(`exact-${i}`));
+        for (const id of ids) await store.append(id, [event()], { expectedRevision: 'no_stream' });
+        const results = await Promise.allSettled(
+          ids.map((id, i) => store.append(id, [event('A', { i }), event('B', { i })], { expectedRevision: i % 3 === 0 ? 5 : 0, snapshot: { i } })),
+        );
+        for (const [i, r] of results.entries()) {
+          if (i % 3 === 0) {
+            expect(r).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ expected: 5, actual: 0 }) });
+            expect((await store.readStream(ids[i])).map((e) => e.revision)).toEqual([0]);
+            continue;
+          }
+          expect(r.status).toBe('fulfilled');
+          const { positions, position, nextExpectedRevision } = (r as PromiseFulfilledResult<AppendResult>).value;
+          expect(nextExpectedRevision).toBe(2);
+          expect(positions).toHaveLength(2);
+          expect(positions[1]).toBe(position);
+          const events = await store.readStream(ids[i]);
+          expect(events.map((e) => [e.revision, e.type])).toEqual([[0, 'Tested'], [1, 'A'], [2, 'B']]);
+          expect(events.slice(1).map((e) => e.data)).toEqual([{ i }, { i }]);
+          expect(events.slice(1).map((e) => e.position)).toEqual(positions);
+          const loaded = await store.loadStream(ids[i]);
+          if (loaded.snapshot) expect(loaded.snapshot).toEqual({ state: { i }, revision: 2 });
+        }
+        // A stale append consumed nothing: the stream takes its real next revision.
+        await store.append(ids[0], [event()], { expectedRevision: 0 });
+      });
+
+      itIf(features.uniqueEventIds, 'the bad append here reuses an event id, which this store accepts')('a repeated event id among concurrent exact appends fails that append alone', async () => {
+        const ids = Array.from({ length: 6 }, (_, i) => streamId(`exact-dup-${i}`));
+        const taken = event();
+        for (const [i, id] of ids.entries()) await store.append(id, [i === 0 ? taken : event()], { expectedRevision: 'no_stream' });
+        const results = await Promise.allSettled(ids.map((id, i) => store.append(id, [i === 3 ? { ...event(), eventId: taken.eventId } : event()], { expectedRevision: 0 })));
+        expect(results[3]).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ name: 'DuplicateEventIdError' }) });
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+        expect((await store.readStream(ids[3])).map((e) => e.revision)).toEqual([0]);
       });
 
       it('gives each revision to exactly one of many retrying writers', async () => {
