@@ -167,3 +167,95 @@ describeWithBackend('postgres', 'SqlAnomalyStateStore as the sole writer (the em
     expect(((await new SqlAnomalyStateStore(store.sql).load(['i:hot'])).get('i:hot') as IpTrack).failures).toHaveLength(12);
   });
 });
+
+describeWithBackend('postgres', 'SqlAnomalyStateStore writing behind (the engine following the store) on PostgreSQL', (url) => {
+  let store: PostgresEventStore;
+  const schema = `an_behind_${randomBytes(6).toString('hex')}`;
+  const fresh = () => new SqlAnomalyStateStore(store.sql);
+  const checkpoint = async (): Promise<number | undefined> => {
+    const rows = await store.sql.query<{ position: string }>(`select position from wb_checkpoint`);
+    return rows.length === 0 ? undefined : Number(rows[0].position);
+  };
+  const writeCheckpoint = (position: number) => async (tx: Pick<SqlClient, 'query'>) => {
+    await tx.query(`insert into wb_checkpoint (id, position) values (1, $1) on conflict (id) do update set position = excluded.position`, [position]);
+  };
+
+  beforeAll(async () => {
+    store = await PostgresEventStore.open({ url, schema });
+    await fresh().migrate();
+    await store.sql.exec(`create table wb_checkpoint (id int primary key, position bigint not null)`);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await dropPostgresSchema(url, schema);
+  });
+
+  it('stages saves that later loads see, and writes them with the checkpoint in one flush', async () => {
+    const states = new SqlAnomalyStateStore(store.sql, { writeBehind: true });
+    const a = await states.load(['i:w1', 'i:w2']);
+    a.set('i:w1', ip(1));
+    a.set('i:w2', ip(1));
+    await states.save(a);
+    const b = await states.load(['i:w1', 'i:w2']);
+    expect(b.get('i:w1')).toEqual(ip(1)); // staged, seen by the next batch
+    b.set('i:w1', ip(2));
+    b.set('i:w2', null); // ended within the staged span: never written
+    await states.save(b);
+    expect(states.stagedRows).toBe(2);
+    expect((await fresh().load(['i:w1', 'i:w2'])).size).toBe(0); // nothing written yet
+    expect(await checkpoint()).toBeUndefined();
+
+    await states.flush(writeCheckpoint(7));
+    expect(states.stagedRows).toBe(0);
+    expect([...(await fresh().load(['i:w1', 'i:w2'])).entries()]).toEqual([['i:w1', ip(2)]]);
+    expect(await checkpoint()).toBe(7);
+    // Saved again from memory at the version it was written at.
+    const c = await states.load(['i:w1']);
+    c.set('i:w1', ip(3));
+    await states.save(c);
+    await states.flush(writeCheckpoint(9));
+    expect((await fresh().load(['i:w1'])).get('i:w1')).toEqual(ip(3));
+    expect(await checkpoint()).toBe(9);
+  });
+
+  it('a flush against a row another writer moved on writes nothing, not even the checkpoint, and drops all it staged', async () => {
+    const states = new SqlAnomalyStateStore(store.sql, { writeBehind: true });
+    const a = await states.load(['i:x1', 'i:x2']);
+    a.set('i:x1', ip(1));
+    a.set('i:x2', ip(1));
+    await states.save(a);
+    await states.flush(writeCheckpoint(20));
+    const b = await states.load(['i:x1', 'i:x2']);
+    b.set('i:x1', ip(2));
+    b.set('i:x2', ip(2));
+    await states.save(b);
+    const other = fresh();
+    const o = await other.load(['i:x1']);
+    o.set('i:x1', ip(5));
+    await other.save(o);
+
+    await expect(states.flush(writeCheckpoint(30))).rejects.toBeInstanceOf(AnomalyStateConflictError);
+    expect(await checkpoint()).toBe(20);
+    expect([...(await fresh().load(['i:x1', 'i:x2'])).values()]).toEqual([ip(5), ip(1)]);
+    expect(states.stagedRows).toBe(0);
+    // The replay reads the database again, and lands.
+    const replay = await states.load(['i:x1', 'i:x2']);
+    expect([...replay.values()]).toEqual([ip(5), ip(1)]);
+    replay.set('i:x2', ip(2));
+    await states.save(replay);
+    await states.flush(writeCheckpoint(30));
+    expect(await checkpoint()).toBe(30);
+    expect((await fresh().load(['i:x2'])).get('i:x2')).toEqual(ip(2));
+  });
+
+  it('a checkpoint write that fails takes the staged rows down with it', async () => {
+    const states = new SqlAnomalyStateStore(store.sql, { writeBehind: true });
+    const a = await states.load(['i:y1']);
+    a.set('i:y1', ip(1));
+    await states.save(a);
+    await expect(states.flush(async (tx) => void (await tx.query('select * from no_such_table')))).rejects.toThrow(/no_such_table/);
+    expect((await fresh().load(['i:y1'])).size).toBe(0);
+    expect(states.stagedRows).toBe(0);
+    expect((await states.load(['i:y1'])).size).toBe(0);
+  });
+});

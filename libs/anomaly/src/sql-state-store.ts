@@ -1,4 +1,4 @@
-import type { SqlClient } from '@token-ledger/event-store';
+import type { SqlClient, SqlQueryable } from '@token-ledger/event-store';
 import type { AnomalyStateStore, KeyState, StateMap } from './state';
 
 /** Arbitrary constant for the schema-creation advisory lock (distinct from the other tables'). */
@@ -35,18 +35,33 @@ const WINDOW_STATE_RETENTION = '8 days';
  * are remembered, as saved, and a later batch takes them from memory instead of reading them back —
  * still with their version, so the save's check stands: a copy that went stale (a concurrent batch of
  * this process) fails the save, is forgotten, and the re-run reads the database.
+ *
+ * With `writeBehind` (the engine following the store, which owns its checkpoint) `save` only stages:
+ * the staged rows are what later loads see, and `flush` writes them all — still checked against the
+ * versions their batches loaded — in one transaction with the caller's checkpoint. A batch a second
+ * then costs no row writes of its own (bench/refresh/README.md); a crash or a failed flush loses only
+ * staged rows, which the caller rebuilds by replaying from that checkpoint. Batches must come one at
+ * a time (the source's order), since staging checks nothing.
  */
 export class SqlAnomalyStateStore implements AnomalyStateStore {
   /** The version each key had when a StateMap was loaded (0 = absent). */
   private readonly versions = new WeakMap<StateMap, Map<string, number>>();
-  /** soleWriter: key → the JSON text and version of its row as this store last saved it (oldest first). */
+  /** soleWriter, writeBehind: key → the JSON text and version of its row as this store last saved it (oldest first). */
   private readonly saved?: Map<string, { json: string; version: number }>;
+  /** writeBehind: key → the JSON text staged for it ('null': delete) and the version its batch loaded. */
+  private staged?: Map<string, { json: string; version: number }>;
 
   constructor(
     private readonly sql: SqlClient,
-    options: { soleWriter?: boolean } = {},
+    options: { soleWriter?: boolean; writeBehind?: boolean } = {},
   ) {
-    if (options.soleWriter) this.saved = new Map();
+    if (options.soleWriter || options.writeBehind) this.saved = new Map();
+    if (options.writeBehind) this.staged = new Map();
+  }
+
+  /** writeBehind: how many rows are staged and not yet flushed. */
+  get stagedRows(): number {
+    return this.staged?.size ?? 0;
   }
 
   async migrate(): Promise<void> {
@@ -95,9 +110,13 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
     const versions = new Map<string, number>();
     const unknown: string[] = [];
     for (const key of keys) {
-      const row = this.saved?.get(key);
+      const row = this.staged?.get(key) ?? this.saved?.get(key);
       if (!row) {
         unknown.push(key);
+        continue;
+      }
+      if (row.json === 'null') {
+        versions.set(key, row.version); // staged for deletion: absent, its row still at this version
         continue;
       }
       // A fresh copy: the rules change the states they are given, and a batch may be re-run.
@@ -118,16 +137,53 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
     return states;
   }
 
+  /** Writes the states (writeBehind: stages them for `flush`). */
   async save(states: StateMap): Promise<void> {
     const loaded = this.versions.get(states) ?? new Map<string, number>();
     const rows = [...states].map(([key, state]) => ({ key, json: state === null ? 'null' : JSON.stringify(state), version: loaded.get(key) ?? 0 }));
+    if (this.staged) {
+      for (const r of rows) this.staged.set(r.key, { json: r.json, version: r.version });
+      return;
+    }
+    await this.write(rows);
+  }
+
+  /**
+   * writeBehind: writes every staged row, and whatever `alongside` writes (the checkpoint), in one
+   * transaction. On any failure nothing is written and everything staged or remembered is dropped
+   * (AnomalyStateConflictError when another writer moved a row on): the caller replays from its
+   * checkpoint, reading the database again.
+   */
+  async flush(alongside?: (tx: SqlQueryable) => Promise<void>): Promise<void> {
+    const staged = this.staged;
+    if (!staged) throw new Error('flush() needs a writeBehind store');
+    const rows = [...staged].map(([key, r]) => ({ key, ...r }));
+    this.staged = new Map();
+    await this.write(rows, alongside);
+  }
+
+  /** writeBehind: drops what was staged (and what is remembered), e.g. after the batch that staged it failed. */
+  discard(): void {
+    this.staged?.clear();
+    this.saved?.clear();
+  }
+
+  private async write(rows: Array<{ key: string; json: string; version: number }>, alongside?: (tx: SqlQueryable) => Promise<void>): Promise<void> {
+    // One statement, atomic: an_save_state raises (and writes nothing) unless every row landed.
+    const save = (sql: SqlQueryable) =>
+      rows.length === 0
+        ? Promise.resolve()
+        : sql.query('select an_save_state($1::jsonb)', [`[${rows.map((r) => `{"key":${JSON.stringify(r.key)},"state":${r.json},"version":${r.version}}`).join(',')}]`]);
     try {
-      // One round trip, atomic: an_save_state raises (and writes nothing) unless every row landed.
-      await this.sql.query('select an_save_state($1::jsonb)', [
-        `[${rows.map((r) => `{"key":${JSON.stringify(r.key)},"state":${r.json},"version":${r.version}}`).join(',')}]`,
-      ]);
+      if (alongside) {
+        await this.sql.transaction(async (tx) => {
+          await save(tx);
+          await alongside(tx);
+        });
+      } else await save(this.sql);
     } catch (error) {
-      for (const r of rows) this.saved?.delete(r.key);
+      if (this.staged) this.discard();
+      else for (const r of rows) this.saved?.delete(r.key);
       if ((error as { code?: string }).code === STATE_CONFLICT_SQLSTATE) throw new AnomalyStateConflictError((error as Error).message);
       throw error;
     }
@@ -149,7 +205,8 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
       `with gone as (delete from an_state where key !~ '^f:' and updated_at < now() - interval '${WINDOW_STATE_RETENTION}' returning 1)
        select count(*) as n from gone`,
     );
-    // Pruned rows may be remembered: forget everything rather than find them.
+    // Pruned rows may be remembered: forget everything rather than find them. Staged rows stay (their
+    // keys were just used); one whose row was pruned meanwhile fails the flush, and the replay starts it afresh.
     this.saved?.clear();
     return Number(rows[0]?.n ?? 0);
   }

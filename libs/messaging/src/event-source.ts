@@ -29,11 +29,20 @@ export interface InProcessEventSourceOptions {
    * finished. Without a name the source does not checkpoint and starts at `after`.
    */
   name?: string;
+  /**
+   * The handler writes checkpoint `name` itself, with its own effects and when it chooses (maybe
+   * several batches later): the source never writes it, and every (re)start resumes after it and
+   * forgets what it handed over since — those events come again. For a handler that keeps work in
+   * memory across batches (the anomaly engine's staged state). Default false: the source checkpoints
+   * after each batch its handler finished.
+   */
+  checkpointedByHandler?: boolean;
   /** Start position when there is no checkpoint (a number, or computed at start). Default 0. */
   after?: number | (() => Promise<number>);
   batchSize?: number;
   dedupCapacity?: number;
-  retryDelayMs?: number;
+  /** Pause before resuming after a failed batch (default 500 ms), or a pause per error. */
+  retryDelayMs?: number | ((error: unknown) => number);
   /** Called after each handled batch with the last store position (also for skipped events). */
   onPosition?: (position: number) => void;
   onError?: (error: unknown) => void;
@@ -63,22 +72,33 @@ export class InProcessEventSource implements EventSource {
     const { name } = this.options;
     if (name) await migrateMessaging(this.store.sql);
     const after = this.options.after;
-    this.handled = typeof after === 'function' ? await after() : after ?? 0;
+    const first = typeof after === 'function' ? await after() : after ?? 0;
+    this.handled = first;
+    const byHandler = name !== undefined && this.options.checkpointedByHandler === true;
+    const resumeAfter = async (): Promise<number> => {
+      if (!name) return this.handled;
+      if (!byHandler) return (this.handled = Math.max(this.handled, await readCheckpoint(this.store.sql, name)));
+      this.seen.clear(); // what was handed over past the checkpoint comes again, and must not count as seen
+      return (this.handled = Math.max(first, await readCheckpoint(this.store.sql, name)));
+    };
     this.consumer = new BatchedConsumer(
       this.store,
       {
-        resumeAfter: async () => (this.handled = name ? Math.max(this.handled, await readCheckpoint(this.store.sql, name)) : this.handled),
+        resumeAfter,
         commit: async (batch) => {
           const fresh = batch.filter((e) => !this.seen.has(e.eventId)).map(toPublicEvent);
           if (fresh.length > 0) await handler(fresh);
           for (const e of fresh) this.seen.add(e.eventId);
           const last = batch[batch.length - 1].position;
-          if (name) await writeCheckpoint(this.store.sql, name, last);
+          if (name && !byHandler) await writeCheckpoint(this.store.sql, name, last);
           this.handled = last;
           this.options.onPosition?.(last);
         },
         onError: (error) => this.options.onError?.(error),
-        retryDelayMs: () => this.options.retryDelayMs ?? 500,
+        retryDelayMs: (error) => {
+          const delay = this.options.retryDelayMs ?? 500;
+          return typeof delay === 'function' ? delay(error) : delay;
+        },
       },
       this.options.batchSize ?? 500,
       { prompt: this.options.prompt },

