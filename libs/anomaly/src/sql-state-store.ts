@@ -18,6 +18,8 @@ const STATE_CONFLICT_SQLSTATE = 'TLA01';
 /** soleWriter: how many saved rows are remembered (a few kB each at most). */
 const MAX_REMEMBERED_ROWS = 10_000;
 
+const jsonOf = (state: KeyState | null): string => (state === null ? 'null' : JSON.stringify(state));
+
 /** Windows are at most 7 days; a subject or IP quiet for longer has nothing left to remember. */
 const WINDOW_STATE_RETENTION = '8 days';
 
@@ -48,8 +50,12 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
   private readonly versions = new WeakMap<StateMap, Map<string, number>>();
   /** soleWriter, writeBehind: key → the JSON text and version of its row as this store last saved it (oldest first). */
   private readonly saved?: Map<string, { json: string; version: number }>;
-  /** writeBehind: key → the JSON text staged for it ('null': delete) and the version its batch loaded. */
-  private staged?: Map<string, { json: string; version: number }>;
+  /**
+   * writeBehind: key → the state staged for it (null: delete) and the version its batch loaded. The
+   * objects themselves, handed to the next batch as they are: a failed batch drops all that is staged
+   * (the caller replays), so no batch ever re-runs on a state another has changed.
+   */
+  private staged?: Map<string, { state: KeyState | null; version: number }>;
 
   constructor(
     private readonly sql: SqlClient,
@@ -110,13 +116,15 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
     const versions = new Map<string, number>();
     const unknown: string[] = [];
     for (const key of keys) {
-      const row = this.staged?.get(key) ?? this.saved?.get(key);
-      if (!row) {
-        unknown.push(key);
+      const staged = this.staged?.get(key);
+      if (staged) {
+        if (staged.state !== null) states.set(key, staged.state);
+        versions.set(key, staged.version); // deleted: absent, its row (if any) still at this version
         continue;
       }
-      if (row.json === 'null') {
-        versions.set(key, row.version); // staged for deletion: absent, its row still at this version
+      const row = this.saved?.get(key);
+      if (!row) {
+        unknown.push(key);
         continue;
       }
       // A fresh copy: the rules change the states they are given, and a batch may be re-run.
@@ -140,12 +148,11 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
   /** Writes the states (writeBehind: stages them for `flush`). */
   async save(states: StateMap): Promise<void> {
     const loaded = this.versions.get(states) ?? new Map<string, number>();
-    const rows = [...states].map(([key, state]) => ({ key, json: state === null ? 'null' : JSON.stringify(state), version: loaded.get(key) ?? 0 }));
     if (this.staged) {
-      for (const r of rows) this.staged.set(r.key, { json: r.json, version: r.version });
+      for (const [key, state] of states) this.staged.set(key, { state, version: loaded.get(key) ?? 0 });
       return;
     }
-    await this.write(rows);
+    await this.write([...states].map(([key, state]) => ({ key, json: jsonOf(state), version: loaded.get(key) ?? 0 })));
   }
 
   /**
@@ -157,7 +164,7 @@ export class SqlAnomalyStateStore implements AnomalyStateStore {
   async flush(alongside?: (tx: SqlQueryable) => Promise<void>): Promise<void> {
     const staged = this.staged;
     if (!staged) throw new Error('flush() needs a writeBehind store');
-    const rows = [...staged].map(([key, r]) => ({ key, ...r }));
+    const rows = [...staged].map(([key, r]) => ({ key, json: jsonOf(r.state), version: r.version }));
     this.staged = new Map();
     await this.write(rows, alongside);
   }
