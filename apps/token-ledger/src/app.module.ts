@@ -12,7 +12,7 @@ import type { PoisonRecord } from '@token-ledger/messaging';
 import { AccessTokenMinter } from './ledger/access-token-minter';
 import { FamilyPrefetch } from './ledger/family-prefetch';
 import { AggregateRepository, type Aggregate } from './ledger/aggregate-repository';
-import { CommandNames, currentCommandName } from './ledger/command-names';
+import { CommandNames } from './ledger/command-names';
 import { anomalyAggregate, apiKeyAggregate, clientAggregate, familyAggregate, ssfStreamAggregate, subjectAggregate } from './ledger/aggregates';
 import { ApiKeyRegistry } from './ledger/api-key-registry';
 import { CreateApiKeyHandler } from './ledger/commands/create-api-key.command';
@@ -72,7 +72,7 @@ function repository(token: symbol, aggregate: Aggregate<never, never>): Provider
   return {
     provide: token,
     useFactory: (store: EventStore, metrics: LedgerMetrics, macKey: Buffer | null) =>
-      new AggregateRepository(store, aggregate, metrics.repositoryObserver(currentCommandName), macKey ?? undefined),
+      new AggregateRepository(store, aggregate, metrics.repositoryObserver(), macKey ?? undefined),
     inject: [EVENT_STORE, LedgerMetrics, CHAIN_MAC_KEY],
   };
 }

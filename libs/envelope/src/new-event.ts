@@ -3,12 +3,14 @@ import { SCHEMA_VERSION, type AnomalyDetected, type LedgerEvent, type RequestCon
 import type { NewEvent } from '@token-ledger/event-store';
 import { activeTraceparent } from './trace-context';
 
-/** Who caused a command and why: recorded in every event's metadata (SPEC §2). */
+/** Who caused a command and why: recorded in every event's metadata (SPEC §2) — all but `command`. */
 export interface CommandMetadata {
   correlationId?: string;
   causationId?: string;
   actor?: string;
   context?: RequestContext;
+  /** The command running (`rotate_token`), for metrics labels; set by the command bus, never stored. */
+  command?: string;
 }
 
 /**
@@ -31,10 +33,14 @@ export function toNewEvent(event: LedgerEvent | AnomalyDetected, meta: CommandMe
       clientId: event.clientId,
       occurredAt: event.occurredAt,
       schemaVersion: SCHEMA_VERSION,
-      ...compact(meta),
+      ...compact(recorded(meta)),
       ...(traceparent ? { traceparent } : {}),
     },
   };
+}
+
+function recorded({ command: _label, ...rest }: CommandMetadata): Omit<CommandMetadata, 'command'> {
+  return rest;
 }
 
 function compact<T extends object>(value: T): Partial<T> {

@@ -263,10 +263,10 @@ export class LedgerMetrics {
   }
 
   /** What an AggregateRepository reports, counted; `command` names the command being executed (a bounded label). */
-  repositoryObserver(command: () => string): RepositoryObserver {
+  repositoryObserver(): RepositoryObserver {
     return {
-      retried: () => this.concurrencyRetries.inc({ command: command() }),
-      exhausted: () => this.concurrencyExhausted.inc({ command: command() }),
+      retried: (command) => this.concurrencyRetries.inc({ command }),
+      exhausted: (command) => this.concurrencyExhausted.inc({ command }),
       appended: (events) => this.countAppended(events),
     };
   }

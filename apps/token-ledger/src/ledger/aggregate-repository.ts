@@ -33,8 +33,9 @@ const MAX_NEUTRAL_CONFLICTS = 1000;
 
 /** What the repository tells its owner (metrics): races lost, given up on, and what was appended. */
 export interface RepositoryObserver {
-  retried?(): void;
-  exhausted?(): void;
+  /** `command`: the command that lost the race (`meta.command`, set by the command bus), or `other`. */
+  retried?(command: string): void;
+  exhausted?(command: string): void;
   appended?(events: readonly LedgerEvent[]): void;
 }
 
@@ -109,7 +110,7 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
         if (JSON.stringify(state) === lostWith) neutral++;
         else counted++;
         if (counted >= MAX_ATTEMPTS || neutral >= MAX_NEUTRAL_CONFLICTS) {
-          this.observer.exhausted?.();
+          this.observer.exhausted?.(meta.command ?? 'other');
           throw new ConcurrencyExhaustedError(streamId);
         }
       }
@@ -125,7 +126,7 @@ export class AggregateRepository<S extends { v: number }, E extends LedgerEvent>
         return { result, state: next, position: appended.position };
       } catch (error) {
         if (!(error instanceof WrongExpectedRevisionError)) throw error;
-        this.observer.retried?.();
+        this.observer.retried?.(meta.command ?? 'other');
         lostWith = JSON.stringify(state);
         const attempt = counted + 1;
         if (recordOnly) {

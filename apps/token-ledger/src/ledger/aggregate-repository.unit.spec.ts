@@ -123,7 +123,7 @@ describe('AggregateRepository hash chain', () => {
   it('still gives up after 50 conflicts that changed the state (counted by command)', async () => {
     const store = new MemoryEventStore();
     const metrics = new LedgerMetrics();
-    const repo = new AggregateRepository(store, familyAggregate, metrics.repositoryObserver(() => 'record_rejections'));
+    const repo = new AggregateRepository(store, familyAggregate, metrics.repositoryObserver());
     await repo.execute(FAM, {}, issue);
     const original = store.append.bind(store);
     const other = new AggregateRepository(new MemoryEventStoreView(store, original), familyAggregate);
@@ -132,7 +132,7 @@ describe('AggregateRepository hash chain', () => {
       if (events[0].type === 'RefreshRejected') await other.execute(FAM, {}, rotate(T0 + ++n * S));
       return original(id, events, options);
     });
-    await expect(repo.execute(FAM, {}, reject(T0))).rejects.toBeInstanceOf(ConcurrencyExhaustedError);
+    await expect(repo.execute(FAM, { command: 'record_rejections' }, reject(T0))).rejects.toBeInstanceOf(ConcurrencyExhaustedError);
     expect(n).toBe(50);
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/^token_ledger_concurrency_retries_total\{command="record_rejections"\} 50$/m);
