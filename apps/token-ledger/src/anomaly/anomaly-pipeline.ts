@@ -33,9 +33,9 @@ export interface AnomalyPipelineSettings {
   soleStateWriter?: boolean;
   /**
    * Following the store (no Kafka): state and checkpoint are written together at most this often
-   * (default 1000 ms; 0 = after every batch), not after every batch; detections are not delayed.
+   * (LEDGER_ANOMALY_STATE_FLUSH_MS; 0 = after every batch); detections are not delayed.
    */
-  stateFlushMs?: number;
+  stateFlushMs: number;
 }
 
 /** What a detection does outside the pipeline (AnomalyService provides these). */
@@ -55,7 +55,6 @@ const PRUNE_INTERVAL_MS = 3600_000;
 const MAX_STATE_ATTEMPTS = 20;
 /** The engine's checkpoint (msg_checkpoints) when it follows the store. */
 const CHECKPOINT = 'anomaly-engine';
-const DEFAULT_STATE_FLUSH_MS = 1000;
 /** Staged state rows that make a flush due before its time (a few kB each at most). */
 const MAX_STAGED_ROWS = 5000;
 
@@ -98,7 +97,7 @@ export class AnomalyPipeline {
   async start(): Promise<void> {
     const geo = await sharedGeoLocator(this.settings.geoDbPath);
     const kafka = this.settings.kafka;
-    const flushMs = this.settings.stateFlushMs ?? DEFAULT_STATE_FLUSH_MS;
+    const flushMs = this.settings.stateFlushMs;
     // With Kafka the source commits offsets for what the handler finished: the state must be saved by then.
     const writeBehind = !kafka && flushMs > 0;
     const stateStore = new SqlAnomalyStateStore(this.store.sql, { soleWriter: this.settings.soleStateWriter, writeBehind });
