@@ -47,7 +47,7 @@ function serialize(input: unknown, key: string, depth: number): string | undefin
     return `${out}]`;
   }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
+  const keys = sortKeys(Object.keys(obj));
   let out = '{';
   let first = true;
   for (const k of keys) {
@@ -60,3 +60,18 @@ function serialize(input: unknown, key: string, depth: number): string | undefin
   return `${out}}`;
 }
 
+
+/**
+ * `keys` sorted in place by UTF-16 code units (what `sort()` does): insertion sort, since objects have
+ * a few keys and Array.prototype.sort copies them into a work array first (the hash chain sorts a
+ * handful of objects on every append).
+ */
+function sortKeys(keys: string[]): string[] {
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i];
+    let j = i - 1;
+    for (; j >= 0 && keys[j] > k; j--) keys[j + 1] = keys[j];
+    keys[j + 1] = k;
+  }
+  return keys;
+}

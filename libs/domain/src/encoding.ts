@@ -17,54 +17,69 @@ function digitsPerLimb(base: number): number {
   return k;
 }
 
+/** A character's digit in each alphabet (-1: not in it), indexed by char code below 128. */
+function digitTable(alphabet: string): Int8Array {
+  const table = new Int8Array(128).fill(-1);
+  for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
+  return table;
+}
+const BASE62_DIGITS = digitTable(BASE62_ALPHABET);
+
 /**
- * Big-endian digits in base `from` -> big-endian digits in base `to`, without leading zeros, by
+ * Big-endian digits in base `from` -> little-endian digits in base `to`, without high zeros, by
  * schoolbook division on limbs of up to 24 bits (several digits each: every intermediate stays
  * below 2^48, exact in a double). Plain numbers rather than BigInt; limbs rather than digits, since
- * this runs twice on every refresh: about 10× fewer divisions than digit by digit.
+ * this runs on every refresh: about 10× fewer divisions than digit by digit. The dividend is divided
+ * in place, so a conversion allocates its limbs and its output only (it ran three times a rotation,
+ * and its per-step quotient arrays were 8 % of the token endpoint's allocations).
  */
 function convertBase(digits: ArrayLike<number>, from: number, to: number): number[] {
   const a = digitsPerLimb(from);
   const b = digitsPerLimb(to);
   const F = from ** a;
   const T = to ** b;
-  let num: number[] = [];
-  for (let i = 0, end = digits.length % a || a; i < digits.length; end += a) {
+  const num = new Float64Array(Math.ceil(digits.length / a));
+  for (let i = 0, l = 0, end = digits.length % a || a; i < digits.length; end += a, l++) {
     let v = 0;
     for (; i < end; i++) v = v * from + digits[i];
-    num.push(v);
+    num[l] = v;
   }
   const out: number[] = [];
-  while (num.length > 0) {
-    const quotient: number[] = [];
+  let first = 0;
+  while (first < num.length && num[first] === 0) first++;
+  while (first < num.length) {
     let rem = 0;
-    for (const d of num) {
-      const acc = rem * F + d;
+    for (let i = first; i < num.length; i++) {
+      const acc = rem * F + num[i];
       const q = Math.floor(acc / T);
       rem = acc - q * T;
-      if (quotient.length > 0 || q > 0) quotient.push(q);
+      num[i] = q;
     }
+    while (first < num.length && num[first] === 0) first++;
     for (let k = 0; k < b; k++) {
       const q = Math.floor(rem / to);
       out.push(rem - q * to);
       rem = q;
     }
-    num = quotient;
   }
   while (out.length > 0 && out[out.length - 1] === 0) out.pop();
-  return out.reverse();
+  return out;
 }
 
+/** Little-endian digits -> `width` characters, left-padded with the alphabet's zero. */
 function encodeDigits(digits: number[], alphabet: string, width: number): string {
   if (digits.length > width) throw new RangeError(`value does not fit in ${width} characters`);
-  return alphabet[0].repeat(width - digits.length) + digits.map((d) => alphabet[d]).join('');
+  let out = alphabet[0].repeat(width - digits.length);
+  for (let i = digits.length - 1; i >= 0; i--) out += alphabet[digits[i]];
+  return out;
 }
 
 /** Returns null when a character is outside the alphabet. */
-function decodeDigits(s: string, alphabet: string): number[] | null {
-  const digits: number[] = new Array<number>(s.length);
+function decodeDigits(s: string, table: Int8Array): Uint8Array | null {
+  const digits = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
-    const d = alphabet.indexOf(s[i]);
+    const c = s.charCodeAt(i);
+    const d = c < 128 ? table[c] : -1;
     if (d < 0) return null;
     digits[i] = d;
   }
@@ -78,12 +93,12 @@ export function encodeBase62(bytes: Uint8Array, width: number): string {
 
 /** Fixed-width base62 -> exactly `byteLength` bytes; null if invalid or the value does not fit. */
 export function decodeBase62(s: string, byteLength: number): Buffer | null {
-  const digits = decodeDigits(s, BASE62_ALPHABET);
+  const digits = decodeDigits(s, BASE62_DIGITS);
   if (digits === null) return null;
   const bytes = convertBase(digits, 62, 256);
   if (bytes.length > byteLength) return null;
   const out = Buffer.alloc(byteLength);
-  out.set(bytes, byteLength - bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[byteLength - 1 - i] = bytes[i];
   return out;
 }
 
@@ -91,7 +106,7 @@ export function decodeBase62(s: string, byteLength: number): Buffer | null {
 export function encodeBase62Uint(n: number, width: number): string {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not an unsigned integer: ${n}`);
   const digits: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 62)) digits.unshift(v % 62);
+  for (let v = n; v > 0; v = Math.floor(v / 62)) digits.push(v % 62);
   return encodeDigits(digits, BASE62_ALPHABET, width);
 }
 

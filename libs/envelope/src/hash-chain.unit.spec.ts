@@ -30,6 +30,16 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ b: 1, 10: 1, 2: 1, A: 1, é: 1, _: 1 })).toBe('{"10":1,"2":1,"A":1,"_":1,"b":1,"é":1}');
   });
 
+  it('orders keys exactly as Array.prototype.sort does, surrogate pairs and long key lists included', () => {
+    const keys = ['z', 'a', 'aa', 'a\u0000', 'Z', '\u{1F600}', '\uFFFF', '\u00e9', '10', '9', ...Array.from({ length: 40 }, (_, i) => `k${(i * 7919) % 97}`)];
+    const obj = Object.fromEntries(keys.map((k, i) => [k, i]));
+    const expected = `{${Object.keys(obj)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${obj[k]}`)
+      .join(',')}}`;
+    expect(canonicalJson(obj)).toBe(expected);
+  });
+
   it('refuses what JSON cannot carry', () => {
     expect(() => canonicalJson(1n)).toThrow(TypeError);
     expect(() => canonicalJson(undefined)).toThrow(TypeError);
