@@ -37,6 +37,8 @@ export const RATE_LIMITS_OFF_ENV: Readonly<Record<string, string>> = {
 
 export interface BenchOptions {
   durationSec: number;
+  /** The whole set of rows runs this many times, round after round (--rounds). */
+  rounds: number;
   warmup: Warmup;
   chains: number[];
   targets: TargetName[];
@@ -82,6 +84,10 @@ is missing (no Redis, no Java, no Maven to download Keycloak) is SKIPPED with th
 
 Options:
   --duration SEC        measured window per run (default 10)
+  --rounds N            run every row N times, the whole set once per round (A B C, A B C, ...;
+                        default 1). Each round's ratios are taken within that round; with N > 1
+                        the table ends with each row's median over the rounds. This machine has
+                        slow spells of 5-40 s that a single 10 s window may or may not catch.
   --warmup SEC|steady   warm-up before each measured window, discarded. steady (default):
                         2 s windows until three in a row are within ±5 % of their mean
                         and of the three before,
@@ -135,6 +141,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       strict: true,
       options: {
         duration: { type: 'string', default: '10' },
+        rounds: { type: 'string', default: '1' },
         warmup: { type: 'string', default: 'steady' },
         'warmup-cap': { type: 'string', default: '30' },
         'warmup-cap-keycloak': { type: 'string', default: '90' },
@@ -218,6 +225,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     otlpSink: Boolean(v['otlp-sink']),
     scrapeMs: v.scrape === undefined ? undefined : positive('--scrape', String(v.scrape)),
     durationSec: positive('--duration', String(v.duration)),
+    rounds: positive('--rounds', String(v.rounds), { integer: true }),
     chains,
     targets,
     jsonFile: v.json,

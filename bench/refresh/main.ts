@@ -15,7 +15,7 @@ import { controlPool, mapLimit } from './http';
 import { runLoad } from './load';
 import { otlpSinkEnv, startOtlpSink, type OtlpSink } from './otlp-sink';
 import { runCleanups } from './processes';
-import { attachRatios, benchMeta, CellResult, renderTable } from './report';
+import { attachRatios, benchMeta, CellResult, medianOverRounds, renderTable } from './report';
 import { Chain, RunningTarget, startTarget } from './targets';
 import { verifyTarget } from './verify';
 import { log, progress } from '../common/console';
@@ -167,14 +167,18 @@ async function main(): Promise<number> {
   const tracingEnv = Object.entries(opts.ledgerEnv).filter(([k]) => k.startsWith('OTEL_'));
   const tracing = tracingEnv.length === 0 ? 'off' : tracingEnv.map(([k, v]) => `${k}=${v}`).join(' ');
   const scrape = opts.scrapeMs ? `/metrics every ${opts.scrapeMs} ms` : 'none';
-  const meta = benchMeta({ warmup: describeWarmup(opts), durationSec: opts.durationSec, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits, tracing, scrape });
+  const meta = benchMeta({ warmup: describeWarmup(opts), durationSec: opts.durationSec, rounds: opts.rounds, chains: opts.chains, targets: opts.targets, rateLimits: opts.rateLimits, tracing, scrape });
   const results: CellResult[] = [];
   // One server at a time, so targets never share the CPU with each other.
-  for (const target of opts.targets) {
-    // The reference has no rate limits of ours; token-ledger rows run once per --rate-limits mode.
-    for (const mode of isReference(target) ? [undefined] : opts.rateLimits) {
-      for (const chains of opts.chains) {
-        results.push(await runCell(target, chains, opts, root, scratch, mode));
+  for (let round = 1; round <= opts.rounds; round++) {
+    if (opts.rounds > 1) log(`round ${round} of ${opts.rounds}`);
+    for (const target of opts.targets) {
+      // The reference has no rate limits of ours; token-ledger rows run once per --rate-limits mode.
+      for (const mode of isReference(target) ? [undefined] : opts.rateLimits) {
+        for (const chains of opts.chains) {
+          const cell = await runCell(target, chains, opts, root, scratch, mode);
+          results.push(opts.rounds > 1 ? { ...cell, round } : cell);
+        }
       }
     }
   }
@@ -194,7 +198,8 @@ async function main(): Promise<number> {
 
   process.stdout.write(`\n${renderTable(meta, results)}\n`);
   if (opts.jsonFile) {
-    fs.writeFileSync(opts.jsonFile, `${JSON.stringify({ meta, results }, null, 2)}\n`);
+    const medians = opts.rounds > 1 ? medianOverRounds(results) : undefined;
+    fs.writeFileSync(opts.jsonFile, `${JSON.stringify({ meta, results, ...(medians ? { medians } : {}) }, null, 2)}\n`);
     log(`results written to ${opts.jsonFile}`);
   }
   return failed ? 1 : 0;

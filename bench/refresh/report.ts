@@ -6,6 +6,8 @@ import { LoadResult } from './load';
 export interface CellResult {
   target: TargetName;
   chains: number;
+  /** With --rounds N > 1: which round (1..N) this row ran in. */
+  round?: number;
   /** token-ledger rows: with its default rate limits, or with all of them off. */
   rateLimits?: RateLimitMode;
   /** skipped: a prerequisite is missing here (no Java, no Redis); not a failure. */
@@ -31,6 +33,8 @@ export interface BenchMeta {
   /** How each warm-up ended (fixed seconds, or until steady with a cap). */
   warmup: string;
   durationSec: number;
+  /** How many times every row ran (--rounds). */
+  rounds: number;
   chains: number[];
   targets: TargetName[];
   rateLimits: RateLimitMode[];
@@ -40,13 +44,14 @@ export interface BenchMeta {
   scrape: string;
 }
 
-export function benchMeta(o: { warmup: string; durationSec: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[]; tracing: string; scrape: string }): BenchMeta {
+export function benchMeta(o: { warmup: string; durationSec: number; rounds: number; chains: number[]; targets: TargetName[]; rateLimits: RateLimitMode[]; tracing: string; scrape: string }): BenchMeta {
   return { ...machineMeta(), ...o };
 }
 
 export function attachRatios(results: CellResult[]): void {
   const against = (row: CellResult, base: TargetName) => {
-    const ref = results.find((r) => r.target === base && r.chains === row.chains && r.status === 'ok' && r.load);
+    // Within a round only: a ratio compares rows that ran minutes apart, not a row with another round's.
+    const ref = results.find((r) => r.target === base && r.chains === row.chains && r.round === row.round && r.status === 'ok' && r.load);
     if (!ref?.load || !row.load) return undefined;
     return { rotationsPerSec: row.load.rotationsPerSec / ref.load.rotationsPerSec, p99: row.load.latencyMs.p99 / ref.load.latencyMs.p99 };
   };
@@ -65,8 +70,55 @@ const LABELS: Record<TargetName, string> = {
   keycloak: 'keycloak (postgres)',
 };
 
-function label(r: CellResult): string {
-  return r.rateLimits === 'off' ? LABELS[r.target].replace(/\)$/, ', limits off)') : LABELS[r.target];
+function label(r: Pick<CellResult, 'target' | 'rateLimits' | 'round'>): string {
+  const name = r.rateLimits === 'off' ? LABELS[r.target].replace(/\)$/, ', limits off)') : LABELS[r.target];
+  return r.round === undefined ? name : `${name} #${r.round}`;
+}
+
+/** One row's figures over the rounds it ran in (--rounds N > 1): medians, and each round's rate. */
+export interface RoundsMedian {
+  target: TargetName;
+  chains: number;
+  rateLimits?: RateLimitMode;
+  /** Rounds in which the row completed (failed or skipped ones are left out). */
+  rounds: number;
+  rotationsPerSec: number;
+  p99Ms: number;
+  perRoundRotationsPerSec: number[];
+  /** Medians of the per-round ratios (each taken within its round). */
+  vsReference?: { rotationsPerSec: number; p99: number };
+  vsKeycloak?: { rotationsPerSec: number; p99: number };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Per row (target, chains, rate limits): the median over its rounds of its figures and of its ratios. */
+export function medianOverRounds(results: CellResult[]): RoundsMedian[] {
+  const groups = new Map<string, CellResult[]>();
+  for (const r of results) {
+    if (r.status !== 'ok' || !r.load) continue;
+    const key = `${r.target}|${r.chains}|${r.rateLimits ?? ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const ratios = (rows: CellResult[], pick: (r: CellResult) => { rotationsPerSec: number; p99: number } | undefined) => {
+    const found = rows.map(pick).filter((x): x is { rotationsPerSec: number; p99: number } => x !== undefined);
+    return found.length === 0 ? undefined : { rotationsPerSec: median(found.map((x) => x.rotationsPerSec)), p99: median(found.map((x) => x.p99)) };
+  };
+  return [...groups.values()].map((rows) => ({
+    target: rows[0].target,
+    chains: rows[0].chains,
+    ...(rows[0].rateLimits ? { rateLimits: rows[0].rateLimits } : {}),
+    rounds: rows.length,
+    rotationsPerSec: median(rows.map((r) => r.load!.rotationsPerSec)),
+    p99Ms: median(rows.map((r) => r.load!.latencyMs.p99)),
+    perRoundRotationsPerSec: rows.map((r) => r.load!.rotationsPerSec),
+    vsReference: ratios(rows, (r) => r.vsReference),
+    vsKeycloak: ratios(rows, (r) => r.vsKeycloak),
+  }));
 }
 
 /** Server CPU per rotation in µs (undefined without CPU figures). */
@@ -89,6 +141,35 @@ function rateLimitCost(results: CellResult[]): string[] {
     lines.push(`  ${LABELS[on.target]} ×${on.chains}: rotations/s ${pct(on.load.rotationsPerSec, off.load.rotationsPerSec)}, p99 ${pct(on.load.latencyMs.p99, off.load.latencyMs.p99)}${cpu}`);
   }
   return lines;
+}
+
+/** The --rounds summary: each row's medians over its rounds, and the rate it ran at in each. */
+function renderMedians(rounds: number, medians: RoundsMedian[]): string[] {
+  const header = ['median over rounds', 'chains', 'rounds', 'rotations/s', 'per round', 'p99 ms', 'rot/s vs ref', 'p99 vs ref', 'rot/s vs KC', 'p99 vs KC'];
+  const rows = medians.map((m) => [
+    label(m),
+    String(m.chains),
+    `${m.rounds}/${rounds}`,
+    fmt(m.rotationsPerSec, 1),
+    m.perRoundRotationsPerSec.map((x) => x.toFixed(0)).join(' '),
+    fmt(m.p99Ms, 2),
+    ratio(m.vsReference?.rotationsPerSec),
+    ratio(m.vsReference?.p99),
+    ratio(m.vsKeycloak?.rotationsPerSec),
+    ratio(m.vsKeycloak?.p99),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    "median over rounds: the median of the row's rounds; its ratios are the medians of the ratios taken within each round.",
+  ];
 }
 
 function fmt(value: number | undefined, digits: number): string {
@@ -159,7 +240,7 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   out.push(`${meta.cpu} × ${meta.cpus} CPUs, ${meta.platform}, Node ${meta.node}`);
   out.push(
     `closed loop, one connection per chain, warm-up ${meta.warmup} (discarded), measured ${meta.durationSec} s per row, ` +
-      'fresh server per row',
+      `fresh server per row${meta.rounds > 1 ? `, ${meta.rounds} rounds (every row once per round, in this order)` : ''}`,
   );
   out.push(`token-ledger tracing: ${meta.tracing}; metrics scrape: ${meta.scrape}`);
   for (const r of results) if (r.note && r.chains === results.find((x) => x.target === r.target)?.chains) out.push(`${label(r)}: ${r.note}`);
@@ -167,6 +248,7 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   out.push(line(header));
   out.push(line(widths.map((w) => '-'.repeat(w))));
   for (const row of rows) out.push(line(row));
+  if (meta.rounds > 1) out.push('', ...renderMedians(meta.rounds, medianOverRounds(results)));
   out.push('');
   out.push('rotations/s: successful refreshes (200 + new refresh token) completed in the measured window / window length.');
   out.push('latency: one refresh request incl. response body, exact nearest-rank percentiles over every sample.');
