@@ -83,6 +83,7 @@ export interface RoundsMedian {
   /** Rounds in which the row completed (failed or skipped ones are left out). */
   rounds: number;
   rotationsPerSec: number;
+  p50Ms: number;
   p99Ms: number;
   perRoundRotationsPerSec: number[];
   /** Medians of the per-round ratios (each taken within its round). */
@@ -114,6 +115,7 @@ export function medianOverRounds(results: CellResult[]): RoundsMedian[] {
     ...(rows[0].rateLimits ? { rateLimits: rows[0].rateLimits } : {}),
     rounds: rows.length,
     rotationsPerSec: median(rows.map((r) => r.load!.rotationsPerSec)),
+    p50Ms: median(rows.map((r) => r.load!.latencyMs.p50)),
     p99Ms: median(rows.map((r) => r.load!.latencyMs.p99)),
     perRoundRotationsPerSec: rows.map((r) => r.load!.rotationsPerSec),
     vsReference: ratios(rows, (r) => r.vsReference),
@@ -145,13 +147,14 @@ function rateLimitCost(results: CellResult[]): string[] {
 
 /** The --rounds summary: each row's medians over its rounds, and the rate it ran at in each. */
 function renderMedians(rounds: number, medians: RoundsMedian[]): string[] {
-  const header = ['median over rounds', 'chains', 'rounds', 'rotations/s', 'per round', 'p99 ms', 'rot/s vs ref', 'p99 vs ref', 'rot/s vs KC', 'p99 vs KC'];
+  const header = ['median over rounds', 'chains', 'rounds', 'rotations/s', 'per round', 'p50 ms', 'p99 ms', 'rot/s vs ref', 'p99 vs ref', 'rot/s vs KC', 'p99 vs KC'];
   const rows = medians.map((m) => [
     label(m),
     String(m.chains),
     `${m.rounds}/${rounds}`,
     fmt(m.rotationsPerSec, 1),
     m.perRoundRotationsPerSec.map((x) => x.toFixed(0)).join(' '),
+    fmt(m.p50Ms, 2),
     fmt(m.p99Ms, 2),
     ratio(m.vsReference?.rotationsPerSec),
     ratio(m.vsReference?.p99),
