@@ -3,6 +3,7 @@ import type { BacktestSummary, CliRun } from './backtest';
 import type { IpPool } from './ip-pool';
 import type { Distribution, LatencyResult } from './latency';
 import type { SeedPlan } from './seed';
+import { table } from '../common/table';
 
 export interface AnomalyBenchMeta {
   startedAt: string;
@@ -56,16 +57,6 @@ export interface BacktestPart {
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (v: number) => (v === Infinity ? '∞ (miss)' : Number.isNaN(v) ? '—' : `${v.toFixed(1)} ms`);
 const bucketMs = (sec: number) => (sec === Infinity ? '∞' : `${+(sec * 1000).toFixed(1)}`);
-
-function table(header: string[], rows: string[][], leftColumns = 1): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i < leftColumns ? (c ?? '').padEnd(widths[i]) : (c ?? '').padStart(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-}
 
 /** "≤ 50 ms (bucket 30–50)": the bucket holding the percentile. */
 function bucket(p: BucketPercentile | undefined): string {

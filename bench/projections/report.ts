@@ -3,6 +3,7 @@ import type { BucketPercentile } from './prom';
 import type { LagResult } from './lag';
 import type { ReadProfile, RebuildRun } from './rebuild';
 import type { SeedPlan } from './seed';
+import { table } from '../common/table';
 
 export const REBUILD_TARGET_EVENTS_PER_SEC = 50_000;
 export const LAG_P99_TARGET_SEC = 0.1;
@@ -34,16 +35,6 @@ export interface LagPart {
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (sec: number) => (sec === Infinity ? '∞' : `${+(sec * 1000).toFixed(1)} ms`);
 const pct = (part: number, total: number) => `${((part / total) * 100).toFixed(0)}%`;
-
-function table(header: string[], rows: string[][], leftColumns = 1): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i < leftColumns ? (c ?? '').padEnd(widths[i]) : (c ?? '').padStart(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-}
 
 export function bestRun(runs: RebuildRun[]): RebuildRun | undefined {
   return runs.filter((r) => r.check.ok).sort((a, b) => b.eventsPerSec - a.eventsPerSec)[0];

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { percentile } from '../refresh/stats';
 import type { PropagationOptions } from './args';
 import type { MeasureResult, Sample, Transport } from './measure';
+import { table } from '../common/table';
 
 export interface DelaySummary {
   /** Revocations measured on this transport (timed-out ones included). */
@@ -149,12 +150,6 @@ export function renderReport(r: PropagationReport): string {
     const s = r.transports[t];
     return [labels[t], String(s.count), ms(s.p50, o.timeoutMs), ms(s.p95, o.timeoutMs), ms(s.p99, o.timeoutMs), ms(s.max, o.timeoutMs), ms(s.mean, o.timeoutMs), String(s.timedOut)];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ')
-      .trimEnd();
   const out: string[] = [];
   out.push(`revocation propagation benchmark — ${r.meta.startedAt}`);
   out.push(`${r.meta.cpu} × ${r.meta.cpus} CPUs, ${r.meta.platform}, Node ${r.meta.node}, load average ${r.meta.loadAverage1m.toFixed(2)}`);
@@ -163,9 +158,7 @@ export function renderReport(r: PropagationReport): string {
       `(${o.warmup} warm-up not counted), ${o.concurrency} at a time, verify() every ${o.pollMs === 0 ? 'setImmediate' : `${o.pollMs} ms`}, bound ${o.timeoutMs} ms`,
   );
   out.push('');
-  out.push(line(header));
-  out.push(line(widths.map((w) => '-'.repeat(w))));
-  for (const row of rows) out.push(line(row));
+  out.push(...table(header, rows));
   out.push('');
   const st = r.kafkaStages;
   if (st) {

@@ -1,4 +1,5 @@
 import { machineMeta } from '../common/driver';
+import { table } from '../common/table';
 
 import { RateLimitMode, TargetName } from './args';
 import { LoadResult } from './load';
@@ -161,16 +162,8 @@ function renderMedians(rounds: number, medians: RoundsMedian[]): string[] {
     ratio(m.vsKeycloak?.rotationsPerSec),
     ratio(m.vsKeycloak?.p99),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ')
-      .trimEnd();
   return [
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    ...table(header, rows),
     "median over rounds: the median of the row's rounds; its ratios are the medians of the ratios taken within each round.",
   ];
 }
@@ -231,13 +224,6 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
       ratio(r.vsKeycloak?.p99),
     ]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ')
-      .trimEnd();
-
   const out: string[] = [];
   out.push(`refresh-token rotation benchmark — ${meta.startedAt}`);
   out.push(`${meta.cpu} × ${meta.cpus} CPUs, ${meta.platform}, Node ${meta.node}`);
@@ -248,9 +234,7 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   out.push(`token-ledger tracing: ${meta.tracing}; metrics scrape: ${meta.scrape}`);
   for (const r of results) if (r.note && r.chains === results.find((x) => x.target === r.target)?.chains) out.push(`${label(r)}: ${r.note}`);
   out.push('');
-  out.push(line(header));
-  out.push(line(widths.map((w) => '-'.repeat(w))));
-  for (const row of rows) out.push(line(row));
+  out.push(...table(header, rows));
   if (meta.rounds > 1) out.push('', ...renderMedians(meta.rounds, medianOverRounds(results)));
   out.push('');
   out.push('rotations/s: successful refreshes (200 + new refresh token) completed in the measured window / window length.');

@@ -18,6 +18,7 @@ import { runCleanups } from '../refresh/processes';
 import { SampleBuffer, summarize, type LatencySummary } from '../refresh/stats';
 import { createDatabase } from '../refresh/targets';
 import { parseOptions, StoreBenchOptions, StoreName, USAGE } from './args';
+import { table } from '../common/table';
 
 interface CellResult {
   store: StoreName;
@@ -232,16 +233,12 @@ function renderTable(meta: ReturnType<typeof machineMeta> & { postgres?: string 
           r.machineCpuPct === undefined ? '—' : `${r.machineCpuPct.toFixed(0)}%`,
         ],
   );
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   const out = [
     `event-store benchmark — ${meta.startedAt}`,
     `${meta.cpu} × ${meta.cpus} CPUs, ${meta.platform}, Node ${meta.node}${meta.postgres ? `, ${meta.postgres}` : ''}`,
     `one event + snapshot per append, each worker on its own stream with the exact expected revision; warm-up ${opts.warmupSec} s, measured ${opts.durationSec} s per row, fresh store per row`,
     '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    ...table(header, rows),
     '',
     'appends/s: acknowledged appends (one event each) completed in the window / window length; p50/p99: one append() call.',
     'appends/commit: appends/s ÷ PostgreSQL transactions committed per second in the bench database (the group-commit batch size).',
