@@ -60,13 +60,13 @@ function serialize(input: unknown, key: string, depth: number): string | undefin
   return `${out}}`;
 }
 
-
 /**
- * `keys` sorted in place by UTF-16 code units (what `sort()` does): insertion sort, since objects have
- * a few keys and Array.prototype.sort copies them into a work array first (the hash chain sorts a
- * handful of objects on every append).
+ * `keys` sorted in place by UTF-16 code units (what `sort()` does): insertion sort for the few keys
+ * of the objects the hash chain sorts on every append (Array.prototype.sort copies them into a work
+ * array first); `sort()` itself above that, where insertion sort's n² would start to show.
  */
 function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
   for (let i = 1; i < keys.length; i++) {
     const k = keys[i];
     let j = i - 1;

@@ -17,7 +17,7 @@ function digitsPerLimb(base: number): number {
   return k;
 }
 
-/** A character's digit in each alphabet (-1: not in it), indexed by char code below 128. */
+/** Each character's digit in `alphabet` (-1: not in it), indexed by char code below 128. */
 function digitTable(alphabet: string): Int8Array {
   const table = new Int8Array(128).fill(-1);
   for (let i = 0; i < alphabet.length; i++) table[alphabet.charCodeAt(i)] = i;
