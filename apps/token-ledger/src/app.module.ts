@@ -61,6 +61,7 @@ import {
 } from './ledger/tokens';
 import { ClientAuthenticator } from './oauth/client-authenticator';
 import { OAuthController } from './oauth/oauth.controller';
+import { TokenEndpoint } from './oauth/token-endpoint';
 import { WellKnownController } from './oauth/well-known.controller';
 import { ApiKeyLimiter, AuthFailureLimiter } from './rate-limit';
 import { DpopChecker } from './dpop/dpop-checker';
@@ -127,6 +128,7 @@ export class AppModule {
         AccessTokenMinter,
         FamilyPrefetch,
         ClientAuthenticator,
+        TokenEndpoint,
         ApiKeyRegistry,
         ApiKeyGuard,
         CreateApiKeyHandler,

@@ -8,6 +8,8 @@ import { applyBrowserPolicy } from './http/browser-policy';
 import { refreshOutcome } from './http/answer-outcome';
 import { LedgerExceptionFilter } from './http/exception.filter';
 import { PinoNestLogger } from './http/logger';
+import { TokenEndpoint } from './oauth/token-endpoint';
+import { registerTokenRoute } from './oauth/token-route';
 import type { LedgerRuntime } from './runtime';
 import { tracingStarted } from './tracing/tracing';
 
@@ -82,6 +84,7 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
   addOAuthPaths(openapi as unknown as { paths: Record<string, unknown> });
   addRateLimitAnswers(openapi as unknown as { paths: Record<string, Record<string, { responses?: Record<string, unknown> }>> });
   fastify.get('/openapi.json', async () => openapi);
+  registerTokenRoute(fastify, app.get(TokenEndpoint));
   registerConsole(fastify, config.consoleDir ?? defaultConsoleDir());
 
   await app.init();

@@ -1,22 +1,17 @@
-import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { formatScope, parseRefreshToken, parseScope } from '@token-ledger/domain';
+import type { FastifyRequest } from 'fastify';
 import { DpopChecker, dpopHeaderOf } from '../dpop/dpop-checker';
-import { noteOutcome } from '../http/answer-outcome';
 import { commandMetadata } from '../http/request-context';
 import { RevokeAccessTokenCommand } from '../ledger/commands/revoke-access-token.command';
 import { RevokeFamilyCommand } from '../ledger/commands/revoke-family.command';
-import { RotateTokenCommand, type RotatedTokens } from '../ledger/commands/rotate-token.command';
-import { FamilyPrefetch } from '../ledger/family-prefetch';
-import { LedgerMetrics } from '../health/metrics';
 import { introspection, ResolveTokenQuery, type Introspection } from '../ledger/queries/introspect-token.query';
 import { ClientAuthenticator } from './client-authenticator';
 import { OAuthError } from './oauth-error';
-import { checkForm, TOKEN_ACTION_REQUEST, TOKEN_REQUEST } from './oauth.dto';
+import { formBody, TOKEN_ACTION_REQUEST } from './oauth.dto';
 
-/** Thin RFC endpoints: parse, authenticate the client, hand a command or query to the bus. */
+/** Thin RFC endpoints: parse, authenticate the client, hand a command or query to the bus. The refresh grant is TokenEndpoint. */
 @ApiExcludeController()
 @Controller('oauth')
 export class OAuthController {
@@ -24,54 +19,8 @@ export class OAuthController {
     private readonly commandBus: CommandBus,
     private readonly queryBus: QueryBus,
     private readonly clientAuth: ClientAuthenticator,
-    private readonly familyPrefetch: FamilyPrefetch,
-    private readonly metrics: LedgerMetrics,
     private readonly dpop: DpopChecker,
   ) {}
-
-  /** RFC 6749 §6: refresh_token grant. */
-  @Post('token')
-  @HttpCode(200)
-  async token(@Req() request: FastifyRequest, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<Record<string, unknown>> {
-    const form = formBody(request, body, TOKEN_REQUEST);
-    if (form.grant_type !== 'refresh_token') {
-      throw new OAuthError('unsupported_grant_type', 'only grant_type=refresh_token is supported');
-    }
-    // The family loads while the client authenticates; used only once it did (FamilyPrefetch).
-    const early = form.refresh_token ? parseRefreshToken(form.refresh_token) : undefined;
-    const prefetched = early ? this.familyPrefetch.start(early.familyId) : undefined;
-    const client = await this.clientAuth.authenticate(request, form, { allowPublic: true });
-    this.metrics.countClientRefresh(client.clientId);
-    if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
-    const presented = parseRefreshToken(form.refresh_token);
-    if (!presented) throw new OAuthError('invalid_grant', 'the refresh token is invalid');
-    let scope: string[] | undefined;
-    if (form.scope !== undefined) {
-      const parsed = parseScope(form.scope);
-      if (!parsed || parsed.length === 0) throw new OAuthError('invalid_scope', 'malformed scope');
-      scope = parsed;
-    }
-    // RFC 9449: a request without a DPoP header costs nothing here (no I/O, no await).
-    const proof = dpopHeaderOf(request);
-    const dpopJkt = proof === undefined ? undefined : await this.dpop.check(proof, request.method, Date.now());
-    const meta = commandMetadata(request, `client:${client.clientId}`);
-    const result: RotatedTokens = await this.commandBus.execute(new RotateTokenCommand(presented, client.clientId, scope, meta.context, meta, dpopJkt, prefetched));
-    // Counted with its status when the answer goes out (create-app.ts), like every error.
-    noteOutcome(request, result.replayed ? 'replayed' : 'rotated');
-    if (proof !== undefined) {
-      const nonce = this.dpop.nonceHeader(Date.now());
-      if (nonce !== undefined) reply.header('dpop-nonce', nonce);
-    }
-    return {
-      access_token: result.accessToken,
-      // RFC 9449 §5: a DPoP-bound access token (cnf.jkt) is of type DPoP.
-      token_type: result.dpopJkt === undefined ? 'Bearer' : 'DPoP',
-      expires_in: result.expiresIn,
-      refresh_token: result.refreshToken,
-      refresh_token_expires_in: result.refreshTokenExpiresIn,
-      scope: formatScope(result.scope),
-    };
-  }
 
   /** RFC 7009. Unknown, invalid or foreign-but-forged tokens get 200 and change nothing. */
   @Post('revoke')
@@ -113,14 +62,4 @@ export class OAuthController {
     const resolved = await this.queryBus.execute(new ResolveTokenQuery(form.token, form.token_type_hint));
     return introspection(resolved, Date.now(), client);
   }
-}
-
-function formBody<S extends Parameters<typeof checkForm>[0]>(request: FastifyRequest, body: unknown, spec: S) {
-  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (type !== 'application/x-www-form-urlencoded') {
-    throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded');
-  }
-  const result = checkForm(spec, body ?? {});
-  if (!result.ok) throw new OAuthError('invalid_request', result.errors.join('; '));
-  return result.value;
 }

@@ -1,3 +1,6 @@
+import type { FastifyRequest } from 'fastify';
+import { OAuthError } from './oauth-error';
+
 /**
  * The OAuth endpoints' form parameters: each a string of bounded length, required or optional.
  * Checked by hand rather than with class-validator/class-transformer: this runs on every refresh,
@@ -51,4 +54,15 @@ export function checkForm<S extends FormSpec>(spec: S, body: unknown): { ok: tru
     else value[name] = v;
   }
   return errors.length === 0 ? { ok: true, value: value as Form<S> } : { ok: false, errors };
+}
+
+/** `body` checked against `spec`, from a form-encoded request only; any problem is RFC 6749's invalid_request. */
+export function formBody<S extends FormSpec>(request: FastifyRequest, body: unknown, spec: S): Form<S> {
+  const type = String(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded');
+  }
+  const result = checkForm(spec, body ?? {});
+  if (!result.ok) throw new OAuthError('invalid_request', result.errors.join('; '));
+  return result.value;
 }
