@@ -265,11 +265,16 @@ describe('EmbeddedEventStore: subscriptions read what this store just appended f
 
   it('exactly as the database has them (values through JSON, revisions, positions, recordedAt, lower-case ids)', async () => {
     const head = await store.headPosition();
-    await store.append('s-1', [{ eventId: id(1).toUpperCase(), type: 'A', data: { b: 1, a: [1.5, null, 'x'], u: undefined, d: new Date(0) }, metadata: { m: true } }], { expectedRevision: 'no_stream' });
+    const first = { b: 1, a: [1.5, null, 'x'], u: undefined, d: new Date(0) };
+    const batched = { n: 7 };
+    await store.append('s-1', [{ eventId: id(1).toUpperCase(), type: 'A', data: first, metadata: { m: true } }], { expectedRevision: 'no_stream' });
     await Promise.all([
       store.append('s-1', [{ eventId: id(2), type: 'B', data: null, metadata: {} }, { eventId: id(3), type: 'C', data: 'text', metadata: {} }], { expectedRevision: 0 }),
-      store.append('s-2', [{ eventId: id(4), type: 'D', data: 7, metadata: {} }], { expectedRevision: 'any' }),
+      store.append('s-2', [{ eventId: id(4), type: 'D', data: batched, metadata: {} }], { expectedRevision: 'any' }),
     ]);
+    // What the store remembers is a copy: a caller changing its objects afterwards changes nothing.
+    first.b = 2;
+    batched.n = 8;
     reads = 0;
     const remembered = await follow(head, 4);
     expect(reads).toBe(0);
