@@ -47,9 +47,11 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
   }
   const httpLog = logger.child({ component: 'http' });
   // Errors raised before a route handler runs (body parsing, size, media type) get the same shapes.
-  fastify.addHook('onSend', async (request, reply) => {
+  // Hooks that never wait are callback-style: an async one costs a promise and a turn per answer.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     if (request.url.startsWith('/oauth/')) reply.header('pragma', 'no-cache');
+    done(null, payload);
   });
   // Floods of /oauth/* are refused before the body is even parsed (README "Rate limits").
   const oauthFlood = runtime.rateLimits.oauth;
@@ -58,7 +60,7 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
       if (request.url.startsWith('/oauth/')) await oauthFlood.assertWithinLimit(request.ip);
     });
   }
-  fastify.addHook('onResponse', async (request, reply) => {
+  fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions?.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
@@ -67,6 +69,7 @@ export async function createApp(runtime: LedgerRuntime): Promise<NestFastifyAppl
     else if (request.method === 'GET' && reply.statusCode < 300 && AUDIT_VIEWS[route]) metrics.auditReads.inc({ view: AUDIT_VIEWS[route] });
     // Path without the query string; never headers or bodies (they may carry credentials).
     httpLog.debug({ reqId: request.id, method: request.method, route, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    done();
   });
 
   applyBrowserPolicy(app, config);

@@ -34,13 +34,14 @@ const HSTS = 'max-age=31536000';
  */
 function securityHeaders(fastify: FastifyInstance, issuer: string): void {
   const hsts = new URL(issuer).protocol === 'https:';
-  fastify.addHook('onSend', async (request, reply) => {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
     // Only the console's own paths get a policy that lets a page run; everything else stays 'none'.
     reply.header('content-security-policy', isConsolePath(request.url) ? CONSOLE_CSP : API_CSP);
     if (hsts) reply.header('strict-transport-security', HSTS);
+    done(null, payload);
   });
 }
 
