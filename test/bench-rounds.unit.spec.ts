@@ -24,12 +24,12 @@ const load = (rotationsPerSec: number, p99: number): LoadResult => ({
   driverCpuPct: 10,
   otherCpuPct: 50,
 });
-const row = (target: CellResult['target'], round: number, rate: number, p99: number): CellResult => ({
+const row = (target: CellResult['target'], round: number, rate: number, p99: number, rateLimits: 'on' | 'off' = 'on'): CellResult => ({
   target,
   chains: 64,
   round,
   status: 'ok',
-  ...(target === 'postgres' ? { rateLimits: 'on' as const } : {}),
+  ...(target === 'postgres' || target === 'embedded' ? { rateLimits } : {}),
   load: load(rate, p99),
 });
 
@@ -63,5 +63,27 @@ describe('bench:refresh --rounds', () => {
     expect(table).toContain('token-ledger (postgres) #2');
     expect(table).toMatch(/median over rounds\s+chains\s+rounds/);
     expect(table).toMatch(/token-ledger \(postgres\)\s+64\s+3\/4\s+1800\.0\s+1500 2000 1800\s+35\.00\s+70\.00\s+0\.75×?/);
+  });
+
+  it('sets the embedded store against PostgreSQL within each round, with the same rate limits', () => {
+    const rows: CellResult[] = [
+      row('embedded', 1, 900, 120),
+      row('postgres', 1, 1200, 80),
+      row('embedded', 1, 1000, 100, 'off'),
+      row('postgres', 1, 1000, 100, 'off'),
+      row('embedded', 2, 1600, 90),
+      row('postgres', 2, 2000, 60),
+      row('embedded', 3, 1400, 70),
+      row('postgres', 3, 1750, 70),
+    ];
+    attachRatios(rows);
+    expect(rows.filter((r) => r.target === 'embedded').map((r) => r.vsPostgres?.rotationsPerSec)).toEqual([0.75, 1, 0.8, 0.8]);
+    expect(rows[0].vsPostgres?.p99).toBe(1.5);
+    expect(rows.filter((r) => r.target === 'postgres').every((r) => r.vsPostgres === undefined)).toBe(true);
+    const meta = benchMeta({ warmup: 'steady', durationSec: 10, rounds: 3, chains: [64], targets: ['embedded', 'postgres'], rateLimits: ['on', 'off'], tracing: 'off', scrape: 'none' });
+    const table = renderTable(meta, rows);
+    expect(table).toContain('embedded ÷ postgres, rotations/s (p99), within each round:');
+    expect(table).toContain('  ×64: 0.75× (p99 1.50×), 0.80× (p99 1.50×), 0.80× (p99 1.00×); median 0.80× (p99 1.50×)');
+    expect(table).toContain('  ×64, limits off: 1.00× (p99 1.00×)');
   });
 });

@@ -23,6 +23,8 @@ export interface CellResult {
   vsReference?: { rotationsPerSec: number; p99: number };
   /** This row divided by Keycloak at the same concurrency. */
   vsKeycloak?: { rotationsPerSec: number; p99: number };
+  /** Embedded rows: divided by the PostgreSQL row of the same round, concurrency and rate limits. */
+  vsPostgres?: { rotationsPerSec: number; p99: number };
 }
 
 export interface BenchMeta {
@@ -52,7 +54,10 @@ export function benchMeta(o: { warmup: string; durationSec: number; rounds: numb
 export function attachRatios(results: CellResult[]): void {
   const against = (row: CellResult, base: TargetName) => {
     // Within a round only: a ratio compares rows that ran minutes apart, not a row with another round's.
-    const ref = results.find((r) => r.target === base && r.chains === row.chains && r.round === row.round && r.status === 'ok' && r.load);
+    // Against another token-ledger row, also with the same rate limits (--rate-limits both).
+    const ref = results.find(
+      (r) => r.target === base && r.chains === row.chains && r.round === row.round && r.status === 'ok' && r.load && (!r.rateLimits || r.rateLimits === row.rateLimits),
+    );
     if (!ref?.load || !row.load) return undefined;
     return { rotationsPerSec: row.load.rotationsPerSec / ref.load.rotationsPerSec, p99: row.load.latencyMs.p99 / ref.load.latencyMs.p99 };
   };
@@ -60,7 +65,25 @@ export function attachRatios(results: CellResult[]): void {
     if (row.status !== 'ok' || !row.load) continue;
     if (row.target !== 'reference') row.vsReference = against(row, 'reference');
     if (row.target !== 'keycloak') row.vsKeycloak = against(row, 'keycloak');
+    if (row.target === 'embedded') row.vsPostgres = against(row, 'postgres');
   }
+}
+
+/** Embedded ÷ PostgreSQL rotations/s and p99, round by round and their median (the embedded store's target is stated this way). */
+function embeddedVsPostgres(results: CellResult[]): string[] {
+  const lines: string[] = [];
+  const groups = new Map<string, CellResult[]>();
+  for (const r of results) {
+    if (r.target !== 'embedded' || !r.vsPostgres) continue;
+    const key = `×${r.chains}${r.rateLimits === 'off' ? ', limits off' : ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const [key, rows] of groups) {
+    const each = rows.map((r) => `${r.vsPostgres!.rotationsPerSec.toFixed(2)}× (p99 ${r.vsPostgres!.p99.toFixed(2)}×)`).join(', ');
+    const summary = rows.length > 1 ? `; median ${median(rows.map((r) => r.vsPostgres!.rotationsPerSec)).toFixed(2)}× (p99 ${median(rows.map((r) => r.vsPostgres!.p99)).toFixed(2)}×)` : '';
+    lines.push(`  ${key}: ${each}${summary}`);
+  }
+  return lines.length === 0 ? [] : ['embedded ÷ postgres, rotations/s (p99), within each round:', ...lines];
 }
 
 const LABELS: Record<TargetName, string> = {
@@ -236,6 +259,8 @@ export function renderTable(meta: BenchMeta, results: CellResult[]): string {
   out.push('');
   out.push(...table(header, rows));
   if (meta.rounds > 1) out.push('', ...renderMedians(meta.rounds, medianOverRounds(results)));
+  const stores = embeddedVsPostgres(results);
+  if (stores.length) out.push('', ...stores);
   out.push('');
   out.push('rotations/s: successful refreshes (200 + new refresh token) completed in the measured window / window length.');
   out.push('latency: one refresh request incl. response body, exact nearest-rank percentiles over every sample.');
