@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Patch, Post, Req, Res, UseGuard
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { formatScope, parseScope, type ClientState } from '@token-ledger/domain';
+import { parseScope, type ClientState } from '@token-ledger/domain';
 import { ProblemError } from '../http/problem';
 import { commandMetadata } from '../http/request-context';
 import { validateInput } from '../http/validate';
@@ -16,6 +16,7 @@ import { RevokeSubjectCommand } from '../ledger/commands/revoke-subject.command'
 import { GetClientQuery } from '../ledger/queries/get-client.query';
 import { ApiKeyGuard, RequireScope } from '../api-keys/api-key.guard';
 import { actorOf } from '../api-keys/principal';
+import { tokenResponse } from '../oauth/token-response';
 import {
   ChangeClientPolicyRequest,
   DisableClientRequest,
@@ -131,16 +132,7 @@ export class AdminController {
       ),
     );
     reply.header('x-event-position', String(issued.position));
-    return {
-      access_token: issued.accessToken,
-      // RFC 9449 §5: a bound family's access token carries cnf.jkt.
-      token_type: input.dpopJkt === undefined ? 'Bearer' : 'DPoP',
-      expires_in: issued.expiresIn,
-      refresh_token: issued.refreshToken,
-      refresh_token_expires_in: issued.refreshTokenExpiresIn,
-      scope: formatScope(issued.scope),
-      family_id: issued.familyId,
-    };
+    return { ...tokenResponse(issued, input.dpopJkt), family_id: issued.familyId };
   }
 
   @Post('families/:id/revoke')

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { formatScope, parseRefreshToken, parseScope } from '@token-ledger/domain';
+import { parseRefreshToken, parseScope } from '@token-ledger/domain';
 import { DpopChecker, dpopHeaderOf } from '../dpop/dpop-checker';
 import { noteOutcome } from '../http/answer-outcome';
 import { commandMetadata } from '../http/request-context';
@@ -11,6 +11,7 @@ import { LedgerMetrics } from '../health/metrics';
 import { ClientAuthenticator } from './client-authenticator';
 import { OAuthError } from './oauth-error';
 import { formBody, TOKEN_REQUEST } from './oauth.dto';
+import { tokenResponse } from './token-response';
 
 /**
  * RFC 6749 §6, the refresh_token grant: parse, authenticate the client, hand RotateTokenCommand to
@@ -58,14 +59,6 @@ export class TokenEndpoint {
       const nonce = this.dpop.nonceHeader(Date.now());
       if (nonce !== undefined) reply.header('dpop-nonce', nonce);
     }
-    return {
-      access_token: result.accessToken,
-      // RFC 9449 §5: a DPoP-bound access token (cnf.jkt) is of type DPoP.
-      token_type: result.dpopJkt === undefined ? 'Bearer' : 'DPoP',
-      expires_in: result.expiresIn,
-      refresh_token: result.refreshToken,
-      refresh_token_expires_in: result.refreshTokenExpiresIn,
-      scope: formatScope(result.scope),
-    };
+    return tokenResponse(result, result.dpopJkt);
   }
 }
