@@ -193,11 +193,10 @@ export class SqlEventStore implements OpenedStore {
   /** One append on its own: tl_append. */
   private async appendOne(r: AppendRequest): Promise<AppendResult> {
     let row: AppendRow;
-    const eventsJson = JSON.stringify(r.events);
     try {
       [row] = await this.sql.query<AppendRow>(
         'select conflict, actual_revision, next_revision, positions from tl_append($1, $2, $3, $4::jsonb, $5::jsonb)',
-        [r.streamId, r.kind, r.revision, eventsJson, r.hasSnapshot ? JSON.stringify(r.snapshot) ?? null : null],
+        [r.streamId, r.kind, r.revision, JSON.stringify(r.events), r.hasSnapshot ? JSON.stringify(r.snapshot) ?? null : null],
       );
     } catch (error) {
       this.recent?.forget();
@@ -205,18 +204,14 @@ export class SqlEventStore implements OpenedStore {
       throw error;
     }
     const result = appendResult(r, row);
-    this.remember(r, result, () => JSON.parse(eventsJson) as AppendRequest['events']);
+    this.remember(r, result);
     return result;
   }
 
-  /**
-   * PGlite: as the statement returns, before its callers hear of it (RecentEvents). `copy` gives
-   * the events as the database got them — parsed back from the JSON text the statement sent, so a
-   * consumer sees what a read would give and shares no object with the caller.
-   */
-  private remember(r: AppendRequest, result: AppendResult, copy: () => AppendRequest['events']): void {
+  /** PGlite: as the statement returns, before its callers hear of it (RecentEvents). */
+  private remember(r: AppendRequest, result: AppendResult): void {
     if (!this.recent) return;
-    if (r.events.every((e) => CANONICAL_UUID.test(e.eventId))) this.recent.add(recorded(r, result, copy()));
+    if (r.events.every((e) => CANONICAL_UUID.test(e.eventId))) this.recent.add(recorded(r, result));
     else this.recent.forget();
   }
 
@@ -227,11 +222,10 @@ export class SqlEventStore implements OpenedStore {
   private async appendMany(requests: AppendRequest[]): Promise<PromiseSettledResult<AppendResult>[]> {
     if (requests.length === 1) return Promise.allSettled([this.appendOne(requests[0])]);
     let rows: (AppendRow & { idx: number })[];
-    const batchJson = JSON.stringify(requests);
     try {
       rows = await this.sql.query<AppendRow & { idx: number }>(
         'select idx, conflict, actual_revision, next_revision, positions from tl_append_batch($1::jsonb)',
-        [batchJson],
+        [JSON.stringify(requests)],
       );
     } catch {
       this.recent?.forget();
@@ -240,13 +234,10 @@ export class SqlEventStore implements OpenedStore {
       return settled;
     }
     rows.sort((a, b) => a.idx - b.idx);
-    // One parse of the batch's text for every item's copy (remember), not a stringify and parse each.
-    let copies: AppendRequest[] | undefined;
-    const copyOf = (i: number) => (copies ??= JSON.parse(batchJson) as AppendRequest[])[i].events;
     return requests.map((r, i) => {
       try {
         const result = appendResult(r, rows[i]);
-        this.remember(r, result, () => copyOf(i));
+        this.remember(r, result);
         return { status: 'fulfilled', value: result };
       } catch (reason) {
         return { status: 'rejected', reason };
@@ -456,7 +447,8 @@ function limit(maxCount: number | undefined): number | null {
  * reader shares the caller's objects), the event id as the uuid column prints it, recordedAt as the
  * append set it on the row.
  */
-function recorded(r: AppendRequest, result: AppendResult, events: AppendRequest['events']): RecordedEvent[] {
+function recorded(r: AppendRequest, result: AppendResult): RecordedEvent[] {
+  const events = JSON.parse(JSON.stringify(r.events)) as AppendRequest['events'];
   const recordedAt = new Date(events[0].recordedAt!);
   const first = result.nextExpectedRevision - events.length + 1;
   return events.map((e, i) => ({
