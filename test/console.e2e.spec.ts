@@ -103,6 +103,11 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     expect(g2.status).toBe(200);
     const g3 = await api.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: g2.body.refresh_token }, web, from(TEST_ADDRESSES.paris));
     expect(g3.status).toBe(200);
+    // The slider stops at each distinct millisecond with events (sliderStops): the reuse must come in a
+    // later one than the rotation to 3, or "before the reuse" is before that rotation too. A refresh
+    // can take under a millisecond here, so wait for the clock to move on (a tick, not a sleep for state).
+    const rotatedBy = Date.now();
+    while (Date.now() <= rotatedBy + 1) await new Promise((r) => setTimeout(r, 1));
     const reuse = await api.form('/oauth/token', { grant_type: 'refresh_token', refresh_token: f.refresh_token }, web, from(TEST_ADDRESSES.newYork, LAPTOP_UA));
     expect(reuse.body.error).toBe('invalid_grant');
 
