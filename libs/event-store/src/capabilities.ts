@@ -110,6 +110,7 @@ export function sqlBacked(store: OpenedStore, forWhat: string): OpenedStore & Sq
     readAll: (options) => store.readAll(options),
     headPosition: () => store.headPosition(),
     subscribeToAll: (handler, options) => store.subscribeToAll(handler, options),
+    wakeSubscriptionsNow: () => store.wakeSubscriptionsNow?.(),
     ping: () => store.ping(),
     close: () => store.close(),
   };

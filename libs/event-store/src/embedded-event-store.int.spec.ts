@@ -164,7 +164,7 @@ describe('EmbeddedEventStore.open', () => {
 describe('EmbeddedEventStore: gathered reads and appends', () => {
   const id = (n: number) => `7b0c1f0e-3f7e-4a47-9a0e-${String(n).padStart(12, '0')}`;
 
-  it('wakes a prompt subscription at the append (a predicate one while it holds), the others only after the gather delay', async () => {
+  it('wakes a prompt subscription at the append (a predicate one while it holds), the others after the gather delay or when asked (wakeSubscriptionsNow)', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'token-ledger-es-'));
     // Gather and fallback poll far beyond the test: only the in-process wake-up can deliver.
     const store = await EmbeddedEventStore.open({ dataDir, gatherWakeupsMs: 600_000, pollIntervalMs: 600_000 });
@@ -188,6 +188,10 @@ describe('EmbeddedEventStore: gathered reads and appends', () => {
       for (let i = 0; i < 800 && sometimes.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
       expect(sometimes).toEqual([1, 2]);
       expect(gathered).toEqual([]);
+      // A reader waiting for its own write: the pending gathered wake-up goes out now.
+      store.wakeSubscriptionsNow();
+      for (let i = 0; i < 800 && gathered.length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(gathered).toEqual([1, 2]);
     } finally {
       await store.close();
       fs.rmSync(dataDir, { recursive: true, force: true });

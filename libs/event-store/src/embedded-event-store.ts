@@ -20,11 +20,13 @@ export interface EmbeddedEventStoreOptions {
   pollIntervalMs?: number;
   /**
    * Subscriptions are woken this long after an append, all at once (SqlEventStoreOptions.
-   * gatherWakeupsMs; default 100 ms). The consumers run on this event loop, on the one PGlite
+   * gatherWakeupsMs; default 250 ms). The consumers run on this event loop, on the one PGlite
    * connection: woken at every append, they paid their per-batch statements per rotation (18.8
    * statements a rotation against 6.2 with a 50 ms delay; 100 ms gave +12 % rotations/s at 64 chains
-   * over 50 ms, bench/refresh/README.md). Subscriptions opened with SubscribeOptions.prompt (the SSF
-   * outbox, the revocation feed while an SSE connection listens) are woken at once anyway.
+   * over 50 ms, 250 ms another +11–18 % over 100 ms: a family rotated several times in one batch is
+   * one row for rm_families; bench/refresh/README.md). Subscriptions opened with SubscribeOptions.prompt
+   * (the SSF outbox, the revocation feed while an SSE connection listens) are woken at once anyway,
+   * and a reader waiting for its own write (minPosition) wakes them at once (wakeSubscriptionsNow).
    */
   gatherWakeupsMs?: number;
   /**
@@ -41,7 +43,7 @@ export interface EmbeddedEventStoreOptions {
   onThreadDeath?: (error: Error) => void;
 }
 
-const DEFAULT_GATHER_WAKEUPS_MS = 100;
+const DEFAULT_GATHER_WAKEUPS_MS = 250;
 
 /** Thin SqlClient over one PGlite instance; PGlite queues concurrent queries itself. */
 class PgliteSqlClient implements SqlClient {

@@ -113,6 +113,12 @@ export interface EventStore {
     handler: (event: RecordedEvent) => Promise<void>,
     options?: SubscribeOptions & { onError?: (error: unknown) => void },
   ): Subscription;
+  /**
+   * A reader waits for an in-process append to reach a subscriber (a read model asked for its
+   * caller's own write): a store that gathers its wake-ups (the embedded store's gatherWakeupsMs)
+   * sends the pending one now instead of when its timer fires. Absent where wake-ups are not gathered.
+   */
+  wakeSubscriptionsNow?(): void;
   /** Cheap liveness probe for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -181,13 +181,16 @@ export class SqlEventStore implements OpenedStore {
     this.promptWakeups.wake();
     const gather = this.options.gatherWakeupsMs;
     if (!gather) this.wakeups.wake();
-    else if (!this.wakeTimer && !this.closed) {
-      this.wakeTimer = setTimeout(() => {
-        this.wakeTimer = undefined;
-        this.wakeups.wake();
-      }, gather);
-    }
+    else if (!this.wakeTimer && !this.closed) this.wakeTimer = setTimeout(() => this.wakeSubscriptionsNow(), gather);
     return result;
+  }
+
+  /** The gathered wake-up, if one is pending, goes out now (EventStore.wakeSubscriptionsNow). */
+  wakeSubscriptionsNow(): void {
+    if (!this.wakeTimer) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.wakeups.wake();
   }
 
   /** One append on its own: tl_append. */

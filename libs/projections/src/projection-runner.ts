@@ -166,6 +166,8 @@ export class ProjectionRunner implements ReadModelRunner {
   }
 
   waitFor(position: number, timeoutMs: number): Promise<boolean> {
+    // Someone waits for their own write: a store that gathers wake-ups need not make them wait for it.
+    if (this.position < position) this.store.wakeSubscriptionsNow?.();
     return waitForPosition(() => this.position, position, timeoutMs);
   }
 }

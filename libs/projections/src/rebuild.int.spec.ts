@@ -291,6 +291,32 @@ describe('rebuildProjections on the embedded (PGlite) store', () => {
   besideALiveRunner(embedded);
 });
 
+describe('ProjectionRunner on the embedded store, which gathers its wake-ups', () => {
+  it('reaches a position someone waits for without waiting for the gather delay (minPosition)', async () => {
+    const dataDir = await freshEmbeddedDataDir('tl-runner-');
+    // Gather and fallback poll far beyond the test: only waitFor's wake-up can deliver the append.
+    const store = await EmbeddedEventStore.open({ dataDir, gatherWakeupsMs: 600_000, pollIntervalMs: 600_000 });
+    const runner = new ProjectionRunner(store, ALL_PROJECTIONS);
+    try {
+      await migrateReadModels(store.sql);
+      await runner.start();
+      const appended = await Promise.all(
+        FAMILIES.map((familyId) =>
+          store.append(`family-${familyId}`, [{ eventId: randomUUID(), type: 'TokenFamilyRevoked', data: { familyId, reason: 'admin' }, metadata: { familyId, subject: 'alice', occurredAt: new Date(T0).toISOString() } }], { expectedRevision: 'any' }),
+        ),
+      );
+      const last = Math.max(...appended.map((a) => a.position));
+      expect(await runner.waitFor(last, 20_000)).toBe(true);
+      const [{ n }] = await store.sql.query<{ n: string | number }>('select count(*) as n from rm_audit');
+      expect(Number(n)).toBe(FAMILIES.length);
+    } finally {
+      await runner.stop();
+      await store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describeWithBackend('postgres', 'rebuildProjections on PostgreSQL', (url) => {
   const postgres = async (): Promise<Harness> => {
     const schema = `tl_rebuild_${randomBytes(6).toString('hex')}`;
