@@ -32,7 +32,7 @@ describe('signCompactJws', () => {
     await expect(signCompactJws('ES256', KEYS.ES256.publicKey, {}, '{}')).rejects.toThrow(/P-256 private key/);
   });
 
-  it('signs many at once (the threadpool answers each one its own signature)', async () => {
+  it('signs many at once (the signing thread answers each one its own signature)', async () => {
     const payloads = Array.from({ length: 50 }, (_, i) => JSON.stringify({ i }));
     const signed = await Promise.all(payloads.map((p) => signCompactJws('ES256', KEYS.ES256.privateKey, { kid: 'k1' }, p)));
     const verified = await Promise.all(signed.map((jws) => compactVerify(jws, KEYS.ES256.publicKey)));

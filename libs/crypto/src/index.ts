@@ -12,3 +12,4 @@ export {
   type StoredKeySet,
   type StoredSigningKey,
 } from './key-ring';
+export { SigningUnavailableError } from './sign-thread';

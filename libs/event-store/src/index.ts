@@ -19,4 +19,4 @@ export { MemoryKeyValueStore } from './memory-key-value-store';
 export { openEventStore, reopenEventStore } from './open-event-store';
 export type { EventStoreConfig, ThreadStoreOptions } from './open-event-store';
 export { BatchedConsumer, type BatchedConsumerHooks } from './batched-consumer';
-export { describeError, placeConsumer, preloadInStoreThreads, runThread, startOnStore, SupervisedThread, type StoreConsumer, type SupervisedThreadHandlers, type ThreadError } from './store-thread';
+export { describeError, placeConsumer, preloadInStoreThreads, runThread, spawnWorker, startOnStore, SupervisedThread, type StoreConsumer, type SupervisedThreadHandlers, type ThreadError } from './store-thread';

@@ -195,11 +195,15 @@ export function preloadInStoreThreads(modulePath: string): void {
   if (!threadPreloads.includes(modulePath)) threadPreloads.push(modulePath);
 }
 
-/** A worker on `entry` (path without extension): its compiled .js, else its .ts through scripts/ts-worker.js. */
-export function spawnWorker(entry: string, data: unknown): Worker {
+/**
+ * A worker on `entry` (path without extension): its compiled .js, else its .ts through scripts/ts-worker.js.
+ * `preloads: false` for a thread that talks to nothing the preloads are for (the signing thread).
+ */
+export function spawnWorker(entry: string, data: unknown, options: { preloads?: boolean } = {}): Worker {
   const compiled = `${entry}.js`;
   // Without preloads the thread inherits the process's options; with them, those plus the preloads.
-  const execArgv = threadPreloads.length > 0 ? [...process.execArgv, ...threadPreloads.flatMap((m) => ['--require', m])] : undefined;
+  const preloads = options.preloads === false ? [] : threadPreloads;
+  const execArgv = preloads.length > 0 ? [...process.execArgv, ...preloads.flatMap((m) => ['--require', m])] : undefined;
   if (existsSync(compiled)) return new Worker(compiled, { workerData: data, execArgv });
   // Running from TypeScript sources (jest compiles them in its own thread only): scripts/ts-worker.js
   // compiles the worker's modules as they load, with the project's .swcrc.

@@ -1,5 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { SigningUnavailableError } from '@token-ledger/crypto';
 import { DomainError } from '@token-ledger/domain';
 import { EventStoreClosedError } from '@token-ledger/event-store';
 import { ConcurrencyExhaustedError } from '../ledger/aggregate-repository';
@@ -122,6 +123,12 @@ describe('exception filter: failures that are not LedgerErrors', () => {
     expect(JSON.stringify(oauth.body)).not.toContain('fam_');
     expect(answer(ADMIN, error)).toMatchObject({ status: 503, headers: { 'retry-after': '1' }, body: { title: 'Service Unavailable' } });
     expect(oauth.logged).toHaveLength(1);
+  });
+
+  it('answers a signing thread that died under the request (SigningUnavailableError) with 503 and Retry-After', () => {
+    const error = new SigningUnavailableError('exited with code 1');
+    expect(answer(OAUTH, error)).toMatchObject({ status: 503, headers: { 'retry-after': '1' }, body: { error: 'temporarily_unavailable' } });
+    expect(answer(ADMIN, error)).toMatchObject({ status: 503, headers: { 'retry-after': '1' }, body: { title: 'Service Unavailable' } });
   });
 
   it.each<[string, unknown]>([

@@ -1,3 +1,4 @@
+import { SigningUnavailableError } from '@token-ledger/crypto';
 import { DomainError, type DomainErrorCode } from '@token-ledger/domain';
 import { isStoreUnavailable } from '@token-ledger/event-store';
 import { ConcurrencyExhaustedError } from './aggregate-repository';
@@ -86,6 +87,9 @@ export function asLedgerError(error: unknown): LedgerError | undefined {
   if (error instanceof ConcurrencyExhaustedError) {
     // Its message names the stream; the caller only needs to know that trying again may work.
     return new LedgerError('unavailable', 'too many concurrent changes to the same record; try again');
+  }
+  if (error instanceof SigningUnavailableError) {
+    return new LedgerError('unavailable', 'the ledger could not sign the access token; try again', { retryAfterSeconds: 1 });
   }
   if (isStoreUnavailable(error)) {
     return new LedgerError('unavailable', 'the ledger cannot reach its store; try again later', { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS });
