@@ -268,24 +268,11 @@ export class SqlEventStore implements OpenedStore {
   }
 
   /**
-   * One statement for many streams: each stream row (revision, snapshot) and only the events after
-   * its snapshot, read through the (stream_id, revision) index, so a fresh snapshot means O(1) work.
+   * One statement for many streams (tl_load_streams, sql-schema.ts): each stream row (revision,
+   * snapshot) and only the events after its snapshot, so a fresh snapshot means O(1) work.
    */
   private async loadMany(streamIds: string[]): Promise<PromiseSettledResult<LoadedStream>[]> {
-    const rows = await this.sql.query<LoadRow>(
-      // LATERAL keeps this an index range scan per stream whatever the (possibly stale) statistics say.
-      `select s.stream_id as loaded_stream_id, s.revision as stream_revision, s.snapshot, s.snapshot_revision,
-              e.position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.recorded_at
-         from tl_streams s
-         left join lateral (
-           select ${EVENT_COLUMNS} from tl_events x
-            where x.stream_id = s.stream_id and x.revision > coalesce(s.snapshot_revision, -1)
-            order by x.revision
-         ) e on true
-        where s.stream_id = any($1::text[])
-        order by s.stream_id, e.revision`,
-      [[...new Set(streamIds)]],
-    );
+    const rows = await this.sql.query<LoadRow>('select * from tl_load_streams($1::text[])', [[...new Set(streamIds)]]);
     const byStream = new Map<string, LoadRow[]>();
     for (const row of rows) {
       const list = byStream.get(row.loaded_stream_id);

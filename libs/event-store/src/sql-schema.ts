@@ -240,5 +240,32 @@ begin
   end if;
 end
 $fn$;
+
+-- The loads of many streams (SqlEventStore.loadMany): each stream row (revision, snapshot) and only
+-- the events after its snapshot, through the (stream_id, revision) index. In a PL/pgSQL function
+-- because its plan is made once per connection and kept: as a plain statement every load was
+-- planned again, a third of its cost on PGlite (bench/refresh/README.md). LATERAL keeps this an
+-- index range scan per stream whatever the (possibly stale) statistics say.
+create or replace function ${schema}.tl_load_streams(p_ids text[])
+returns table (loaded_stream_id text, stream_revision bigint, snapshot jsonb, snapshot_revision bigint,
+               "position" bigint, stream_id text, revision bigint, event_id uuid, type text, data jsonb,
+               metadata jsonb, recorded_at timestamptz)
+language plpgsql stable as $fn$
+#variable_conflict use_column
+begin
+  return query
+    select s.stream_id, s.revision, s.snapshot, s.snapshot_revision,
+           e.position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.recorded_at
+      from ${schema}.tl_streams s
+      left join lateral (
+        select x.position, x.stream_id, x.revision, x.event_id, x.type, x.data, x.metadata, x.recorded_at
+          from ${schema}.tl_events x
+         where x.stream_id = s.stream_id and x.revision > coalesce(s.snapshot_revision, -1)
+         order by x.revision
+      ) e on true
+     where s.stream_id = any(p_ids)
+     order by s.stream_id, e.revision;
+end
+$fn$;
 `;
 }
