@@ -95,7 +95,18 @@ export class SignThread {
   private flush(): void {
     const batch = this.batch;
     this.batch = { keys: [], requests: [] };
-    if (batch.requests.length > 0) this.worker?.postMessage(batch);
+    if (batch.requests.length === 0 || !this.worker) return;
+    try {
+      this.worker.postMessage(batch);
+    } catch (error) {
+      // A request that cannot be cloned fails its batch here, not the process from inside setImmediate;
+      // its keys never reached the thread.
+      for (const [, key] of batch.keys) this.keyIds.delete(key);
+      for (const { id } of batch.requests) {
+        this.pending.get(id)?.reject(error instanceof Error ? error : new Error(String(error)));
+        this.pending.delete(id);
+      }
+    }
   }
 
   /** The thread is gone: what it held fails; the next sign() starts another (and sends the keys again). */

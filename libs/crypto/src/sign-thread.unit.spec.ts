@@ -54,4 +54,15 @@ describe('SignThread', () => {
       await signer.close();
     }
   });
+
+  it('fails a batch that cannot be sent to the thread (an input that does not clone) without ending the process, and signs the next', async () => {
+    const signer = new SignThread();
+    const key = es256();
+    try {
+      await expect(signer.sign('ES256', key.privateKey, (() => 'x') as unknown as string)).rejects.toThrow();
+      expect(verifies('a.d', await signer.sign('ES256', key.privateKey, 'a.d'), key.publicKey)).toBe(true);
+    } finally {
+      await signer.close();
+    }
+  });
 });
