@@ -1,5 +1,5 @@
 import { eventTraceContext, inBatchSpan } from '@token-ledger/envelope';
-import { BatchedConsumer, type RecordedEvent, type SqlBackedStore, type SqlClient, type SqlQueryable } from '@token-ledger/event-store';
+import { BatchedConsumer, type RecordedEvent, type SqlBackedStore, type SqlClient, type SqlQueryable, type StoreCapabilities } from '@token-ledger/event-store';
 import type { Projection } from './projection';
 import { READ_MODEL_SCHEMA } from './schema';
 
@@ -36,12 +36,15 @@ export async function readCheckpoints(sql: SqlQueryable, names: readonly string[
  * transaction. The checkpoint rows are locked first and compared with what the caller believes,
  * so two runners (two nodes, or a rebuild beside a server) never apply a batch twice: the later
  * one gets CheckpointConflictError and re-reads. Returns the new checkpoints.
+ * `eventsInSql`: the events are rows of tl_events in `sql`'s database (capabilities.eventsInSql),
+ * so a projection with `applyFromEventsTable` writes its rows from there.
  */
 export async function commitBatch(
   sql: SqlClient,
   projections: readonly Projection[],
   expected: ReadonlyMap<string, number>,
   events: readonly RecordedEvent[],
+  { eventsInSql = false }: { eventsInSql?: boolean } = {},
 ): Promise<Map<string, number>> {
   const last = events[events.length - 1].position;
   return sql.transaction(async (tx) => {
@@ -67,7 +70,7 @@ export async function commitBatch(
       const cp = next.get(p.name) ?? 0;
       const pending = events.filter((e) => e.position > cp);
       if (pending.length === 0) continue;
-      await p.apply(tx, pending);
+      await (eventsInSql && p.applyFromEventsTable ? p.applyFromEventsTable(tx, pending) : p.apply(tx, pending));
       next.set(p.name, last);
     }
     await tx.query(
@@ -119,10 +122,11 @@ export class ProjectionRunner implements ReadModelRunner {
   private readonly consumer: BatchedConsumer;
 
   constructor(
-    private readonly store: SqlBackedStore,
+    private readonly store: SqlBackedStore & { readonly capabilities?: StoreCapabilities },
     readonly projections: readonly Projection[],
     private readonly options: ProjectionRunnerOptions = {},
   ) {
+    const eventsInSql = store.capabilities?.eventsInSql !== undefined;
     this.consumer = new BatchedConsumer(
       store,
       {
@@ -133,7 +137,7 @@ export class ProjectionRunner implements ReadModelRunner {
         commit: async (events) => {
           // With tracing on, a span in the trace of the batch's first traced event, linked to the others'.
           this.checkpoints = await inBatchSpan('projection batch', events.map((e) => eventTraceContext(e.metadata)), {}, () =>
-            commitBatch(this.store.sql, this.projections, this.checkpoints, events),
+            commitBatch(this.store.sql, this.projections, this.checkpoints, events, { eventsInSql }),
           );
           const now = Date.now();
           this.options.onBatch?.({

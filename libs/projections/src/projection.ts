@@ -10,6 +10,12 @@ export interface Projection {
   /** Tables to empty on rebuild (keys of READ_MODEL_TABLES). */
   readonly tables: readonly string[];
   apply(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<void>;
+  /**
+   * Optional: the same rows as `apply`, written in SQL from the events' own rows of tl_events, where
+   * the events live in the read models' database (capabilities.eventsInSql); the runner then calls
+   * this instead of `apply`. For read models that copy the events rather than fold them.
+   */
+  applyFromEventsTable?(tx: SqlQueryable, events: readonly RecordedEvent[]): Promise<void>;
 }
 
 /**

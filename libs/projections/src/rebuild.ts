@@ -58,7 +58,7 @@ export async function rebuildByReplay(
   while (progress.position < head) {
     const events = (await store.readAll({ after: progress.position, maxCount: batchSize })).filter((e) => e.position <= head);
     if (events.length === 0) break;
-    checkpoints = await commitBatch(store.sql, projections, checkpoints, events);
+    checkpoints = await commitBatch(store.sql, projections, checkpoints, events, { eventsInSql: store.capabilities.eventsInSql !== undefined });
     progress.done += events.length;
     progress.position = events[events.length - 1].position;
     progress.fraction = total > 0 ? progress.done / total : progress.position / head;
