@@ -22,7 +22,7 @@ function serialize(input: unknown, key: string, depth: number): string | undefin
   if (value instanceof Number || value instanceof String || value instanceof Boolean) value = value.valueOf();
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quote(value);
     case 'number':
       return Number.isFinite(value) ? JSON.stringify(value) : 'null';
     case 'boolean':
@@ -55,9 +55,17 @@ function serialize(input: unknown, key: string, depth: number): string | undefin
     if (v === undefined) continue;
     if (!first) out += ',';
     first = false;
-    out += `${JSON.stringify(k)}:${v}`;
+    out += `${quote(k)}:${v}`;
   }
   return `${out}}`;
+}
+
+/** Characters JSON.stringify escapes (control characters, quote, backslash, lone surrogates). */
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+/** JSON.stringify of a string, without the call for the usual string that needs no escape. */
+function quote(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
 /**

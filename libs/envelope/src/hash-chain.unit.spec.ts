@@ -26,6 +26,21 @@ describe('canonicalJson', () => {
     expect(canonicalJson({})).toBe('{}');
   });
 
+  it('writes every string, key or value, as JSON.stringify does: escapes, lone surrogates, any code unit (property)', () => {
+    const text = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)) }), fc.string());
+    fc.assert(
+      fc.property(text, text, (k, v) => {
+        expect(canonicalJson(v)).toBe(JSON.stringify(v));
+        expect(canonicalJson({ [k]: v })).toBe(`{${JSON.stringify(k)}:${JSON.stringify(v)}}`);
+      }),
+      { numRuns: 500 },
+    );
+    // Each character that needs escaping, alone in plain text (one is enough to need JSON.stringify).
+    for (const c of ['\ud83d\ude00', '\ud800', '\udfff', '\u0000', '\u0008', '\u001f', '"', '\\', '\u2028', '\u007f', 'é']) {
+      expect(canonicalJson(`a${c}b`)).toBe(JSON.stringify(`a${c}b`));
+    }
+  });
+
   it('sorts keys by UTF-16 code units, numeric-looking keys included', () => {
     expect(canonicalJson({ b: 1, 10: 1, 2: 1, A: 1, é: 1, _: 1 })).toBe('{"10":1,"2":1,"A":1,"_":1,"b":1,"é":1}');
   });
