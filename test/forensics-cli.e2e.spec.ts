@@ -155,7 +155,7 @@ describe('token-ledger replay / verify (CLI) on the embedded store', () => {
       const sql = sqlOf();
       const [before] = await sql.query<{ snapshot: { state: { status: string } }; snapshot_revision: number }>('select snapshot, snapshot_revision from tl_streams where stream_id = $1', [`family-${famA}`]);
       expect(before.snapshot.state.status).toBe('revoked'); // by the reuse in beforeAll
-      await sql.query(`update tl_streams set snapshot = jsonb_set(snapshot, '{state,status}', '"active"') where stream_id = $1`, [`family-${famA}`]);
+      await sql.query(`update tl_streams set snapshot = jsonb_set(snapshot::jsonb, '{state,status}', '"active"') where stream_id = $1`, [`family-${famA}`]);
       try {
         const tampered = await cli(verify, ['--family', famA]);
         expect(tampered.code).toBe(1);

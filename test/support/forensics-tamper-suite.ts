@@ -191,7 +191,7 @@ export function forensicsTamperSuite(storeKind: () => StoreKind): void {
     expect(before.snapshot.state.status).toBe('revoked');
     await expectClean();
 
-    await sql.query(`update tl_streams set snapshot = jsonb_set(snapshot, '{state,status}', '"active"') where stream_id = $1`, [streamId]);
+    await sql.query(`update tl_streams set snapshot = jsonb_set(snapshot::jsonb, '{state,status}', '"active"') where stream_id = $1`, [streamId]);
     const one = (await verifyChain(ledger.store, { familyId: carol.family_id }))!;
     const all = (await verifyChain(ledger.store, { all: true }))!;
     for (const r of [one, all]) {

@@ -35,6 +35,56 @@ describeWithBackend('postgres', 'PostgresEventStore', (url) => {
       }
     });
 
+    it('converts a schema of the older version (jsonb snapshots), whose instances can still append beside this one', async () => {
+      const schema = `es_test_${randomBytes(6).toString('hex')}`;
+      const id = (n: number) => `7b0c1f0e-3f7e-4a47-9a0e-1c1b7f7f01${String(n).padStart(2, '0')}`;
+      const event = (n: number) => ({ eventId: id(n), type: 'T', data: {}, metadata: {} });
+      try {
+        const first = await PostgresEventStore.open({ url, schema, poolSize: 2 });
+        for (const [i, s] of ['a', 'b', 'c', 'd'].entries()) await first.append(s, [event(i)], { expectedRevision: 'no_stream', snapshot: { n: i, z: [true] } });
+        // As the older version left it: a jsonb column, and tl_load_streams returning it.
+        await first.sql.exec(`
+          alter table tl_streams alter column snapshot type jsonb using snapshot::jsonb;
+          drop function tl_load_streams(text[]);
+          create function tl_load_streams(p_ids text[]) returns table (snapshot jsonb) language sql as 'select null::jsonb';`);
+        await first.close();
+
+        const store = await PostgresEventStore.open({ url, schema, poolSize: 2 });
+        try {
+          const [{ type, result }] = await store.sql.query<{ type: string; result: string }>(
+            `select (select format_type(atttypid, atttypmod) from pg_attribute where attrelid = 'tl_streams'::regclass and attname = 'snapshot') as type,
+                    pg_get_function_result('tl_load_streams(text[])'::regprocedure) as result`,
+          );
+          expect(type).toBe('json');
+          expect(result).toContain('snapshot json,');
+          expect((await store.loadStream('a')).snapshot).toEqual({ state: { n: 0, z: [true] }, revision: 0 });
+
+          // An instance of the older version appends as it did: a batch with its snapshots inside, and one on its own.
+          const old = await store.sql.query<{ conflict: boolean }>('select idx, conflict from tl_append_batch($1::jsonb) order by idx', [
+            JSON.stringify(['a', 'b'].map((s, i) => ({ streamId: s, kind: 'exact', revision: 0, events: [event(20 + i)], hasSnapshot: true, snapshot: { old: i } }))),
+          ]);
+          expect(old.map((r) => r.conflict)).toEqual([false, false]);
+          const [one] = await store.sql.query<{ conflict: boolean }>('select conflict from tl_append($1, $2, $3, $4::jsonb, $5::jsonb)', ['c', 'exact', 0, JSON.stringify([event(22)]), JSON.stringify({ old: 2 })]);
+          expect(one.conflict).toBe(false);
+          expect(await Promise.all(['a', 'b', 'c'].map((s) => store.loadStream(s)))).toEqual(
+            [0, 1, 2].map((i) => ({ revision: 1, snapshot: { state: { old: i }, revision: 1 }, events: [] })),
+          );
+
+          // This version: three appends at once, the first alone (tl_append), the others as a batch behind it.
+          await Promise.all(['a', 'b', 'd'].map((s, i) => store.append(s, [event(30 + i)], { expectedRevision: s === 'd' ? 0 : 1, snapshot: { n: 30 + i } })));
+          expect(await Promise.all(['a', 'b', 'd'].map((s) => store.loadStream(s)))).toEqual([
+            { revision: 2, snapshot: { state: { n: 30 }, revision: 2 }, events: [] },
+            { revision: 2, snapshot: { state: { n: 31 }, revision: 2 }, events: [] },
+            { revision: 1, snapshot: { state: { n: 32 }, revision: 1 }, events: [] },
+          ]);
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await dropPostgresSchema(url, schema);
+      }
+    });
+
     it('describes its capabilities: SQL with the events in it (PostgreSQL), and a location another thread reopens', async () => {
       const schema = `es_test_${randomBytes(6).toString('hex')}`;
       const store = await PostgresEventStore.open({ url, schema, poolSize: 2 });

@@ -198,7 +198,7 @@ export class SqlEventStore implements OpenedStore {
     let row: AppendRow;
     try {
       [row] = await this.sql.query<AppendRow>(
-        'select conflict, actual_revision, next_revision, positions from tl_append($1, $2, $3, $4::jsonb, $5::jsonb)',
+        'select conflict, actual_revision, next_revision, positions from tl_append($1, $2, $3, $4::jsonb, $5::json)',
         [r.streamId, r.kind, r.revision, JSON.stringify(r.events), r.hasSnapshot ? JSON.stringify(r.snapshot) ?? null : null],
       );
     } catch (error) {
@@ -227,8 +227,12 @@ export class SqlEventStore implements OpenedStore {
     let rows: (AppendRow & { idx: number })[];
     try {
       rows = await this.sql.query<AppendRow & { idx: number }>(
-        'select idx, conflict, actual_revision, next_revision, positions from tl_append_batch($1::jsonb)',
-        [JSON.stringify(requests)],
+        'select idx, conflict, actual_revision, next_revision, positions from tl_append_batch($1::jsonb, $2::json)',
+        // The snapshots travel apart, as a json array (tl_append_batch).
+        [
+          JSON.stringify(requests.map((r) => ({ streamId: r.streamId, kind: r.kind, revision: r.revision, events: r.events, hasSnapshot: r.hasSnapshot }))),
+          JSON.stringify(requests.map((r) => (r.hasSnapshot ? r.snapshot : null))),
+        ],
       );
     } catch {
       this.recent?.forget();

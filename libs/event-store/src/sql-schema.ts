@@ -37,12 +37,27 @@ select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY});
 
 create schema if not exists ${schema};
 
+-- snapshot is json, not jsonb: nothing queries inside it, it is written on every append and read
+-- on every load, and json is only checked on the way in and copied on the way out, where jsonb was
+-- parsed into its binary form and printed back each time (bench/refresh/README.md).
 create table if not exists ${schema}.tl_streams (
   stream_id         text primary key,
   revision          bigint not null,
-  snapshot          jsonb,
+  snapshot          json,
   snapshot_revision bigint
 );
+-- Databases created with a jsonb snapshot (before 2026-12) are converted once (a rewrite of
+-- tl_streams under its lock); tl_load_streams, whose result type changes, is made again below.
+-- Instances of the older version keep working beside this one: their appends reach the wrappers at
+-- the end of this script, and their loads get the snapshot as json, which pg parses as it did jsonb.
+do $migrate$
+begin
+  if exists (select 1 from pg_attribute where attrelid = '${schema}.tl_streams'::regclass and attname = 'snapshot' and atttypid = 'jsonb'::regtype) then
+    alter table ${schema}.tl_streams alter column snapshot type json using snapshot::json;
+    drop function if exists ${schema}.tl_load_streams(text[]);
+  end if;
+end
+$migrate$;
 -- Every append rewrites its stream's row (revision, snapshot): room on each page keeps those
 -- updates HOT (no index entry per update, dead versions pruned on the page), so the table and its
 -- index do not bloat under steady rotation, with or without autovacuum keeping up.
@@ -68,7 +83,7 @@ create table if not exists ${schema}.tl_kv (
 -- Appends in one round trip. A failed expectation is returned (conflict = true, actual_revision),
 -- not raised, so the caller gets the actual revision without a second query and nothing is written.
 -- p_expected_kind: 'exact' (p_expected_rev) | 'no_stream' | 'stream_exists' | 'any'.
--- p_snapshot: stored with the events when not SQL NULL; the caller only passes it for exact kinds.
+-- p_snapshot: stored with the events when not SQL NULL (json: see tl_streams); the caller only passes it for exact kinds.
 -- p_notify: false inside tl_append_batch, which notifies once for the whole batch.
 drop function if exists ${schema}.tl_append(text, text, bigint, jsonb, jsonb);
 create or replace function ${schema}.tl_append(
@@ -76,7 +91,7 @@ create or replace function ${schema}.tl_append(
   p_expected_kind   text,
   p_expected_rev    bigint,
   p_events          jsonb,
-  p_snapshot        jsonb,
+  p_snapshot        json,
   p_notify          boolean default true,
   out conflict        boolean,
   out actual_revision bigint,
@@ -163,11 +178,13 @@ $fn$;
 -- Many appends (to any streams) in one transaction: one round trip, one commit, one fsync. Each
 -- item is checked on its own, in order, so two items expecting the same revision of one stream
 -- resolve as they would one after the other: the first wins, the second conflicts.
--- p_batch: [{streamId, kind, revision, events, hasSnapshot, snapshot}, ...]
+-- p_batch: [{streamId, kind, revision, events, hasSnapshot}, ...]; p_snapshots: the items' snapshots,
+-- in the same order, as one json array (null where an item has none): json, so they are only
+-- checked here, not parsed into jsonb as the rest of the batch is (see tl_streams).
 -- The usual batch (every item at an exact revision of a stream no other item names: rotations) is
 -- done set-based, one UPDATE of tl_streams and one INSERT of all its events (about 25 µs an append
 -- less than a tl_append call per item, bench/refresh/README.md); any other batch goes item by item.
-create or replace function ${schema}.tl_append_batch(p_batch jsonb)
+create or replace function ${schema}.tl_append_batch(p_batch jsonb, p_snapshots json)
 returns table (idx integer, conflict boolean, actual_revision bigint, next_revision bigint, positions bigint[])
 language plpgsql as $fn$
 declare
@@ -183,8 +200,9 @@ begin
       with items as (
         select (b.ord - 1)::integer as idx, b.value ->> 'streamId' as stream_id, (b.value ->> 'revision')::bigint as rev,
                b.value -> 'events' as events, jsonb_array_length(b.value -> 'events')::bigint as n,
-               case when (b.value ->> 'hasSnapshot')::boolean then b.value -> 'snapshot' end as snap
+               case when (b.value ->> 'hasSnapshot')::boolean then sn.value end as snap
           from jsonb_array_elements(p_batch) with ordinality as b(value, ord)
+          left join json_array_elements(p_snapshots) with ordinality as sn(value, ord) on sn.ord = b.ord
       ), claimed as (
         -- 1. as tl_append: the expectation checked against the committed row (the lock above).
         update ${schema}.tl_streams s
@@ -226,7 +244,7 @@ begin
     for v_item in select value from jsonb_array_elements(p_batch) loop
       select * into r from ${schema}.tl_append(
         v_item ->> 'streamId', v_item ->> 'kind', (v_item ->> 'revision')::bigint,
-        v_item -> 'events', case when (v_item ->> 'hasSnapshot')::boolean then v_item -> 'snapshot' end,
+        v_item -> 'events', case when (v_item ->> 'hasSnapshot')::boolean then p_snapshots -> v_idx end,
         false);
       idx := v_idx; conflict := r.conflict; actual_revision := r.actual_revision;
       next_revision := r.next_revision; positions := r.positions;
@@ -247,7 +265,7 @@ $fn$;
 -- planned again, a third of its cost on PGlite (bench/refresh/README.md). LATERAL keeps this an
 -- index range scan per stream whatever the (possibly stale) statistics say.
 create or replace function ${schema}.tl_load_streams(p_ids text[])
-returns table (loaded_stream_id text, stream_revision bigint, snapshot jsonb, snapshot_revision bigint,
+returns table (loaded_stream_id text, stream_revision bigint, snapshot json, snapshot_revision bigint,
                "position" bigint, stream_id text, revision bigint, event_id uuid, type text, data jsonb,
                metadata jsonb, recorded_at timestamptz)
 language plpgsql stable as $fn$
@@ -266,6 +284,21 @@ begin
      where s.stream_id = any(p_ids)
      order by s.stream_id, e.revision;
 end
+$fn$;
+
+-- The signatures of the version before json snapshots, for its instances during a rolling upgrade:
+-- the same appends, the snapshot converted (drop these once no such instance can be running).
+create or replace function ${schema}.tl_append(
+  p_stream_id text, p_expected_kind text, p_expected_rev bigint, p_events jsonb, p_snapshot jsonb, p_notify boolean default true,
+  out conflict boolean, out actual_revision bigint, out next_revision bigint, out positions bigint[]
+) language sql as $fn$
+  select * from ${schema}.tl_append(p_stream_id, p_expected_kind, p_expected_rev, p_events, p_snapshot::json, p_notify)
+$fn$;
+create or replace function ${schema}.tl_append_batch(p_batch jsonb)
+returns table (idx integer, conflict boolean, actual_revision bigint, next_revision bigint, positions bigint[])
+language sql as $fn$
+  select * from ${schema}.tl_append_batch(p_batch,
+    (select json_agg((b.value -> 'snapshot')::json order by b.ord) from jsonb_array_elements(p_batch) with ordinality as b(value, ord)))
 $fn$;
 `;
 }
