@@ -25,7 +25,7 @@
  * a MAC over the stream's head at that event, keyed with a secret the database does not hold.
  * Like `hash`, `headMac` is not part of the hash input, so chains written before it still verify.
  */
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from '@token-ledger/domain';
 import type { NewEvent, RecordedEvent } from '@token-ledger/event-store';
 
@@ -61,7 +61,7 @@ export function hashInput(event: HashableEvent): string {
 
 /** SHA-256 (hex) of an event's canonical form; `metadata.hash` and `metadata.headMac` are never part of it. */
 export function computeEventHash(event: HashableEvent): string {
-  return createHash(HASH_ALGORITHM).update(hashInput(event), 'utf8').digest('hex');
+  return hash(HASH_ALGORITHM, hashInput(event), 'hex');
 }
 
 /** The hash stored with an event, or undefined for events written before the chain existed. */
