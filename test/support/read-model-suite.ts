@@ -1,5 +1,5 @@
 import { evolveFamily, initialFamilyState, describeFamilyStatus, type FamilyEvent } from '@token-ledger/domain';
-import { ALL_PROJECTIONS, rebuildProjections } from '@token-ledger/projections';
+import { ALL_PROJECTIONS, rebuildProjections, type Projection } from '@token-ledger/projections';
 import type { RecordedEvent } from '@token-ledger/event-store';
 import fc from 'fast-check';
 import { LedgerClient, startLedger, type Ledger, type StoreKind } from './ledger-harness';
@@ -181,15 +181,22 @@ export function readModelSuite(storeKind: () => StoreKind): void {
     expect(live.audit.length).toBe((await ledger.store.readAll({})).length);
 
     // Rebuild with a projection that crashes inside its transaction on the third batch (a wrapped
-    // projection has no set-based rebuild: this one replays, batch by batch).
+    // projection has no set-based rebuild: this one replays, batch by batch), in whichever of its
+    // writes the runner takes (on these stores the audit view's applyFromEventsTable).
     let batches = 0;
-    const crashing = ALL_PROJECTIONS.map((p) => ({
-      ...p,
-      apply: async (tx: Parameters<typeof p.apply>[0], events: Parameters<typeof p.apply>[1]) => {
-        await p.apply(tx, events);
+    type Write = Projection['apply'];
+    const crashing = ALL_PROJECTIONS.map((p) => {
+      const crashAfter = (write: Write): Write => async (tx, events) => {
+        await write(tx, events);
         if (p.name === 'audit' && ++batches === 3) throw new Error('simulated crash mid-batch');
-      },
-    }));
+      };
+      const fromTable = p.applyFromEventsTable;
+      return {
+        ...p,
+        apply: crashAfter((tx, events) => p.apply(tx, events)),
+        ...(fromTable ? { applyFromEventsTable: crashAfter((tx, events) => fromTable.call(p, tx, events)) } : {}),
+      };
+    });
     await ledger.runtime.readModels.runner.stop();
     const store = ledger.store;
     await expect(rebuildProjections(store, crashing, { batchSize: 7 })).rejects.toThrow('simulated crash');
