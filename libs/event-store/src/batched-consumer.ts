@@ -3,8 +3,12 @@ import type { EventStore, RecordedEvent, SubscribeOptions, Subscription } from '
 export interface BatchedConsumerHooks {
   /** Position to resume after; read again on every (re)start, so it should be the committed checkpoint. */
   resumeAfter(): Promise<number>;
-  /** Makes one batch durable. Batches come one at a time, in position order; throwing restarts. */
-  commit(events: RecordedEvent[]): Promise<void>;
+  /**
+   * Makes one batch durable. Batches come one at a time, in position order; throwing restarts.
+   * `upTo`: the position the batch takes the consumer to — its last event's, or further when the
+   * subscription read past events of other types (`types`); only then can a batch be empty.
+   */
+  commit(events: RecordedEvent[], upTo: number): Promise<void>;
   /** Before every (re)start, e.g. connect a producer. */
   prepare?(): Promise<void>;
   /** After a failure, before the pause, e.g. drop a broken producer. */
@@ -24,6 +28,9 @@ export interface BatchedConsumerHooks {
 export class BatchedConsumer {
   private subscription?: Subscription;
   private buffer: RecordedEvent[] = [];
+  /** How far the subscription has read (events handed over or passed); the next batch goes up to it. */
+  private readTo = 0;
+  private committedTo = 0;
   private flushing: Promise<void> = Promise.resolve();
   private flushScheduled = false;
   private stopped = true;
@@ -34,8 +41,8 @@ export class BatchedConsumer {
     private readonly store: EventStore,
     private readonly hooks: BatchedConsumerHooks,
     private readonly batchSize = 500,
-    /** SubscribeOptions.prompt for its subscription. */
-    private readonly subscribeOptions: Pick<SubscribeOptions, 'prompt'> = {},
+    /** SubscribeOptions.prompt and .types for its subscription. */
+    private readonly subscribeOptions: Pick<SubscribeOptions, 'prompt' | 'types'> = {},
   ) {}
 
   async start(): Promise<void> {
@@ -57,14 +64,26 @@ export class BatchedConsumer {
     await this.hooks.prepare?.();
     const after = await this.hooks.resumeAfter();
     if (generation !== this.generation) return;
+    this.readTo = this.committedTo = after;
     this.subscription = this.store.subscribeToAll(
       async (event) => {
         if (generation !== this.generation) return;
         this.buffer.push(event);
+        this.readTo = event.position;
         if (this.buffer.length >= this.batchSize) await this.flush(generation);
         else this.scheduleFlush();
       },
-      { ...this.subscribeOptions, after, batchSize: this.batchSize, onError: (error) => this.fail(error, generation) },
+      {
+        ...this.subscribeOptions,
+        after,
+        batchSize: this.batchSize,
+        onError: (error) => this.fail(error, generation),
+        onPassed: (position) => {
+          if (generation !== this.generation) return;
+          this.readTo = position;
+          this.scheduleFlush();
+        },
+      },
     );
   }
 
@@ -83,11 +102,13 @@ export class BatchedConsumer {
   private flush(generation: number): Promise<void> {
     // Chained so batches commit in order; a failed batch must not wedge the chain for later ones.
     this.flushing = this.flushing.catch(() => undefined).then(async () => {
-      if (generation !== this.generation || this.buffer.length === 0) return;
+      if (generation !== this.generation || this.readTo <= this.committedTo) return;
       const events = this.buffer;
+      const upTo = this.readTo;
       this.buffer = [];
       try {
-        await this.hooks.commit(events);
+        await this.hooks.commit(events, upTo);
+        if (generation === this.generation) this.committedTo = upTo;
       } catch (error) {
         this.fail(error, generation);
         throw error;

@@ -362,6 +362,38 @@ export function describeEventStoreContract(
         expect(subscription.position).toBe(live.position);
       });
 
+      it('with types, delivers only those and moves past the others (onPassed), in order, also under concurrent appends', async () => {
+        const start = await store.headPosition();
+        const id = streamId('sub-types');
+        const kinds = ['Wanted', 'Other', 'Other', 'Wanted', 'Noise', 'Other', 'Other', 'Other', 'Wanted', 'Other'];
+        const old = await store.append(id, kinds.map((k) => event(k)), { expectedRevision: 'no_stream' });
+        const calls: { kind: 'event' | 'passed'; position: number }[] = [];
+        const subscription = subscribe(async (e) => void calls.push({ kind: 'event', position: e.position }), {
+          after: start,
+          batchSize: 3,
+          types: ['Wanted'],
+          onPassed: (position) => void calls.push({ kind: 'passed', position }),
+        });
+        await subscription.caughtUp;
+        const delivered = () => calls.filter((c) => c.kind === 'event').map((c) => c.position);
+        expect(delivered()).toEqual(old.positions.filter((_, i) => kinds[i] === 'Wanted'));
+        await waitFor(() => subscription.position === old.position);
+        // Every call moves forward: an event is never delivered after a position past it was reported.
+        const positions = calls.map((c) => c.position);
+        expect(positions).toEqual([...new Set(positions)].sort((a, b) => a - b));
+        expect(calls.filter((c) => c.kind === 'passed').length).toBeGreaterThan(0);
+
+        // Live, from many writers at once: exactly the wanted ones arrive, and the position reaches the head.
+        const writes = await Promise.all(
+          Array.from({ length: 24 }, (_, i) => store.append(streamId(`sub-types-${i}`), [event(i % 3 === 0 ? 'Wanted' : 'Other'), event('Other')], { expectedRevision: 'no_stream' })),
+        );
+        const head = Math.max(...writes.map((w) => w.position));
+        await waitFor(() => subscription.position >= head);
+        const wanted = (await store.readAll({ after: start, maxCount: 10_000 })).filter((e) => e.type === 'Wanted').map((e) => e.position);
+        expect(delivered()).toEqual(wanted);
+        expect(delivered()).toHaveLength(3 + 8);
+      });
+
       it('starts after a given position', async () => {
         const id = streamId('sub-from');
         const { positions } = await store.append(id, [event(), event(), event(), event()], { expectedRevision: 'no_stream' });

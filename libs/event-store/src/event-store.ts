@@ -83,6 +83,14 @@ export interface SubscribeOptions {
    * adapters without gathering or delays ignore it.
    */
   prompt?: boolean | (() => boolean);
+  /**
+   * Deliver only events of these types (a consumer that needs a few kinds of event, e.g. the
+   * revocation feed); the SQL stores filter in the database, so the others are neither sent nor
+   * parsed. The subscription still moves past the others: `onPassed` hears each position it
+   * reached without delivering (after the events before it were handled), e.g. for a checkpoint.
+   */
+  types?: readonly string[];
+  onPassed?: (position: number) => void;
 }
 
 export interface Subscription {

@@ -234,7 +234,14 @@ export class EventStoreDbEventStore implements OpenedStore {
     options: SubscribeOptions & { onError?: (error: unknown) => void } = {},
   ): Subscription {
     this.assertOpen();
-    const subscription = new EventStoreDbSubscription(this.subscriptionSource, handler, options, (s) =>
+    // SubscribeOptions.types: filtered here, on the client (the $all reads are already filtered
+    // client-side, see above).
+    const { types, onPassed } = options;
+    const deliver =
+      types === undefined
+        ? handler
+        : async (event: RecordedEvent) => (types.includes(event.type) ? handler(event) : onPassed?.(event.position));
+    const subscription = new EventStoreDbSubscription(this.subscriptionSource, deliver, options, (s) =>
       this.subscriptions.delete(s),
     );
     this.subscriptions.add(subscription);

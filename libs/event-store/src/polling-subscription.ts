@@ -12,6 +12,13 @@ import type { ReadAllOptions, RecordedEvent, SubscribeOptions, Subscription } fr
 export interface SubscriptionSource {
   readAll(options: ReadAllOptions): Promise<RecordedEvent[]>;
   headPosition(): Promise<number>;
+  /**
+   * For SubscribeOptions.types, where the source can filter itself (SQL): the events of those types
+   * after `after` (at most maxCount, in order), how far it looked (`scannedTo`: every event up to it
+   * of those types is in `events`), and whether there is more to read now (`more`: it stopped
+   * before the head). Without it the subscription reads every event and filters here.
+   */
+  readAllOfTypes?(options: { after: number; maxCount: number; types: readonly string[] }): Promise<{ events: RecordedEvent[]; scannedTo: number; more: boolean }>;
 }
 
 /** Fan-out of "something may have been appended" signals to the running subscriptions. */
@@ -124,16 +131,21 @@ export class PollingSubscription implements Subscription {
       while (!this.closed) {
         // Cleared before reading: a wake-up that lands during the read triggers one more read.
         this.wakePending = false;
-        const page = await this.retrying(() => this.source.readAll({ after: this.current, maxCount: this.batchSize }));
+        const page = await this.retrying(() => this.readPage());
         if (page === undefined) return;
-        for (const event of page) {
+        for (const event of page.events) {
           if (this.closed) return;
           await this.handler(event);
           this.current = event.position;
           if (this.current >= target) this.settleCaughtUp();
         }
+        if (page.scannedTo > this.current) {
+          this.current = page.scannedTo;
+          this.options.onPassed?.(this.current);
+          if (this.current >= target) this.settleCaughtUp();
+        }
         // A short page held everything committed when it was read, which was after `target`.
-        if (page.length < this.batchSize) {
+        if (page.short) {
           this.settleCaughtUp();
           await this.waitForWake();
           const { wakeDelayMs } = this.options;
@@ -156,6 +168,27 @@ export class PollingSubscription implements Subscription {
       this.stopTimers();
       this.onClosed?.(this);
     }
+  }
+
+  /** The next page: every event, or (SubscribeOptions.types) only those types and how far it looked. */
+  private async readPage(): Promise<{ events: RecordedEvent[]; scannedTo: number; short: boolean }> {
+    const after = this.current;
+    const maxCount = this.batchSize;
+    const { types } = this.options;
+    if (types === undefined) {
+      const events = await this.source.readAll({ after, maxCount });
+      return { events, scannedTo: after, short: events.length < maxCount };
+    }
+    if (this.source.readAllOfTypes) {
+      const { events, scannedTo, more } = await this.source.readAllOfTypes({ after, maxCount, types });
+      return { events, scannedTo, short: !more };
+    }
+    const all = await this.source.readAll({ after, maxCount });
+    return {
+      events: all.filter((e) => types.includes(e.type)),
+      scannedTo: all.length > 0 ? all[all.length - 1].position : after,
+      short: all.length < maxCount,
+    };
   }
 
   /**

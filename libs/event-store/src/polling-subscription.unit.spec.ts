@@ -4,6 +4,7 @@ import { PollingSubscription, SubscriptionSource, WakeHub } from './polling-subs
 /** An in-memory $all whose reads can be made to fail; no wake-ups unless a test sends them. */
 class FakeSource implements SubscriptionSource {
   events: RecordedEvent[] = [];
+  readAllOfTypes?: SubscriptionSource['readAllOfTypes'];
   failReads = 0;
   reads = 0;
 
@@ -51,6 +52,41 @@ describe('PollingSubscription', () => {
   let warn: jest.SpyInstance;
   beforeEach(() => (warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined)));
   afterEach(() => warn.mockRestore());
+
+  it('types: a typed read that stopped short of the head (a bounded scan) is followed at once, not at the next wake-up', async () => {
+    const source = new FakeSource();
+    source.add(100);
+    source.events[41].type = 'Wanted';
+    source.events[97].type = 'Wanted';
+    const span = 10; // positions one typed read looks at, like TYPED_SCAN_SPAN
+    const typedReads: number[] = [];
+    source.readAllOfTypes = async ({ after, maxCount, types }) => {
+      typedReads.push(after);
+      const head = source.events.length;
+      const bound = Math.min(head, after + span);
+      const events = source.events.filter((e) => e.position > after && e.position <= bound && types.includes(e.type)).slice(0, maxCount);
+      if (events.length >= maxCount) return { events, scannedTo: events[events.length - 1].position, more: true };
+      return { events, scannedTo: bound, more: bound < head };
+    };
+    const seen: number[] = [];
+    const passed: number[] = [];
+    // No wake-ups and a poll far away: only `more` can carry it to the head.
+    const subscription = new PollingSubscription(source, new WakeHub(), async (e) => void seen.push(e.position), {
+      types: ['Wanted'],
+      onPassed: (p) => void passed.push(p),
+      pollIntervalMs: 600_000,
+    });
+    try {
+      await subscription.caughtUp;
+      await waitFor(() => subscription.position === 100);
+      expect(seen).toEqual([42, 98]);
+      expect(typedReads).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+      expect(passed[passed.length - 1]).toBe(100);
+      expect(source.reads).toBe(0); // the untyped read was never used
+    } finally {
+      await subscription.close();
+    }
+  });
 
   it('wakeDelayMs: appends woken about within the delay are read once, together, when the delay is over', async () => {
     // Virtual time: the delay is measured exactly, whatever the machine's load.

@@ -75,6 +75,8 @@ interface LoadRow extends Partial<EventRow> {
 
 const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata, recorded_at';
 const MAX_BIGINT = '9223372036854775807';
+/** Positions one typed subscription read looks at, at most (readAllOfTypes). */
+const TYPED_SCAN_SPAN = 50_000;
 
 /** An append on its way to tl_append / tl_append_batch (the batch function reads these field names). */
 interface AppendRequest {
@@ -133,6 +135,7 @@ export class SqlEventStore implements OpenedStore {
       return remembered ? Promise.resolve(remembered) : this.readAll(options);
     },
     headPosition: (): Promise<number> => this.headPosition(),
+    readAllOfTypes: (options: { after: number; maxCount: number; types: readonly string[] }) => this.readAllOfTypes(options),
   };
   private wakeTimer: NodeJS.Timeout | undefined;
   private externalStarted: Promise<void> | undefined;
@@ -305,6 +308,29 @@ export class SqlEventStore implements OpenedStore {
       asked.then(forget, forget);
     }
     return (await page).map(toRecorded);
+  }
+
+  /**
+   * SubscribeOptions.types: only rows of those types leave the database. The head comes from the
+   * same statement (one snapshot), and positions become visible in order (the append lock), so
+   * every event up to it that is not returned was read past, never missed. One statement looks at
+   * most TYPED_SCAN_SPAN positions, so a catch-up over millions of events is many short statements.
+   */
+  private async readAllOfTypes(options: { after: number; maxCount: number; types: readonly string[] }): Promise<{ events: RecordedEvent[]; scannedTo: number; more: boolean }> {
+    this.assertOpen();
+    const { after, maxCount } = options;
+    const rows = await this.sql.query<EventRow & { head: string | number }>(
+      `select h.head, e.* from (select coalesce(max(position), 0) as head from tl_events) h
+         left join lateral (select ${EVENT_COLUMNS} from tl_events
+                             where position > $1 and position <= least(h.head, $4::bigint) and type = any($3::text[])
+                             order by position limit $2) e on true`,
+      [after, maxCount, [...options.types], after + TYPED_SCAN_SPAN],
+    );
+    const events = rows.filter((r) => r.position !== null).map(toRecorded);
+    if (events.length >= maxCount) return { events, scannedTo: events[events.length - 1].position, more: true };
+    const head = toNumber(rows[0].head);
+    const bound = Math.min(head, after + TYPED_SCAN_SPAN);
+    return { events, scannedTo: bound, more: bound < head };
   }
 
   /**

@@ -48,6 +48,11 @@ export interface InProcessEventSourceOptions {
   onError?: (error: unknown) => void;
   /** SubscribeOptions.prompt for the store subscription (default: woken like any subscriber). */
   prompt?: SubscribeOptions['prompt'];
+  /**
+   * Only events of these types reach the handler (SubscribeOptions.types: the SQL stores leave the
+   * others in the database); the position and checkpoint still move past the others.
+   */
+  types?: readonly string[];
 }
 
 /** The event store subscription as an EventSource (no Kafka). */
@@ -85,11 +90,10 @@ export class InProcessEventSource implements EventSource {
       this.store,
       {
         resumeAfter,
-        commit: async (batch) => {
+        commit: async (batch, last) => {
           const fresh = batch.filter((e) => !this.seen.has(e.eventId)).map(toPublicEvent);
           if (fresh.length > 0) await handler(fresh);
           for (const e of fresh) this.seen.add(e.eventId);
-          const last = batch[batch.length - 1].position;
           if (name && !byHandler) await writeCheckpoint(this.store.sql, name, last);
           this.handled = last;
           this.options.onPosition?.(last);
@@ -101,7 +105,7 @@ export class InProcessEventSource implements EventSource {
         },
       },
       this.options.batchSize ?? 500,
-      { prompt: this.options.prompt },
+      { prompt: this.options.prompt, types: this.options.types },
     );
     await this.consumer.start();
   }

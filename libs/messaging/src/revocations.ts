@@ -35,8 +35,6 @@ export interface SignedRevocation {
   traceparent?: string;
 }
 
-export const REVOCATION_EVENT_TYPES = new Set(['TokenFamilyRevoked', 'TokenFamilyExpired', 'AccessTokenRevoked']);
-
 export interface RevocationMappingOptions {
   /** Upper bound on access token lifetimes (LEDGER_MAX_ACCESS_TOKEN_TTL); bounds expiry records. */
   maxAccessTokenTtlSeconds: number;
@@ -52,8 +50,11 @@ export function revocationKey(record: Pick<RevocationRecord, 'familyId' | 'jti'>
   return record.jti ? `${record.familyId}:${record.jti}` : record.familyId;
 }
 
+/** The event types toRevocationRecord turns into records: what a revocation feed needs to read. */
+export const REVOCATION_EVENT_TYPES: readonly string[] = ['TokenFamilyRevoked', 'TokenFamilyExpired', 'AccessTokenRevoked'];
+
 /**
- * Event → revocation record, or undefined for every other event type.
+ * Event → revocation record, or undefined for every other event type (REVOCATION_EVENT_TYPES).
  * - TokenFamilyRevoked (every reason: logout, admin, reuse_detected, subject_revoked, limit_exceeded,
  *   anomaly …; RevokeSubject revokes each family with its own event): as recorded.
  * - TokenFamilyExpired: reason `expired_idle` / `expired_absolute`, revokedAt = expiredAt; the event

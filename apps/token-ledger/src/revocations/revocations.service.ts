@@ -3,7 +3,7 @@ import { Inject, Injectable, Optional, type OnModuleDestroy } from '@nestjs/comm
 import type { Admin } from 'kafkajs';
 import { placeConsumer, sqlBacked, SupervisedThread, type OpenedStore, type StoreConsumer } from '@token-ledger/event-store';
 import { KeyRing, LedgerSecrets } from '@token-ledger/crypto';
-import { DEFAULT_TOPICS, ensureTopics, FeedHeartbeat, InProcessEventSource, positionBefore, RevocationHub, RevocationPropagator, type PoisonRecord, type TopicNames } from '@token-ledger/messaging';
+import { DEFAULT_TOPICS, ensureTopics, FeedHeartbeat, InProcessEventSource, positionBefore, REVOCATION_EVENT_TYPES, RevocationHub, RevocationPropagator, type PoisonRecord, type TopicNames } from '@token-ledger/messaging';
 import { createKafka } from '../config/kafka-client';
 import type { LedgerConfig } from '../config/ledger-config';
 import { LedgerMetrics } from '../health/metrics';
@@ -90,6 +90,9 @@ export class RevocationsService implements OnModuleDestroy {
       // Read at every append only while an SSE connection listens; otherwise at most every 100 ms
       // (IDLE_PROMPT_WAKE_DELAY_MS), so the refresh path does not pay a read and a batch per rotation.
       prompt: () => this.hub.listening,
+      // Only revocations leave the database: every other event would be read and parsed on the
+      // request thread to be dropped (~4 % of the rotations/s at 64 chains on PostgreSQL).
+      types: REVOCATION_EVENT_TYPES,
     });
     const subjectHash = (subject: string) => this.secrets.subjectHash(subject);
     this.hubFeed = new RevocationPropagator(source, [this.hub], { maxAccessTokenTtlSeconds: ttl, subjectHash, signer: this.keyRing });
