@@ -91,7 +91,8 @@ export class RevocationsService implements OnModuleDestroy {
       // (IDLE_PROMPT_WAKE_DELAY_MS), so the refresh path does not pay a read and a batch per rotation.
       prompt: () => this.hub.listening,
       // Only revocations leave the database: every other event would be read and parsed on the
-      // request thread to be dropped (~4 % of the rotations/s at 64 chains on PostgreSQL).
+      // request thread to be dropped (~3 % of the server's CPU a rotation at 64 chains on
+      // PostgreSQL, bench/refresh/README.md).
       types: REVOCATION_EVENT_TYPES,
     });
     const subjectHash = (subject: string) => this.secrets.subjectHash(subject);
