@@ -4,15 +4,13 @@
  * under load the round trips, socket writes and (for appends) commits are shared by many callers.
  * Each caller still gets its own result or error.
  *
- * `gather: 'immediate'` is for a database that runs in this thread (PGlite): its query finishes
- * before the next request is even parsed, so nothing ever waits for a batch in flight. A request
- * then waits for the end of this turn of the event loop (setImmediate), so the requests that one
- * I/O phase delivered go as one batch.
- *
- * `gather: 'tick'` is for a database across a socket (PostgreSQL): a request waits only until the
- * promise jobs queued with it have run (process.nextTick, no I/O, no timer), so the loads one
- * request starts side by side (a refresh's client and family) go as one query, while a lone
- * request still goes at once.
+ * `gather: 'immediate'`: a request waits for the end of this turn of the event loop (setImmediate),
+ * so the requests that one I/O phase delivered go as one batch even with nothing in flight. For a
+ * database in this thread (PGlite), whose query finishes before the next request is even parsed, it
+ * is the only way batches form; across a socket it puts the loads one refresh starts side by side
+ * (its family, then its client a few promise hops later) in one statement. A process.nextTick
+ * gather did not: called from a request handler's synchronous code the tick runs before those
+ * promise jobs, so each load went alone (bench/refresh/README.md, "One load a refresh").
  */
 export class Batcher<I, O> {
   private queue: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
@@ -22,22 +20,19 @@ export class Batcher<I, O> {
   constructor(
     /** Runs one batch; returns one settled result per item, in order. */
     private readonly run: (items: I[]) => Promise<PromiseSettledResult<O>[]>,
-    private readonly options: { maxInFlight: number; maxBatch: number; gather?: 'immediate' | 'tick' },
+    private readonly options: { maxInFlight: number; maxBatch: number; gather?: 'immediate' },
   ) {}
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      const gather = this.options.gather;
-      if (gather === undefined) this.pump();
+      if (this.options.gather === undefined) this.pump();
       else if (!this.gathering) {
         this.gathering = true;
-        const pump = () => {
+        setImmediate(() => {
           this.gathering = false;
           this.pump();
-        };
-        if (gather === 'immediate') setImmediate(pump);
-        else process.nextTick(pump);
+        });
       }
     });
   }

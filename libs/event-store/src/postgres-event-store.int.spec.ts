@@ -85,6 +85,39 @@ describeWithBackend('postgres', 'PostgresEventStore', (url) => {
       }
     });
 
+    it("loads a refresh's two streams in one statement when a handler starts them from an I/O callback, the second after promise hops", async () => {
+      const schema = `es_test_${randomBytes(6).toString('hex')}`;
+      const store = await PostgresEventStore.open({ url, schema, poolSize: 2 });
+      try {
+        for (const [i, s] of ['family-f', 'client-c'].entries()) {
+          await store.append(s, [{ eventId: `7b0c1f0e-3f7e-4a47-9a0e-1c1b7f7f00${40 + i}`, type: 'T', data: {}, metadata: {} }], { expectedRevision: 'no_stream', snapshot: { s } });
+        }
+        const statements: string[] = [];
+        const query = store.sql.query.bind(store.sql);
+        store.sql.query = ((text: string, params?: unknown[]) => {
+          statements.push(text);
+          return query(text, params);
+        }) as typeof store.sql.query;
+        // As token-endpoint.ts runs inside the HTTP parser's callback: the family load, then the client's behind the rate limiter's awaits.
+        const [family, client] = await new Promise<[Promise<unknown>, Promise<unknown>]>((resolve) =>
+          setTimeout(() => {
+            const first = store.loadStream('family-f');
+            const second = (async () => {
+              for (let hop = 0; hop < 8; hop++) await Promise.resolve();
+              return store.loadStream('client-c');
+            })();
+            resolve([first, second]);
+          }, 0),
+        );
+        expect(await family).toEqual({ revision: 0, snapshot: { state: { s: 'family-f' }, revision: 0 }, events: [] });
+        expect(await client).toEqual({ revision: 0, snapshot: { state: { s: 'client-c' }, revision: 0 }, events: [] });
+        expect(statements.filter((t) => t.includes('tl_load_streams'))).toHaveLength(1);
+      } finally {
+        await store.close();
+        await dropPostgresSchema(url, schema);
+      }
+    });
+
     it('describes its capabilities: SQL with the events in it (PostgreSQL), and a location another thread reopens', async () => {
       const schema = `es_test_${randomBytes(6).toString('hex')}`;
       const store = await PostgresEventStore.open({ url, schema, poolSize: 2 });

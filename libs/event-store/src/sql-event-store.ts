@@ -147,11 +147,11 @@ export class SqlEventStore implements OpenedStore {
     private readonly options: SqlEventStoreOptions,
   ) {
     this.kv = new SqlKeyValueStore(sql);
-    // PGlite runs in this thread: batches only form if requests are gathered (Batcher). Across a
-    // socket, loads started together (a refresh's client and family) still go as one query.
+    // PGlite runs in this thread: batches only form if requests are gathered (Batcher). Loads are
+    // gathered on every engine, so a refresh's family and client loads go as one statement.
     const gather = options.engine === 'pglite' ? ({ gather: 'immediate' } as const) : {};
     this.appends = new Batcher((r) => this.appendMany(r), { ...APPEND_BATCHING, ...gather });
-    this.loads = new Batcher((ids) => this.loadMany(ids), { ...LOAD_BATCHING, gather: 'tick', ...gather });
+    this.loads = new Batcher((ids) => this.loadMany(ids), { ...LOAD_BATCHING, gather: 'immediate' });
     if (options.engine === 'pglite') this.recent = new RecentEvents(RECENT_EVENTS);
     this.capabilities = {
       sql,
