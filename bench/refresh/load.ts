@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { Pool } from 'undici';
 
 import { machineBusyCpuSeconds, processCpuSeconds, selfCpuSeconds } from './cpu';
-import { FORM_CONTENT_TYPE, refreshBody } from './http';
+import { dispatchText, FORM_CONTENT_TYPE, refreshBody } from './http';
 import { isSteady, LatencySummary, SampleBuffer, summarize } from './stats';
 import { Chain, RunningTarget } from './targets';
 
@@ -77,7 +77,7 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
     keepAliveTimeout: 30_000,
   });
   const hardStop = new AbortController();
-  // every in-flight request listens on the signal
+  // every chain listens on the signal (to abort its request in flight)
   setMaxListeners(chains.length * 4 + 16, hardStop.signal);
 
   const samples = new SampleBuffer();
@@ -172,6 +172,10 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
   }
 
   async function chainLoop(chain: Chain): Promise<void> {
+    // The hard stop aborts the request in flight (undici hands each request's abort to dispatchText).
+    let abortInFlight: ((err?: Error) => void) | undefined;
+    const onHardStop = () => abortInFlight?.(new Error('the measured window ended'));
+    hardStop.signal.addEventListener('abort', onHardStop, { once: true });
     const headers = {
       authorization: chain.authorization,
       'content-type': FORM_CONTENT_TYPE,
@@ -182,16 +186,14 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
       let failed: { kind: string; detail: string } | undefined;
       let finish: bigint;
       try {
-        const res = await pool.request({
-          method: 'POST',
-          path: target.tokenPath,
-          headers,
-          body: refreshBody(chain.refreshToken),
-          signal: hardStop.signal,
-        });
-        const text = await res.body.text();
+        const res = await dispatchText(
+          pool,
+          { method: 'POST', path: target.tokenPath, headers, body: refreshBody(chain.refreshToken) },
+          (abort) => (abortInFlight = abort),
+        );
+        const text = res.text;
         finish = process.hrtime.bigint();
-        if (res.statusCode !== 200) {
+        if (res.status !== 200) {
           let code = '';
           try {
             const parsed: unknown = JSON.parse(text);
@@ -199,7 +201,7 @@ export async function runLoad(target: RunningTarget, chains: Chain[], opts: Load
           } catch {
             /* not JSON */
           }
-          failed = { kind: `HTTP ${res.statusCode}${code}`, detail: text.slice(0, 200) };
+          failed = { kind: `HTTP ${res.status}${code}`, detail: text.slice(0, 200) };
         } else {
           let next: unknown;
           let access: unknown;
