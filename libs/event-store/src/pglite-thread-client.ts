@@ -3,8 +3,8 @@
  * database's work — its WASM and its protocol and row parsing, about half of the main thread under
  * load when PGlite ran there (bench/refresh/README.md) — is off the HTTP event loop.
  *
- * Protocol: the main thread posts arrays of calls `{id, op, …}` (the calls of one turn of its event
- * loop go as one message) and gets arrays of replies `{id, rows}` or `{id, error}` back. A
+ * Protocol: the main thread posts arrays of calls `{id, op, …}` (the calls made before its next
+ * microtask checkpoint go as one message) and gets arrays of replies `{id, rows}` or `{id, error}` back. A
  * transaction is `begin` (its reply is the transaction's outcome), then queries tagged with its
  * `tx`, then `end` with commit or rollback; PGlite holds other callers' statements until it ends,
  * as it did in this thread. Errors cross with their SQLSTATE `code` and the other fields pg and
@@ -177,10 +177,16 @@ export class ThreadedPgliteClient implements SqlClient {
     });
   }
 
-  /** Calls of one turn of the event loop go together: one message, one wake-up of the thread. */
+  /**
+   * Calls made together go together: one message, one wake-up of the thread. Sent at the next
+   * microtask checkpoint, not at the end of the turn: the store's batchers already gather a turn's
+   * appends and loads into one statement each (on setImmediate), and a flush on setImmediate from
+   * there waited a whole further turn of this busy loop — 1.2 ms of every append's round trip, with
+   * PGlite's thread idle meanwhile (bench/refresh/README.md, "PGlite's thread kept busy").
+   */
   private send(c: PgliteCall): void {
     if (this.dead) return;
-    if (this.outbox.length === 0) setImmediate(() => this.flush());
+    if (this.outbox.length === 0) queueMicrotask(() => this.flush());
     this.outbox.push(c);
   }
 

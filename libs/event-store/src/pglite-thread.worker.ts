@@ -21,9 +21,13 @@ interface OpenTransaction {
 const transactions = new Map<number, OpenTransaction>();
 let outbox: PgliteReply[] = [];
 
-/** Replies of one turn of this thread's event loop go as one message. */
+/**
+ * Replies settled together go as one message, at the next microtask checkpoint rather than at the
+ * end of the turn, which waits for whatever else the turn runs (PGlite may go on to the statements
+ * queued behind this one first). The main thread is waiting for these rows.
+ */
 function reply(r: PgliteReply): void {
-  if (outbox.length === 0) setImmediate(flush);
+  if (outbox.length === 0) queueMicrotask(flush);
   outbox.push(r);
 }
 

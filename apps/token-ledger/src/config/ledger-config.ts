@@ -14,7 +14,7 @@ export interface LedgerConfig {
   host: string;
   store: 'embedded' | 'postgres' | 'eventstoredb';
   dataDir: string;
-  /** LEDGER_EMBEDDED_THREAD: the embedded store's PGlite in a worker thread of its own (on) or on the main event loop (off). */
+  /** LEDGER_EMBEDDED_THREAD: the embedded store's PGlite in a worker thread of its own (on, the default) or on the main event loop (off). */
   embeddedThread: boolean;
   /** LEDGER_CONSOLE_DIR: the analyst console's built files; default dist/console of the project. */
   consoleDir?: string;
@@ -151,7 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
   const port = int('PORT', 3000, 0, 65535);
   const host = env.HOST || '0.0.0.0';
   const store = oneOf('LEDGER_STORE', ['embedded', 'postgres', 'eventstoredb'] as const, 'embedded');
-  const embeddedThread = oneOf('LEDGER_EMBEDDED_THREAD', ['on', 'off'] as const, 'off') === 'on';
+  const embeddedThread = oneOf('LEDGER_EMBEDDED_THREAD', ['on', 'off'] as const, 'on') === 'on';
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: expected a postgres:// or postgresql:// URL');

@@ -31,8 +31,8 @@ describe('loadConfig', () => {
     }
   });
 
-  it('keeps the embedded store\'s PGlite on the main thread unless LEDGER_EMBEDDED_THREAD=on, and refuses other values', () => {
-    expect(loadConfig({}).embeddedThread).toBe(false);
+  it('runs the embedded store\'s PGlite in its own thread unless LEDGER_EMBEDDED_THREAD=off, and refuses other values', () => {
+    expect(loadConfig({}).embeddedThread).toBe(true);
     expect(loadConfig({ LEDGER_EMBEDDED_THREAD: 'on' }).embeddedThread).toBe(true);
     expect(loadConfig({ LEDGER_EMBEDDED_THREAD: 'off' }).embeddedThread).toBe(false);
     expect(() => loadConfig({ LEDGER_EMBEDDED_THREAD: 'yes' })).toThrow(/LEDGER_EMBEDDED_THREAD="yes": expected one of on, off/);
