@@ -31,8 +31,9 @@ export interface EmbeddedEventStoreOptions {
   gatherWakeupsMs?: number;
   /**
    * PGlite in a worker thread of its own (ThreadedPgliteClient) or in this thread (false, the
-   * default): in the thread, the database's work leaves the HTTP event loop. Off by default until
-   * it is shown to win (bench/refresh/README.md, "PGlite in a worker thread").
+   * default here, for tools and tests): in the thread, the database's work leaves the HTTP event
+   * loop. `serve` asks for it unless LEDGER_EMBEDDED_THREAD=off (bench/refresh/README.md, "PGlite's
+   * thread kept busy").
    */
   thread?: boolean;
   /**

@@ -38,6 +38,12 @@ export async function readCheckpoints(sql: SqlQueryable, names: readonly string[
  * one gets CheckpointConflictError and re-reads. Returns the new checkpoints.
  * `eventsInSql`: the events are rows of tl_events in `sql`'s database (capabilities.eventsInSql),
  * so a projection with `applyFromEventsTable` writes its rows from there.
+ *
+ * The statements go out together, built on the checkpoints the caller believes, without waiting for
+ * the lock's answer: they run in order on the transaction's one connection, so nothing is applied
+ * before the rows are locked, and if the locked rows say otherwise the transaction rolls back. With
+ * PGlite in its thread each wait was a round trip during which PGlite was held for this transaction
+ * (bench/refresh/README.md, "PGlite's thread kept busy").
  */
 export async function commitBatch(
   sql: SqlClient,
@@ -48,37 +54,38 @@ export async function commitBatch(
 ): Promise<Map<string, number>> {
   const last = events[events.length - 1].position;
   return sql.transaction(async (tx) => {
-    // Read models are derived data: a commit lost to an OS crash takes its checkpoint with it and is
-    // simply re-applied, so projection commits need not wait for fsync (the events themselves do).
-    await tx.query('set local synchronous_commit = off');
     const names = projections.map((p) => p.name);
-    await tx.query(
-      `insert into rm_checkpoints (projection, position) select unnest($1::text[]), 0 on conflict (projection) do nothing`,
-      [names],
-    );
-    const rows = await tx.query<{ projection: string; position: string | number }>(
+    const writes: Promise<unknown>[] = [
+      // Read models are derived data: a commit lost to an OS crash takes its checkpoint with it and is
+      // simply re-applied, so projection commits need not wait for fsync (the events themselves do).
+      tx.query('set local synchronous_commit = off'),
+      tx.query(`insert into rm_checkpoints (projection, position) select unnest($1::text[]), 0 on conflict (projection) do nothing`, [names]),
+    ];
+    const locked = tx.query<{ projection: string; position: string | number }>(
       'select projection, position from rm_checkpoints where projection = any($1::text[]) order by projection for update',
       [names],
     );
-    const next = new Map<string, number>();
-    for (const row of rows) {
-      const current = Number(row.position);
-      if (current !== expected.get(row.projection)) throw new CheckpointConflictError(row.projection);
-      next.set(row.projection, current);
-    }
+    const next = new Map(names.map((n) => [n, expected.get(n) ?? 0]));
     for (const p of projections) {
-      const cp = next.get(p.name) ?? 0;
-      const pending = events.filter((e) => e.position > cp);
+      const pending = events.filter((e) => e.position > next.get(p.name)!);
       if (pending.length === 0) continue;
-      await (eventsInSql && p.applyFromEventsTable ? p.applyFromEventsTable(tx, pending) : p.apply(tx, pending));
+      writes.push(eventsInSql && p.applyFromEventsTable ? p.applyFromEventsTable(tx, pending) : p.apply(tx, pending));
       next.set(p.name, last);
     }
-    await tx.query(
-      `update rm_checkpoints c set position = v.position, updated_at = now()
-         from (select unnest($1::text[]) as projection, unnest($2::bigint[]) as position) v
-        where c.projection = v.projection`,
-      [[...next.keys()], [...next.values()]],
+    writes.push(
+      tx.query(
+        `update rm_checkpoints c set position = v.position, updated_at = now()
+           from (select unnest($1::text[]) as projection, unnest($2::bigint[]) as position) v
+          where c.projection = v.projection`,
+        [[...next.keys()], [...next.values()]],
+      ),
     );
+    // A conflict below leaves these to fail with the rolled-back transaction: not unhandled.
+    for (const w of writes) w.catch(() => undefined);
+    for (const row of await locked) {
+      if (Number(row.position) !== expected.get(row.projection)) throw new CheckpointConflictError(row.projection);
+    }
+    await Promise.all(writes);
     return next;
   });
 }

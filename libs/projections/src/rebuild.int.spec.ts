@@ -6,7 +6,7 @@ import { describeWithBackend } from '../../../test/backends';
 import { freshEmbeddedDataDir } from '../../event-store/src/testing/embedded-template';
 import { ALL_PROJECTIONS } from './index';
 import type { Projection } from './projection';
-import { commitBatch, migrateReadModels, ProjectionRunner, readCheckpoints, type SqlBackedStore } from './projection-runner';
+import { CheckpointConflictError, commitBatch, migrateReadModels, ProjectionRunner, readCheckpoints, type SqlBackedStore } from './projection-runner';
 import { familiesDueForExpiry } from './queries';
 import { rebuildProjections } from './rebuild';
 
@@ -281,6 +281,37 @@ function besideALiveRunner(open: () => Promise<Harness>): void {
   });
 }
 
+/**
+ * commitBatch sends its statements without waiting for the checkpoint lock's answer: many runners
+ * committing the same batch from the same checkpoints at once must still apply it exactly once.
+ */
+function racingCommits(open: () => Promise<Harness>): void {
+  it('twelve commitBatch calls racing from the same checkpoints: one applies the batch, the others get CheckpointConflictError', async () => {
+    const { store, close } = await open();
+    try {
+      for (const { streamId, event: e } of fc.sample(event, { numRuns: 80, seed: 5 })) await store.append(streamId, [e], { expectedRevision: 'any' });
+      const events = await store.readAll({});
+      const names = ALL_PROJECTIONS.map((p) => p.name);
+      const eventsInSql = store.capabilities?.eventsInSql !== undefined;
+      const before = await commitBatch(store.sql, ALL_PROJECTIONS, await readCheckpoints(store.sql, names), events.slice(0, 30), { eventsInSql });
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 12 }, () => commitBatch(store.sql, ALL_PROJECTIONS, before, events.slice(30), { eventsInSql })),
+      );
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(CheckpointConflictError);
+      const last = events[events.length - 1].position;
+      expect(await readCheckpoints(store.sql, names)).toEqual(new Map(names.map((n) => [n, last])));
+      // Exactly what one application of the history gives.
+      const raced = await snapshot(store);
+      expect(raced.rm_audit).toHaveLength(events.length);
+      await rebuildProjections(store, ALL_PROJECTIONS, { method: 'replay', batchSize: 97 });
+      expect(await snapshot(store)).toEqual(raced);
+    } finally {
+      await close();
+    }
+  });
+}
+
 const embedded = async (): Promise<Harness> => {
   const dataDir = await freshEmbeddedDataDir('tl-rebuild-');
   const store = await EmbeddedEventStore.open({ dataDir });
@@ -297,6 +328,22 @@ const embedded = async (): Promise<Harness> => {
 describe('rebuildProjections on the embedded (PGlite) store', () => {
   rebuildSuite(embedded, 40);
   besideALiveRunner(embedded);
+  racingCommits(embedded);
+});
+
+describe('commitBatch on the embedded store with PGlite in its thread (as serve runs it)', () => {
+  racingCommits(async () => {
+    const dataDir = await freshEmbeddedDataDir('tl-rebuild-thread-');
+    const store = await EmbeddedEventStore.open({ dataDir, thread: true });
+    await migrateReadModels(store.sql);
+    return {
+      store,
+      close: async () => {
+        await store.close();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  });
 });
 
 describe('ProjectionRunner on the embedded store, which gathers its wake-ups', () => {
@@ -341,6 +388,7 @@ describeWithBackend('postgres', 'rebuildProjections on PostgreSQL', (url) => {
   };
   rebuildSuite(postgres, 80);
   besideALiveRunner(postgres);
+  racingCommits(postgres);
 
   it('one rebuild per schema at a time', async () => {
     const { store, close } = await postgres();
