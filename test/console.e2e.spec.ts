@@ -242,8 +242,13 @@ describeWithChromium('analyst console in Chromium', (executablePath) => describe
     await slider.focus();
     const asOf = page.getByTestId('as-of');
     for (let i = 0; i < 4 && !/active/.test((await asOf.textContent()) ?? ''); i++) {
+      const previous = await slider.getAttribute('aria-valuetext');
       await slider.press('ArrowLeft');
-      await asOf.filter({ hasNotText: 'loading' }).waitFor();
+      // Until the state shown is the one of the stop the slider moved to, loaded: a text read before
+      // that is the previous stop's, and one more step would pass the stop this test is about.
+      await page.locator(`input[aria-label="Instant"]:not([aria-valuetext="${previous}"])`).waitFor();
+      const stop = await slider.getAttribute('aria-valuetext');
+      await asOf.filter({ hasText: `${stop}:`, hasNotText: 'loading' }).waitFor();
     }
     expect(await asOf.textContent()).toMatch(/active generation 3/);
     const at = Date.parse(new URL(page.url()).hash.match(/at=([^&]+)/)![1].replace(/%3A/g, ':'));

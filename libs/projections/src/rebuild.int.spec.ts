@@ -312,9 +312,10 @@ function racingCommits(open: () => Promise<Harness>): void {
   });
 }
 
-const embedded = async (): Promise<Harness> => {
+/** `thread`: PGlite in a worker thread of its own, as `serve` runs it. */
+const embeddedWith = (thread: boolean) => async (): Promise<Harness> => {
   const dataDir = await freshEmbeddedDataDir('tl-rebuild-');
-  const store = await EmbeddedEventStore.open({ dataDir });
+  const store = await EmbeddedEventStore.open({ dataDir, thread });
   await migrateReadModels(store.sql);
   return {
     store,
@@ -324,6 +325,7 @@ const embedded = async (): Promise<Harness> => {
     },
   };
 };
+const embedded = embeddedWith(false);
 
 describe('rebuildProjections on the embedded (PGlite) store', () => {
   rebuildSuite(embedded, 40);
@@ -332,18 +334,7 @@ describe('rebuildProjections on the embedded (PGlite) store', () => {
 });
 
 describe('commitBatch on the embedded store with PGlite in its thread (as serve runs it)', () => {
-  racingCommits(async () => {
-    const dataDir = await freshEmbeddedDataDir('tl-rebuild-thread-');
-    const store = await EmbeddedEventStore.open({ dataDir, thread: true });
-    await migrateReadModels(store.sql);
-    return {
-      store,
-      close: async () => {
-        await store.close();
-        fs.rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
-  });
+  racingCommits(embeddedWith(true));
 });
 
 describe('ProjectionRunner on the embedded store, which gathers its wake-ups', () => {
